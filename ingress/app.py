@@ -1,0 +1,60 @@
+"""The Flask application factory: a table of contents of what the ingress is made of."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from flask import Flask
+
+from ingress.errors import register_error_handlers
+from ingress.publisher import RoutingPublisher
+from ingress.views import blueprint
+from shared.routing_status import RoutingStatusStore
+from shared.routing_table import RoutingTable
+from shared.settings import Settings, load_settings
+from shared.task_queue import ROUTE_CONTACT_TASK, ROUTING_QUEUE, make_celery
+
+
+@dataclass(frozen=True)
+class Ingress:
+    """What the views need, kept in ``app.extensions["ingress"]``."""
+
+    settings: Settings
+    routing_table: RoutingTable
+    redis: redis.Redis
+    store: RoutingStatusStore
+    publisher: RoutingPublisher
+
+
+def create_app(settings: Settings | None = None, *, routing_table: RoutingTable | None = None,
+               redis_client: redis.Redis | None = None,
+               send_task: Callable[[dict], None] | None = None) -> Flask:
+    """Build the ingress. Tests pass settings, a fake Redis and a recording ``send_task``.
+
+    Refuses to start (``SettingsError``/``RoutingTableError``) without webhook keys, unless auth is
+    explicitly disabled, or with an invalid routing table.
+    """
+    settings = settings or load_settings()
+    settings.require_webhook_auth()
+    table = routing_table or RoutingTable.load(settings.routes_file)
+    redis_client = redis_client or redis.Redis.from_url(
+        settings.redis_url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=10)
+    if send_task is None:
+        celery = make_celery(settings)
+
+        def send_task(message: dict) -> None:
+            celery.send_task(ROUTE_CONTACT_TASK, args=[message], queue=ROUTING_QUEUE)
+
+    store = RoutingStatusStore(redis_client, settings.routing_status_ttl_seconds)
+    app = Flask("ingress")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["ingress"] = Ingress(
+        settings=settings, routing_table=table, redis=redis_client, store=store,
+        publisher=RoutingPublisher(store, send_task),
+    )
+    register_error_handlers(app)
+    app.register_blueprint(blueprint)
+    return app

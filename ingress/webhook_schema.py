@@ -1,0 +1,207 @@
+"""What Cognigy sends, validated with marshmallow and reduced to one shape.
+
+A Cognigy HTTP Request node sends whatever JSON the bot builder wrote, so three shapes are accepted
+(see ``reference/cognigy-webhooks.md`` and ``tests/payloads``):
+
+1. the seed tutorial's ``intents: [{name, confidence}]`` list (highest confidence wins);
+2. the seed's flat ``intentName`` (+ optional ``confidence``);
+3. a Cognigy input-object body: ``intent``/``intentScore`` or ``nlu.intentMapperResults``.
+
+Liberal in what we accept: scores may be numeric strings ("0.87"), unknown fields are ignored, ids
+may be numbers. Strict in what we act on: a score that is not a number from 0 to 1, an empty id or
+a body with no contact is a 400 naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from shared.routing_table import Candidate
+
+MAX_ID_LENGTH = 128
+MAX_NAME_LENGTH = 256
+MAX_TEXT_LENGTH = 8000
+
+
+class Identifier(fields.Field):
+    """An id that Cognigy may send as a string or a number; always loaded as a non-empty string."""
+
+    default_error_messages = {
+        "invalid": "Not a valid id: give a string or an integer.",
+        "empty": "Must not be empty.",
+        "too_long": f"Longer than {MAX_ID_LENGTH} characters.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise self.make_error("invalid")
+        text = str(value).strip()
+        if not text:
+            raise self.make_error("empty")
+        if len(text) > MAX_ID_LENGTH:
+            raise self.make_error("too_long")
+        if any(ord(ch) < 32 for ch in text):
+            raise self.make_error("invalid")
+        return text
+
+
+class Score(fields.Field):
+    """A score from 0 to 1, given as a number or a numeric string (CognigyScript "{{…}}" output)."""
+
+    default_error_messages = {
+        "invalid": "Not a valid number.",
+        "range": "Must be between 0 and 1.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs) -> float | None:
+        if isinstance(value, str) and value.strip() in ("", "null", "undefined"):
+            return None  # an empty CognigyScript expression: no score given
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.make_error("invalid")
+        try:
+            number = float(value)
+        except ValueError as exc:
+            raise self.make_error("invalid") from exc
+        if math.isnan(number) or not 0.0 <= number <= 1.0:
+            raise self.make_error("range")
+        return number
+
+
+def _name(**kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(max=MAX_NAME_LENGTH), **kwargs)
+
+
+class _Lenient(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class IntentSchema(_Lenient):
+    name = _name(required=True)
+    confidence = Score(load_default=None, allow_none=True)
+
+
+class UserInputSchema(_Lenient):
+    text = fields.String(validate=validate.Length(max=MAX_TEXT_LENGTH), allow_none=True)
+    channel = _name(allow_none=True)
+
+
+class ScoreEntrySchema(_Lenient):
+    name = _name(required=True)
+    score = Score(load_default=None, allow_none=True)
+
+
+class IntentMapperResultsSchema(_Lenient):
+    finalIntentName = _name(allow_none=True)
+    finalIntentScore = Score(allow_none=True)
+    scores = fields.List(fields.Nested(ScoreEntrySchema), validate=validate.Length(max=500))
+
+
+class NluSchema(_Lenient):
+    intentMapperResults = fields.Nested(IntentMapperResultsSchema, allow_none=True)
+
+
+class DataSchema(_Lenient):
+    contactId = Identifier(allow_none=True)
+    spawnedContactId = Identifier(allow_none=True)
+
+
+class WebhookSchema(_Lenient):
+    """All three accepted shapes in one schema; unknown fields are dropped."""
+
+    sessionId = Identifier(allow_none=True)
+    inputId = Identifier(allow_none=True)
+    userId = Identifier(allow_none=True)
+    cxoneContactId = Identifier(allow_none=True)
+    contactId = Identifier(allow_none=True)
+    channel = _name(allow_none=True)
+    text = fields.String(validate=validate.Length(max=MAX_TEXT_LENGTH), allow_none=True)
+    userInput = fields.Nested(UserInputSchema, allow_none=True)
+    intents = fields.List(fields.Nested(IntentSchema), validate=validate.Length(max=500))
+    intentName = _name(allow_none=True)
+    confidence = Score(allow_none=True)
+    intent = _name(allow_none=True)
+    intentScore = Score(allow_none=True)
+    nlu = fields.Nested(NluSchema, allow_none=True)
+    data = fields.Nested(DataSchema, allow_none=True)
+
+    @validates_schema
+    def require_a_contact(self, body: dict, **_: object) -> None:
+        data = body.get("data") or {}
+        if not any((body.get("cxoneContactId"), body.get("contactId"), data.get("contactId"),
+                    data.get("spawnedContactId"), body.get("sessionId"))):
+            raise ValidationError(
+                "Missing data for required field: give sessionId, contactId, cxoneContactId "
+                "or data.contactId (the CXone contact to move).", field_name="sessionId")
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A webhook reduced to what routing needs."""
+
+    candidates: list[Candidate]
+    channel: str | None
+    session_id: str | None
+    input_id: str | None
+    explicit_contact_id: str | None  # cxoneContactId / contactId
+    data_contact_id: str | None
+    spawned_contact_id: str | None
+
+    def contact_id(self, voice: bool) -> str:
+        """The CXone contact to move; a voice bot signals the spawned contact (reference §4)."""
+        if self.explicit_contact_id:
+            return self.explicit_contact_id
+        if voice and self.spawned_contact_id:
+            return self.spawned_contact_id
+        return self.data_contact_id or self.spawned_contact_id or self.session_id or ""
+
+
+def parse_webhook(body: object) -> WebhookRequest:
+    """Validate a decoded JSON body; raise ``ValidationError`` whose messages name each bad field."""
+    if not isinstance(body, dict):
+        raise ValidationError({"_schema": ["The body must be a JSON object."]})
+    loaded = WebhookSchema().load(body)
+    data = loaded.get("data") or {}
+    user_input = loaded.get("userInput") or {}
+    return WebhookRequest(
+        candidates=_candidates(loaded),
+        channel=loaded.get("channel") or user_input.get("channel"),
+        session_id=loaded.get("sessionId"),
+        input_id=loaded.get("inputId"),
+        explicit_contact_id=loaded.get("cxoneContactId") or loaded.get("contactId"),
+        data_contact_id=data.get("contactId"),
+        spawned_contact_id=data.get("spawnedContactId"),
+    )
+
+
+def _candidates(body: dict) -> list[Candidate]:
+    """The intents the bot recognised, from whichever shape the body uses (first one present)."""
+    if body.get("intents"):
+        return [Candidate(i["name"], i.get("confidence")) for i in body["intents"] if i["name"]]
+    if body.get("intentName"):
+        return [Candidate(body["intentName"], body.get("confidence"))]
+    if body.get("intent"):
+        return [Candidate(body["intent"], body.get("intentScore"))]
+    results = (body.get("nlu") or {}).get("intentMapperResults") or {}
+    if results.get("finalIntentName"):
+        return [Candidate(results["finalIntentName"], results.get("finalIntentScore"))]
+    return [Candidate(s["name"], s.get("score")) for s in results.get("scores") or [] if s["name"]]
+
+
+def flatten_errors(messages: dict | list, prefix: str = "") -> dict[str, list[str]]:
+    """Turn marshmallow's nested messages into ``{"intents.0.confidence": ["Not a valid number."]}``."""
+    if isinstance(messages, list):
+        return {prefix or "_schema": [str(m) for m in messages]}
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict | list) and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            flat.update(flatten_errors(value, name))
+        else:
+            flat[name] = [str(v) for v in (value if isinstance(value, list) else [value])]
+    return flat

@@ -1,0 +1,1 @@
+"""The CXone side: token cache, rate limiter, skill directory and the HTTP client."""

@@ -1,0 +1,295 @@
+"""The CXone HTTP client: OAuth token shared through Redis, one call budget, classified errors.
+
+Follows ``reference/cxone-api.md``: OIDC discovery for the token endpoint, the password grant with an
+API access key (client credentials in HTTP Basic), the tenant's API host from
+``/.well-known/cxone-configuration``, and ``Accept: application/json`` on every call. Errors come out
+as :mod:`shared.cxone.errors` classes; the retry policy lives in the worker, not here, so there is
+exactly one retry layer (no urllib3 retries on the session).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass
+from email.utils import parsedate_to_datetime
+
+import redis
+import requests
+from requests.adapters import HTTPAdapter
+
+from shared import redis_keys
+from shared.cxone.errors import Permanent, RateLimited, Throttled, Transient
+from shared.cxone.rate_limiter import CallLimiter
+from shared.settings import Settings
+from shared.single_flight import SingleFlightTimeout, delete_if_equal, get_or_compute
+
+log = logging.getLogger(__name__)
+
+SKILLS_PATH = "/inContactAPI/services/v30.0/skills"
+ROUTING_QUEUE_PATH = "/dfo/3.0/contacts/{contact_id}/routing-queue"
+SIGNAL_PATH = "/inContactAPI/services/v30.0/interactions/{contact_id}/signal"
+SKILLS_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Token:
+    """A bearer token with what was learned with it: the tenant and the tenant's API host."""
+
+    access_token: str
+    expires_at: float
+    tenant_id: str
+    api_base: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Token:
+        return cls(**json.loads(text))
+
+
+class CXoneClient:
+    """Talks to one CXone tenant. One instance per process; safe to share between threads."""
+
+    def __init__(self, settings: Settings, redis_client: redis.Redis,
+                 session: requests.Session | None = None):
+        self.settings = settings
+        self.redis = redis_client
+        self.session = session or _new_session(pool_size=settings.worker_concurrency)
+        self.timeout = (settings.cxone_connect_timeout_seconds, settings.cxone_read_timeout_seconds)
+        self.limiter = CallLimiter(
+            redis_client, redis_keys.CXONE_RATE_LIMIT, settings.cxone_rate_limit_per_minute
+        )
+        self._token_endpoint: str | None = None
+        self._discovery_lock = threading.Lock()
+        #: Counters for this process, read by metrics and the benchmark.
+        self.token_requests = 0
+
+    # ---------------------------------------------------------------- the token
+
+    def token(self) -> Token:
+        """The shared token, fetched by exactly one process when absent or about to expire."""
+        # The lock must outlive the slowest token call (discovery + token + configuration).
+        lock_timeout = 3 * sum(self.timeout) + 5
+        try:
+            raw = get_or_compute(
+                self.redis, redis_keys.CXONE_TOKEN, self._fetch_token,
+                lock_timeout=lock_timeout, wait_timeout=lock_timeout,
+                is_fresh=lambda text: Token.from_json(text).expires_at > time.time() + 5,
+            )
+        except SingleFlightTimeout as exc:
+            raise Transient(f"token refresh by another worker is taking too long: {exc}",
+                            not_delivered=True, endpoint="token") from exc
+        return Token.from_json(raw)
+
+    def drop_token(self, token: Token) -> None:
+        """Forget ``token`` after CXone rejected it, unless another worker already replaced it."""
+        delete_if_equal(self.redis, redis_keys.CXONE_TOKEN, token.to_json())
+
+    def _fetch_token(self) -> tuple[str, float]:
+        s = self.settings
+        if s.cxone_grant_type == "password":
+            form = {"grant_type": "password", "username": s.cxone_access_key_id,
+                    "password": s.cxone_access_key_secret}
+        else:
+            form = {"grant_type": "client_credentials"}
+        self.token_requests += 1
+        log.info("requesting a CXone token", extra={"grant_type": form["grant_type"]})
+        response = self._send(
+            "POST", self._discover_token_endpoint(), "token", data=form,
+            auth=(s.cxone_client_id, s.cxone_client_secret),
+        )
+        if response.status_code != 200:
+            # Wrong credentials are an operator's fix, not the routing's fault: retry (with
+            # backoff) so the routing completes once the credentials are corrected.
+            raise Transient(f"CXone token request refused: {_error_text(response)}",
+                            status=response.status_code, endpoint="token", not_delivered=True)
+        body = _json(response, "token")
+        access_token = body.get("access_token")
+        if not isinstance(access_token, str) or not access_token:
+            raise Transient("CXone token response has no access_token", endpoint="token")
+        expires_in = float(body.get("expires_in") or 3600)
+        tenant_id = _jwt_claim(access_token, "tenantId") or ""
+        api_base = s.cxone_api_url or self._discover_api_base(tenant_id)
+        token = Token(access_token, time.time() + expires_in, tenant_id, api_base)
+        margin = s.cxone_token_refresh_margin_seconds
+        ttl = expires_in - margin if expires_in > 2 * margin else expires_in / 2
+        return token.to_json(), ttl
+
+    def _discover_token_endpoint(self) -> str:
+        with self._discovery_lock:
+            if self._token_endpoint is None:
+                url = f"{self.settings.cxone_auth_url}/.well-known/openid-configuration"
+                response = self._send("GET", url, "discovery")
+                if response.status_code != 200:
+                    raise Transient(f"OIDC discovery failed: HTTP {response.status_code}",
+                                    status=response.status_code, endpoint="discovery")
+                endpoint = _json(response, "discovery").get("token_endpoint")
+                if not isinstance(endpoint, str):
+                    raise Transient("OIDC discovery has no token_endpoint", endpoint="discovery")
+                self._token_endpoint = endpoint
+            return self._token_endpoint
+
+    def _discover_api_base(self, tenant_id: str) -> str:
+        if not tenant_id:
+            raise Permanent("the CXone token carries no tenantId: set CXONE_API_URL",
+                            endpoint="discovery")
+        url = f"{self.settings.cxone_auth_url}/.well-known/cxone-configuration"
+        response = self._send("GET", url, "discovery", params={"tenantId": tenant_id})
+        if response.status_code != 200:
+            raise Transient(f"cxone-configuration failed: HTTP {response.status_code}",
+                            status=response.status_code, endpoint="discovery")
+        api = _json(response, "discovery").get("api_endpoint")
+        if not isinstance(api, str) or not api.startswith("http"):
+            raise Transient("cxone-configuration has no api_endpoint", endpoint="discovery")
+        return api.rstrip("/")
+
+    def api_base(self) -> str:
+        """The tenant's API host (pinned by CXONE_API_URL, else discovered with the token)."""
+        return self.settings.cxone_api_url or self.token().api_base
+
+    # ---------------------------------------------------------------- API calls
+
+    def search_skills(self, search: str, skip: int = 0, top: int = SKILLS_PAGE_SIZE) -> dict:
+        """One page of ``GET skills?searchString=…`` (a substring match): ``{skills, totalRecords}``."""
+        response = self.call("GET", SKILLS_PATH, "skills",
+                             params={"searchString": search, "skip": skip, "top": top})
+        if response.status_code == 204:  # CXone answers "no content" to an empty search
+            return {"skills": [], "totalRecords": 0}
+        return _json(response, "skills")
+
+    def route_digital(self, contact_id: str, skill_id: int) -> None:
+        """Move a digital contact to the routing queue of ``skill_id`` (idempotent PUT)."""
+        self.call("PUT", ROUTING_QUEUE_PATH.format(contact_id=_path_part(contact_id)),
+                  "routing_queue", json={"skillId": skill_id})
+
+    def signal(self, contact_id: str, params: list[str]) -> None:
+        """Send the Signal API call the customer's Studio script turns into a Reskill (p1…p9)."""
+        query = {f"p{i}": value for i, value in enumerate(params[:9], start=1)}
+        self.call("POST", SIGNAL_PATH.format(contact_id=_path_part(contact_id)), "signal",
+                  params=query)
+
+    def call(self, method: str, path: str, endpoint: str, **kwargs) -> requests.Response:
+        """Make one metered API call; on 401 drop the token and try once more with a new one."""
+        for attempt in (1, 2):
+            wait = self.limiter.try_acquire()
+            if wait > 0:
+                raise RateLimited(wait)
+            token = self.token()
+            response = self._send(method, token.api_base + path, endpoint,
+                                  headers={"Authorization": f"Bearer {token.access_token}"},
+                                  **kwargs)
+            if response.status_code == 401 and attempt == 1:
+                log.info("CXone rejected the token; refreshing once", extra={"endpoint": endpoint})
+                self.drop_token(token)
+                continue
+            return _check(response, endpoint)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, method: str, url: str, endpoint: str, **kwargs) -> requests.Response:
+        try:
+            return self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.ConnectTimeout as exc:
+            raise Transient(f"{endpoint}: connect timeout", endpoint=endpoint,
+                            not_delivered=True) from exc
+        except requests.Timeout as exc:
+            raise Transient(f"{endpoint}: no answer within {self.timeout[1]:g}s",
+                            endpoint=endpoint) from exc
+        except requests.ConnectionError as exc:
+            raise Transient(f"{endpoint}: connection failed", endpoint=endpoint,
+                            not_delivered=_never_connected(exc)) from exc
+
+
+def _check(response: requests.Response, endpoint: str) -> requests.Response:
+    status = response.status_code
+    if 200 <= status < 300:
+        return response
+    reason = f"{endpoint}: HTTP {status}: {_error_text(response)}"
+    if status == 429:
+        raise Throttled(reason, retry_after=_retry_after(response), status=status,
+                        endpoint=endpoint)
+    if status == 401:
+        raise Transient(reason + " (token rejected twice)", status=status, endpoint=endpoint,
+                        not_delivered=True)
+    if status >= 500:
+        # 503 means the service refused before doing anything; 500/502/504 may have acted.
+        raise Transient(reason, status=status, endpoint=endpoint, not_delivered=status == 503)
+    raise Permanent(reason, status=status, endpoint=endpoint)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    raw = response.headers.get("Retry-After")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _error_text(response: requests.Response) -> str:
+    """The message of a DFO or OAuth error body, else a snippet of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or response.reason or "").strip()[:200]
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            return str(errors[0].get("message") or errors[0].get("errorCode"))[:200]
+        for key in ("error_description", "error", "message"):
+            if body.get(key):
+                return str(body[key])[:200]
+    return json.dumps(body)[:200]
+
+
+def _json(response: requests.Response, endpoint: str) -> dict:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise Transient(f"{endpoint}: answer is not JSON", endpoint=endpoint) from exc
+    if not isinstance(body, dict):
+        raise Transient(f"{endpoint}: answer is not a JSON object", endpoint=endpoint)
+    return body
+
+
+def _jwt_claim(token: str, claim: str) -> str | None:
+    """Read one claim from a JWT payload without verifying it (only to learn the tenant id)."""
+    try:
+        payload = token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return None
+    value = data.get(claim) if isinstance(data, dict) else None
+    return str(value) if value else None
+
+
+def _path_part(value: str) -> str:
+    return requests.utils.quote(value, safe="")
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    # Connection refused / DNS failure: the request never left, so even a signal may be re-sent.
+    text = repr(exc)
+    return "NewConnectionError" in text or "NameResolutionError" in text
+
+
+def _new_session(pool_size: int) -> requests.Session:
+    session = requests.Session()
+    # max_retries=0: Celery is the one retry layer; retries here would multiply with it.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(4, pool_size), max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers.update({"Accept": "application/json",
+                            "User-Agent": "cognigy-cxone-router/0.1"})
+    return session
+

@@ -1,0 +1,66 @@
+"""Every Redis key the router writes, in one place, so both sides (and operators) agree on them.
+
+All keys start with ``router:`` so the router can share a Redis database with Celery's own keys
+(``celery``, ``unacked``, ``_kombu.*``) without collisions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+PREFIX = "router:"
+
+# Routing records (GET /routings/<id>, the stuck-routings CLI, the worker's state machine)
+OPEN_ROUTINGS = PREFIX + "routings:open"  # sorted set: routing id -> received_at, not yet terminal
+DEAD_LETTERS = PREFIX + "dead-letters"  # hash: routing id -> JSON {job, reason, failed_at}
+
+
+def routing(routing_id: str) -> str:
+    """Hash with the routing's state, attempts, last error and outcome."""
+    return f"{PREFIX}routing:{routing_id}"
+
+
+def routing_in_flight(routing_id: str) -> str:
+    """Held while one worker carries the routing out, so a redelivered copy cannot run beside it."""
+    return f"{PREFIX}routing:{routing_id}:in-flight"
+
+
+def routing_signal_sent(routing_id: str) -> str:
+    """Set before a voice signal leaves: a signal is not idempotent and must never go twice."""
+    return f"{PREFIX}routing:{routing_id}:signal"
+
+
+def routing_deliveries(routing_id: str, attempt: int) -> str:
+    """Counts how often the same attempt was (re)delivered: the poison-message guard."""
+    return f"{PREFIX}routing:{routing_id}:deliveries:{attempt}"
+
+
+def dedupe_input(input_id: str) -> str:
+    """Cognigy's inputId, unique per user input: a resend of the same body maps to one routing."""
+    return f"{PREFIX}dedupe:input:{_digest(input_id)}"
+
+
+def dedupe_contact_intent(contact_id: str, intent: str) -> str:
+    """The same contact and intent within the dedupe window count as one routing."""
+    return f"{PREFIX}dedupe:contact:{_digest(contact_id + chr(0) + intent)}"
+
+
+# CXone
+CXONE_TOKEN = PREFIX + "cxone:token"
+CXONE_TOKEN_LOCK = PREFIX + "cxone:token:lock"
+CXONE_RATE_LIMIT = PREFIX + "cxone:rate-limit"
+
+
+def cxone_skill(api_base: str, queue_name: str) -> str:
+    """Cached skill lookup for one queue name on one CXone API host."""
+    return f"{PREFIX}cxone:skill:{_digest(api_base + chr(0) + queue_name)}"
+
+
+def lock_for(key: str) -> str:
+    """The lock that guards the (re)computation of a cached ``key``."""
+    return key + ":lock"
+
+
+def _digest(text: str) -> str:
+    # Hash free text so arbitrary sender values cannot produce huge or odd key names.
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

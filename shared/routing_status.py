@@ -1,0 +1,172 @@
+"""The routing record: what happened to one routing, kept in Redis for operators and the sender.
+
+States: ``queued`` (accepted, waiting for a worker) → ``retrying`` (a transient failure; attempt
+count, last error and next attempt time kept) → ``routed`` (skill id and time) or ``failed``
+(reason; also written to the dead-letter hash with the task message, so it can be replayed).
+
+The record is written *before* the task is published, so a published task always has a record; if
+publishing fails, the ingress removes the record again and answers 503.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import redis
+
+from shared import redis_keys
+from shared.routing_job import RoutingJob
+
+QUEUED, RETRYING, ROUTED, FAILED = "queued", "retrying", "routed", "failed"
+TERMINAL = (ROUTED, FAILED)
+
+
+@dataclass
+class RoutingRecord:
+    """One routing's state as stored in Redis."""
+
+    routing_id: str
+    state: str
+    job: dict
+    received_at: float
+    updated_at: float
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: float | None = None
+    skill_id: int | None = None
+    routed_at: float | None = None
+    failed_reason: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_public(self) -> dict:
+        """The JSON shown by ``GET /routings/<id>`` (ids and names only, no customer text)."""
+        body: dict = {
+            "routingId": self.routing_id,
+            "state": self.state,
+            "intent": self.job.get("intent"),
+            "queue": self.job.get("queue_name") or f"skill {self.job.get('skill_id')}",
+            "contactId": self.job.get("contact_id"),
+            "mode": self.job.get("mode"),
+            "receivedAt": _iso(self.received_at),
+            "updatedAt": _iso(self.updated_at),
+            "attempts": self.attempts,
+        }
+        if self.state == RETRYING:
+            body["lastError"] = self.last_error
+            body["nextAttemptAt"] = _iso(self.next_attempt_at)
+        if self.state == ROUTED:
+            body["skillId"] = self.skill_id
+            body["routedAt"] = _iso(self.routed_at)
+        if self.state == FAILED:
+            body["reason"] = self.failed_reason
+            body["lastError"] = self.last_error
+        return body
+
+
+class RoutingStatusStore:
+    """Reads and writes routing records and the dead-letter hash."""
+
+    def __init__(self, client: redis.Redis, ttl_seconds: int):
+        self.redis = client
+        self.ttl_seconds = ttl_seconds
+
+    def create(self, job: RoutingJob) -> None:
+        """Write the ``queued`` record (and index it as open) in one transaction."""
+        key = redis_keys.routing(job.routing_id)
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, mapping={
+            "state": QUEUED, "job": json.dumps(job.to_message()),
+            "received_at": job.received_at or now, "updated_at": now, "attempts": 0,
+        })
+        pipe.expire(key, self.ttl_seconds)
+        pipe.zadd(redis_keys.OPEN_ROUTINGS, {job.routing_id: job.received_at or now})
+        pipe.execute()
+
+    def discard(self, routing_id: str) -> None:
+        """Remove a record whose task could not be published (the sender got 503 and will resend)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(redis_keys.routing(routing_id))
+        pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
+        pipe.execute()
+
+    def get(self, routing_id: str) -> RoutingRecord | None:
+        """The record, or None when unknown or expired."""
+        raw = self.redis.hgetall(redis_keys.routing(routing_id))
+        if not raw:
+            return None
+        data = {_text(k): _text(v) for k, v in raw.items()}
+        return RoutingRecord(
+            routing_id=routing_id,
+            state=data.get("state", QUEUED),
+            job=json.loads(data.get("job") or "{}"),
+            received_at=float(data.get("received_at") or 0),
+            updated_at=float(data.get("updated_at") or 0),
+            attempts=int(data.get("attempts") or 0),
+            last_error=data.get("last_error") or None,
+            next_attempt_at=_float(data.get("next_attempt_at")),
+            skill_id=int(data["skill_id"]) if data.get("skill_id") else None,
+            routed_at=_float(data.get("routed_at")),
+            failed_reason=data.get("failed_reason") or None,
+        )
+
+    def mark_retrying(self, routing_id: str, error: str, next_attempt_at: float,
+                      counts_as_attempt: bool = True) -> int:
+        """Record a transient failure; return the number of failed attempts so far."""
+        key = redis_keys.routing(routing_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hincrby(key, "attempts", 1 if counts_as_attempt else 0)
+        pipe.hset(key, mapping={"state": RETRYING, "last_error": error[:500],
+                                "next_attempt_at": next_attempt_at, "updated_at": time.time()})
+        attempts, *_ = pipe.execute()
+        return int(attempts)
+
+    def mark_routed(self, routing_id: str, skill_id: int) -> None:
+        """Record success and close the routing."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(redis_keys.routing(routing_id), mapping={
+            "state": ROUTED, "skill_id": skill_id, "routed_at": now, "updated_at": now})
+        pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
+        pipe.execute()
+
+    def mark_failed(self, routing_id: str, reason: str, job: dict) -> None:
+        """Record a final failure and put the task message in the dead-letter hash for replay."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(redis_keys.routing(routing_id), mapping={
+            "state": FAILED, "failed_reason": reason[:500], "updated_at": now})
+        pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
+        pipe.hset(redis_keys.DEAD_LETTERS, routing_id,
+                  json.dumps({"job": job, "reason": reason[:500], "failed_at": now}))
+        pipe.execute()
+
+    def open_older_than(self, seconds: float, limit: int = 1000) -> list[RoutingRecord]:
+        """Routings received more than ``seconds`` ago that are neither routed nor failed."""
+        ids = self.redis.zrangebyscore(redis_keys.OPEN_ROUTINGS, "-inf", time.time() - seconds,
+                                       start=0, num=limit)
+        records = []
+        for routing_id in ids:
+            record = self.get(_text(routing_id))
+            if record is None:  # expired: drop it from the index too
+                self.redis.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
+            elif record.state not in TERMINAL:
+                records.append(record)
+        return records
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _float(value: str | None) -> float | None:
+    return float(value) if value not in (None, "") else None
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if not timestamp:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + (
+        f".{int((timestamp % 1) * 1000):03d}Z")

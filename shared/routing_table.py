@@ -1,0 +1,250 @@
+"""The routing table: which CXone queue each Cognigy intent goes to.
+
+It is a YAML file named by ``ROUTES_FILE`` (see ``config/routes.example.yaml``)::
+
+    min_score: 0.5              # intents scored below this use the fallback
+    fallback: General Inquiry   # optional; queue for unmapped or low-confidence intents
+    voice_channels: [voiceGateway2, voice]   # Cognigy channels whose contacts are voice calls
+    routes:
+      sales_inquiry: Sales Support           # a CXone queue (skill) name, resolved by the worker
+      vip_callback: {skill_id: 1200042}      # or a skill id, no lookup
+      claims: {queue: Claims, mode: voice}   # mode forces voice (Signal API) or digital (DFO PUT)
+
+The file is validated when it is loaded, and every problem is reported with its line number so an
+operator can fix them all in one go. The ingress decides the route (it must answer 422 when there is
+none); the worker only resolves the queue name to a skill id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+DEFAULT_MIN_SCORE = 0.5
+DEFAULT_VOICE_CHANNELS = ("voiceGateway2", "voiceGateway", "voice", "phone")
+MODES = ("digital", "voice")
+
+
+class RoutingTableError(ValueError):
+    """The routing table file is missing or invalid; the message lists every problem with its line."""
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A CXone queue: by name (looked up in the skills list) or by skill id (no lookup)."""
+
+    name: str | None = None
+    skill_id: int | None = None
+    mode: str | None = None  # None: decided by the contact's channel
+
+    @property
+    def label(self) -> str:
+        """How the queue is shown to people: its name, or ``skill <id>``."""
+        return self.name if self.name is not None else f"skill {self.skill_id}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One intent the bot recognised, with its score (None when the sender gave none)."""
+
+    name: str
+    score: float | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a webhook's contact goes, and why."""
+
+    intent: str
+    score: float | None
+    queue: Queue
+    reason: str  # "matched", "fallback: unmapped intent …", "fallback: score …"
+
+
+class Unroutable(Exception):
+    """The webhook is well-formed but no queue applies; ``reason`` says why (answered 422)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """Intent → queue mapping with a confidence threshold and an optional fallback."""
+
+    routes: dict[str, Queue]
+    min_score: float = DEFAULT_MIN_SCORE
+    fallback: Queue | None = None
+    voice_channels: tuple[str, ...] = DEFAULT_VOICE_CHANNELS
+
+    def decide(self, candidates: list[Candidate]) -> Decision:
+        """Pick the highest-scoring intent and its queue, or the fallback; raise :class:`Unroutable`.
+
+        A candidate without a score counts as certain: the bot builder chose to send that intent.
+        """
+        if not candidates:
+            return self._fallback_or_raise("", None, "no intent in the request")
+        best = max(candidates, key=lambda c: 1.0 if c.score is None else c.score)
+        if best.score is not None and best.score < self.min_score:
+            return self._fallback_or_raise(
+                best.name, best.score,
+                f"intent '{best.name}' scored {best.score:g}, below min_score {self.min_score:g}",
+            )
+        queue = self.routes.get(best.name)
+        if queue is None:
+            return self._fallback_or_raise(
+                best.name, best.score, f"intent '{best.name}' has no route"
+            )
+        return Decision(best.name, best.score, queue, "matched")
+
+    def _fallback_or_raise(self, intent: str, score: float | None, why: str) -> Decision:
+        if self.fallback is None:
+            raise Unroutable(why + " and no fallback queue is configured")
+        return Decision(intent, score, self.fallback, "fallback: " + why)
+
+    def mode_for(self, queue: Queue, channel: str | None) -> str:
+        """``voice`` (Signal API) or ``digital`` (DFO routing-queue PUT) for a contact on ``channel``."""
+        if queue.mode:
+            return queue.mode
+        return "voice" if channel in self.voice_channels else "digital"
+
+    def queues(self) -> dict[str, Queue]:
+        """Every queue the table can send to, keyed by the intent (``<fallback>`` for the fallback)."""
+        named = dict(self.routes)
+        if self.fallback is not None:
+            named["<fallback>"] = self.fallback
+        return named
+
+    @classmethod
+    def load(cls, path: str | Path) -> RoutingTable:
+        """Read and validate the YAML file at ``path``."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RoutingTableError(f"ROUTES_FILE {path}: cannot read it ({exc.strerror})") from exc
+        return cls.parse(text, source=str(path))
+
+    @classmethod
+    def parse(cls, text: str, source: str = "<routes>") -> RoutingTable:
+        """Validate YAML text; every problem is reported as ``source:line: key: message``."""
+        return _TableParser(source).parse(text)
+
+
+class _TableParser:
+    """Walks the YAML node tree (not plain dicts) so each error can carry its line number."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.errors: list[str] = []
+
+    def error(self, node: yaml.Node | None, key: str, message: str) -> None:
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        self.errors.append(f"{self.source}{line}: {key}: {message}")
+
+    def parse(self, text: str) -> RoutingTable:
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            raise RoutingTableError(f"{self.source}: not valid YAML: {exc}") from exc
+        if not isinstance(root, yaml.MappingNode):
+            raise RoutingTableError(f"{self.source}: must be a mapping with a 'routes:' key")
+
+        top = self.mapping(root)
+        for unknown in set(top) - {"routes", "fallback", "min_score", "voice_channels"}:
+            self.error(top[unknown][0], unknown, "unknown key (expected routes, fallback, "
+                       "min_score, voice_channels)")
+
+        routes: dict[str, Queue] = {}
+        if "routes" not in top:
+            self.error(root, "routes", "missing: map each intent name to a queue")
+        else:
+            key_node, value = top["routes"]
+            if not isinstance(value, yaml.MappingNode) or not value.value:
+                self.error(value, "routes", "must map at least one intent name to a queue")
+            else:
+                for intent, (intent_node, queue_node) in self.mapping(value).items():
+                    queue = self.queue(queue_node, f"routes.{intent}")
+                    if queue is not None:
+                        routes[intent] = queue
+
+        fallback = None
+        if "fallback" in top and not _is_null(top["fallback"][1]):
+            fallback = self.queue(top["fallback"][1], "fallback")
+
+        min_score = DEFAULT_MIN_SCORE
+        if "min_score" in top:
+            node = top["min_score"][1]
+            try:
+                min_score = float(node.value)
+                if not 0.0 <= min_score <= 1.0:
+                    raise ValueError
+            except (TypeError, ValueError):
+                self.error(node, "min_score", f"must be a number from 0 to 1, got {node.value!r}")
+
+        voice_channels = DEFAULT_VOICE_CHANNELS
+        if "voice_channels" in top:
+            node = top["voice_channels"][1]
+            if isinstance(node, yaml.SequenceNode) and all(
+                isinstance(item, yaml.ScalarNode) and item.value for item in node.value
+            ):
+                voice_channels = tuple(item.value for item in node.value)
+            else:
+                self.error(node, "voice_channels", "must be a list of Cognigy channel names")
+
+        if self.errors:
+            raise RoutingTableError("invalid routing table:\n  " + "\n  ".join(self.errors))
+        return RoutingTable(routes, min_score, fallback, voice_channels)
+
+    def mapping(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        result: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in result:
+                self.error(key_node, key, "appears twice")
+            result[key] = (key_node, value_node)
+        return result
+
+    def queue(self, node: yaml.Node, key: str) -> Queue | None:
+        if isinstance(node, yaml.ScalarNode):
+            name = str(node.value).strip()
+            if not name or _is_null(node):
+                self.error(node, key, "queue name is empty")
+                return None
+            return Queue(name=name)
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, key, "must be a queue name or {queue: NAME} or {skill_id: N}")
+            return None
+        fields = self.mapping(node)
+        for unknown in set(fields) - {"queue", "skill_id", "mode"}:
+            self.error(fields[unknown][0], f"{key}.{unknown}", "unknown key (expected queue, "
+                       "skill_id, mode)")
+        name = skill_id = mode = None
+        if "queue" in fields:
+            name = str(fields["queue"][1].value).strip() or None
+        if "skill_id" in fields:
+            raw = fields["skill_id"][1]
+            try:
+                skill_id = int(str(raw.value), 10)
+                if skill_id <= 0:
+                    raise ValueError
+            except ValueError:
+                self.error(raw, f"{key}.skill_id", f"must be a positive integer, got {raw.value!r}")
+                return None
+        if "mode" in fields:
+            raw = fields["mode"][1]
+            mode = str(raw.value)
+            if mode not in MODES:
+                self.error(raw, f"{key}.mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
+                return None
+        if (name is None) == (skill_id is None):
+            self.error(node, key, "give exactly one of queue or skill_id")
+            return None
+        return Queue(name=name, skill_id=skill_id, mode=mode)
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")

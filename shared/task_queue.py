@@ -1,0 +1,60 @@
+"""The Celery application both sides use, configured in this one place.
+
+The ingress only publishes (``send_task`` by name, so it never imports worker code); the worker
+registers the task under the same name. Each setting below answers a pitfall in
+``celery-redis-pitfalls.md``: see the comment beside it.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from shared.settings import Settings
+
+ROUTE_CONTACT_TASK = "router.route_contact"
+ROUTING_QUEUE = "routing"
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app on ``REDIS_URL`` with the delivery guarantees the router relies on."""
+    app = Celery("cognigy_cxone_router", set_as_current=False)
+    app.conf.update(
+        broker_url=settings.redis_url,
+        # Status lives in our own routing records; Celery results would only fill Redis.
+        task_ignore_result=True,
+        result_backend=None,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=ROUTING_QUEUE,
+        # Ack only after the task finished, so a worker that dies mid-routing loses nothing...
+        task_acks_late=True,
+        # ...including one killed by SIGKILL or the OOM killer (the message is requeued; the
+        # task's own delivery counter stops a poison message from looping forever).
+        task_reject_on_worker_lost=True,
+        # Short I/O tasks with acks_late: never let one worker hoard messages it cannot start.
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            # An unacked message is handed to another worker after this long, so a killed
+            # worker's routings come back in under two minutes instead of Redis's default hour.
+            # Every retry countdown is kept well below it (ROUTING_MAX_COUNTDOWN_SECONDS).
+            "visibility_timeout": settings.broker_visibility_timeout_seconds,
+            "unacked_restore_interval": 5,
+            "unacked_restore_throttle": 1,
+            # A broker that vanishes without closing the socket must not hang a publish.
+            "socket_timeout": 5,
+            "socket_connect_timeout": 2,
+            "socket_keepalive": True,
+            "health_check_interval": 10,
+        },
+        # A publish that cannot reach Redis fails fast, so the ingress can answer 503 in time.
+        task_publish_retry=True,
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0,
+                                   "interval_step": 0.2, "interval_max": 0.5},
+        # Flower shows queued, started, retried and failed routings from these events.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+    )
+    return app

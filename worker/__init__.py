@@ -1,0 +1,1 @@
+"""Celery workers: take routings off the queue and carry them out against CXone."""

@@ -1,0 +1,68 @@
+"""What a worker process needs to route contacts, built once per process on first use.
+
+Built lazily (not at import) so a prefork child builds its own Redis connections and HTTP session
+after the fork rather than sharing the parent's sockets.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+
+import redis
+
+from shared.cxone.client import CXoneClient
+from shared.cxone.queue_directory import QueueDirectory
+from shared.routing_status import RoutingStatusStore
+from shared.settings import Settings, load_settings
+
+
+@dataclass
+class WorkerContext:
+    """Settings, Redis, the routing records, the CXone client and the queue directory."""
+
+    settings: Settings
+    redis: redis.Redis
+    store: RoutingStatusStore
+    client: CXoneClient
+    directory: QueueDirectory
+    rng: random.Random
+
+    @classmethod
+    def build(cls, settings: Settings) -> WorkerContext:
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
+            health_check_interval=10, max_connections=settings.worker_concurrency * 2 + 8,
+        )
+        cxone = CXoneClient(settings, client)
+        return cls(
+            settings=settings,
+            redis=client,
+            store=RoutingStatusStore(client, settings.routing_status_ttl_seconds),
+            client=cxone,
+            directory=QueueDirectory(cxone, client, settings.cxone_skill_cache_ttl_seconds),
+            rng=random.Random(),  # noqa: S311 - jitter, not security
+        )
+
+
+_context: WorkerContext | None = None
+_context_lock = threading.Lock()
+
+
+def worker_context() -> WorkerContext:
+    """This process's context (built from the environment on first call)."""
+    global _context
+    with _context_lock:
+        if _context is None:
+            settings = load_settings()
+            settings.require_cxone_credentials()
+            _context = WorkerContext.build(settings)
+        return _context
+
+
+def set_worker_context(context: WorkerContext | None) -> None:
+    """Install a context explicitly (tests, or an embedding application)."""
+    global _context
+    with _context_lock:
+        _context = context

@@ -1,0 +1,178 @@
+"""Carrying out one routing: the worker's logic as plain functions, free of Celery.
+
+The Celery task (``worker.tasks``) only translates the :class:`RetryLater` this returns into
+``self.retry(countdown=…)``. Everything that decides *whether* and *when* lives here, so it can be
+unit-tested by calling it.
+
+Guarantees kept here:
+- a routing already ``routed`` or ``failed`` is never carried out again (duplicate delivery);
+- two copies of one message never run at once (an in-flight lease in Redis);
+- a voice signal is sent at most once per routing: if its outcome is unknown it is not re-sent but
+  dead-lettered for an operator to check;
+- a message redelivered again and again (a poison message that kills its worker) is dead-lettered;
+- transient failures retry with backoff until ``ROUTING_RETRY_WINDOW_SECONDS`` after the webhook,
+  then the routing is ``failed`` and dead-lettered with the payload and the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from shared import redis_keys
+from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
+from shared.routing_job import RoutingJob
+from shared.routing_status import TERMINAL
+from worker.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+#: How often the same attempt may be redelivered (worker killed while running it) before the
+#: message is treated as poison and dead-lettered instead of looping forever.
+MAX_REDELIVERIES = 3
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """Run the routing again in ``countdown`` seconds."""
+
+    countdown: float
+    reason: str
+
+
+def process(job: RoutingJob, ctx: WorkerContext, *, attempt: int = 0,
+            redelivered: bool = False) -> RetryLater | None:
+    """Carry out ``job`` once; return :class:`RetryLater` when it should be tried again later."""
+    fields = {"routing_id": job.routing_id, "contact_id": job.contact_id, "intent": job.intent}
+    if redelivered and _is_poison(job, ctx, attempt, fields):
+        return None
+
+    lease_key = redis_keys.routing_in_flight(job.routing_id)
+    lease = ctx.settings.broker_visibility_timeout_seconds
+    if not ctx.redis.set(lease_key, "1", nx=True, ex=lease):
+        # Another copy is running (or its worker died and the lease has not expired yet). Check
+        # again later rather than dropping this copy: it may be the only one left.
+        wait = max(1.0, float(ctx.redis.ttl(lease_key) or 1))
+        cap = ctx.settings.routing_max_countdown_seconds
+        return RetryLater(min(cap, wait) + ctx.rng.uniform(0.1, 1.0),
+                          "another worker holds this routing")
+    try:
+        # Read the state only while holding the lease, and settle it before letting go, so a
+        # second copy can never see a half-finished routing.
+        record = ctx.store.get(job.routing_id)
+        if record is None:
+            # Expired record (a replay long after) or one lost with Redis: recreate it so the
+            # routing stays visible to operators while it is carried out.
+            ctx.store.create(job)
+        elif record.state in TERMINAL:
+            log.info("routing already %s; duplicate delivery ignored", record.state, extra=fields)
+            return None
+        try:
+            skill_id = carry_out(job, ctx)
+        except Permanent as exc:
+            ctx.store.mark_failed(job.routing_id, exc.reason, job.to_message())
+            log.error("routing failed: %s", exc.reason, extra=fields)
+            return None
+        except Transient as exc:
+            return _plan_retry(job, ctx, exc, record.attempts if record else 0, fields)
+        ctx.store.mark_routed(job.routing_id, skill_id)
+        log.info("contact routed to skill %s", skill_id, extra={**fields, "skill_id": skill_id})
+        return None
+    finally:
+        ctx.redis.delete(lease_key)
+
+
+def _is_poison(job: RoutingJob, ctx: WorkerContext, attempt: int, fields: dict) -> bool:
+    """Count redeliveries of this attempt; past the limit, dead-letter the routing."""
+    key = redis_keys.routing_deliveries(job.routing_id, attempt)
+    deliveries = ctx.redis.incr(key)
+    ctx.redis.expire(key, ctx.settings.routing_status_ttl_seconds)
+    if deliveries <= MAX_REDELIVERIES:
+        return False
+    record = ctx.store.get(job.routing_id)
+    if record is not None and record.state in TERMINAL:
+        return True  # finished after all; this copy has nothing left to do
+    reason = (f"poison message: delivered {deliveries} times without finishing "
+              "(its worker died each time)")
+    ctx.store.mark_failed(job.routing_id, reason, job.to_message())
+    log.error("routing dead-lettered: %s", reason, extra=fields)
+    return True
+
+
+def carry_out(job: RoutingJob, ctx: WorkerContext) -> int:
+    """Resolve the queue and move the contact; return the skill id. Raises CXone errors."""
+    if job.skill_id is not None:
+        skill_id = job.skill_id
+    else:
+        skill_id = ctx.directory.skill_id(job.queue_name or "")
+    if job.mode == "voice":
+        _signal_once(job, skill_id, ctx)
+    else:
+        ctx.client.route_digital(job.contact_id, skill_id)
+    return skill_id
+
+
+def signal_params(job: RoutingJob, skill_id: int) -> list[str]:
+    """What the Studio script receives in its OnSignal event: SP1…SP4 (documented in the README)."""
+    return [str(skill_id), job.intent, job.routing_id, job.queue_label]
+
+
+def _signal_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> None:
+    marker = redis_keys.routing_signal_sent(job.routing_id)
+    if not ctx.redis.set(marker, str(time.time()), nx=True,
+                         ex=ctx.settings.routing_status_ttl_seconds):
+        raise OutcomeUnknown(
+            "a signal for this routing was already started and its outcome is unknown; "
+            "not sending it twice (check the contact in CXone before replaying)",
+            endpoint="signal")
+    try:
+        ctx.client.signal(job.contact_id, signal_params(job, skill_id))
+    except Transient as exc:
+        if exc.not_delivered or exc.endpoint != "signal":
+            ctx.redis.delete(marker)  # CXone certainly did not get it: safe to send later
+            raise
+        raise OutcomeUnknown(
+            f"{exc.reason}; the signal may have reached CXone, so it is not re-sent "
+            "(check the contact before replaying)", endpoint="signal", status=exc.status
+        ) from exc
+    except Permanent:
+        ctx.redis.delete(marker)  # refused (4xx): nothing was signalled
+        raise
+
+
+def countdown_for(error: Transient, failures: int, ctx: WorkerContext) -> float:
+    """Seconds until the next attempt: limiter wait, Retry-After, or exponential backoff.
+
+    Jitter is always positive on top of a known wait (never earlier than CXone asked), and
+    "equal jitter" (half fixed, half random) for backoff, so retries spread without ever
+    collapsing to zero. Capped below the broker's visibility timeout.
+    """
+    cap = ctx.settings.routing_max_countdown_seconds
+    if isinstance(error, RateLimited):
+        delay = error.wait + ctx.rng.uniform(0.01, 0.5)
+    elif isinstance(error, Throttled) and error.retry_after is not None:
+        delay = error.retry_after + ctx.rng.uniform(0.1, 1.0)
+    else:
+        backoff = min(cap, 2.0 ** max(0, failures - 1))
+        delay = backoff / 2 + ctx.rng.uniform(0, backoff / 2)
+    return min(cap, delay)
+
+
+def _plan_retry(job: RoutingJob, ctx: WorkerContext, error: Transient, past_failures: int,
+                fields: dict) -> RetryLater | None:
+    is_failure = not isinstance(error, RateLimited)  # waiting for our own budget is no failure
+    failures = past_failures + (1 if is_failure else 0)
+    countdown = countdown_for(error, failures, ctx)
+    deadline = (job.received_at or time.time()) + ctx.settings.routing_retry_window_seconds
+    if time.time() + countdown > deadline:
+        reason = (f"gave up after the {ctx.settings.routing_retry_window_seconds}s retry "
+                  f"window ({failures} failed attempts); last error: {error.reason}")
+        ctx.store.mark_failed(job.routing_id, reason, job.to_message())
+        log.error("routing failed: %s", reason, extra=fields)
+        return None
+    ctx.store.mark_retrying(job.routing_id, error.reason, time.time() + countdown,
+                            counts_as_attempt=is_failure)
+    level = logging.DEBUG if isinstance(error, RateLimited) else logging.WARNING
+    log.log(level, "retrying in %.1fs: %s", countdown, error.reason, extra=fields)
+    return RetryLater(countdown, error.reason)
