@@ -166,7 +166,7 @@ class _TableParser:
             if not isinstance(value, yaml.MappingNode) or not value.value:
                 self.error(value, "routes", "must map at least one intent name to a queue")
             else:
-                for intent, (intent_node, queue_node) in self.mapping(value).items():
+                for intent, (_key_node, queue_node) in self.mapping(value).items():
                     queue = self.queue(queue_node, f"routes.{intent}")
                     if queue is not None:
                         routes[intent] = queue

@@ -1,0 +1,42 @@
+"""`python -m cxone_sandbox`: serve the sandbox until ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from .config import parse_command_line
+from .server import make_sandbox_server
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM (docker stop) into the KeyboardInterrupt werkzeug's serve_forever handles."""
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse flags and environment, then serve in the foreground; returns the exit status."""
+    options, config = parse_command_line(argv, os.environ)
+    server = make_sandbox_server(options.host, options.port, config, verbose=options.verbose)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    advertised = config.public_url or "the request's Host"
+    print(
+        f"cxone-sandbox listening on http://{options.host}:{server.port} "
+        f"(advertising {advertised}; controls at /sandbox)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        # werkzeug's serve_forever swallows KeyboardInterrupt and closes the socket itself.
+        server.serve_forever()
+    finally:
+        server.server_close()
+    print("cxone-sandbox stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""The sandbox's HTTP face: CXone auth, discovery, skills, DFO and Signal, plus controls."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import flask
+from werkzeug.exceptions import HTTPException
+
+from .config import SandboxConfig
+from .faults import KNOB_NAMES, parse_fault_update
+from .seed import SeedSkill
+from .state import ApiError, SandboxState, iso_timestamp
+from .tokens import AREA, CLUSTER
+
+ACD_BASE = "/inContactAPI/services/v30.0"
+DFO_BASE = "/dfo/3.0"
+MAX_SKILLS_PAGE = 100  # clients page with top <= 100; asking for more still gets 100
+DEFAULT_ROUTING_QUEUE_PAGE = 25
+MAX_ROUTING_QUEUE_PAGE = 100
+SEED_UPDATE_TIME = "2024-01-15T09:30:00.000Z"  # fixed so skill listings are reproducible
+
+# Views whose 401/429/5xx answers the stats count.
+_COUNTED_VIEWS = frozenset(
+    {"issue_token", "list_skills", "list_routing_queues", "change_routing_queue", "signal_contact"}
+)
+
+
+def create_app(config: SandboxConfig | None = None) -> flask.Flask:
+    """A Flask app with fresh in-memory state: seed loaded, every knob at its default."""
+    config = config or SandboxConfig()
+    state = SandboxState(config)
+    app = flask.Flask("cxone_sandbox")
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep CXone's field order
+    app.extensions["cxone_sandbox"] = state
+    _register_discovery(app, config)
+    _register_auth(app, state)
+    _register_acd(app, state)
+    _register_dfo(app, state)
+    _register_controls(app, state)
+    _register_error_handlers(app, state)
+    return app
+
+
+def sandbox_state(app: flask.Flask) -> SandboxState:
+    """The state object behind an app made by create_app (for tests that inspect it directly)."""
+    return app.extensions["cxone_sandbox"]
+
+
+def _base_url() -> str:
+    """The base URL to advertise: the configured public URL, else the one this request used."""
+    config: SandboxConfig = sandbox_state(flask.current_app).config
+    return (config.public_url or flask.request.host_url).rstrip("/")
+
+
+def _bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer` header, if any."""
+    scheme, _, token = flask.request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _int_arg(name: str, default: int, minimum: int) -> int:
+    """An integer query parameter, or ApiError(400) naming it."""
+    raw = flask.request.args.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "InvalidParameter", f"{name} must be an integer", field=name) from None
+    if value < minimum:
+        raise ApiError(400, "InvalidParameter", f"{name} must be at least {minimum}", field=name)
+    return value
+
+
+def _api_call(state: SandboxState, endpoint: str) -> Callable[[Callable[..., Any]], Any]:
+    """Decorate a CXone API view with latency, outage, token, rate-limit and fault checks."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def gated(**kwargs: Any) -> Any:
+            # Sleep before taking the lock so slow calls overlap, as they would on a real server.
+            delay_ms = state.knobs.latency_ms
+            if delay_ms:
+                time.sleep(delay_ms / 1000)
+            state.admit_api_call(endpoint, _bearer_token())
+            return view(**kwargs)
+
+        return gated
+
+    return decorate
+
+
+def _register_discovery(app: flask.Flask, config: SandboxConfig) -> None:
+    """OpenID and CXone discovery documents, answered without authentication."""
+
+    @app.get("/.well-known/openid-configuration")
+    def openid_configuration() -> Any:
+        base = _base_url()
+        return {
+            "issuer": base,
+            "token_endpoint": f"{base}/auth/token",
+            "jwks_uri": f"{base}/auth/jwks",
+            "grant_types_supported": ["password", "client_credentials", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        }
+
+    @app.get("/auth/jwks")
+    def jwks() -> Any:
+        # Sandbox tokens carry random signatures, so there is no key to publish.
+        return {"keys": []}
+
+    @app.get("/.well-known/cxone-configuration")
+    def cxone_configuration() -> Any:
+        tenant_id = flask.request.args.get("tenantId", "")
+        if tenant_id != config.tenant_id:
+            raise ApiError(404, "not_found", f"Unknown tenant {tenant_id!r}")
+        base = _base_url()
+        return {
+            "area": AREA,
+            "cluster": CLUSTER,
+            "domain": "niceincontact.com",
+            "api_endpoint": base,
+            "auth_endpoint": base,
+            "ui_endpoint": base,
+            "tenantId": tenant_id,
+        }
+
+
+def _register_auth(app: flask.Flask, state: SandboxState) -> None:
+    """The OAuth2 token endpoint: password, client_credentials and refresh_token grants."""
+    config = state.config
+
+    def client_credentials() -> tuple[str | None, str | None]:
+        """HTTP Basic (client_secret_basic) wins over form fields (client_secret_post)."""
+        auth = flask.request.authorization
+        if auth is not None and auth.type == "basic":
+            return auth.username, auth.password
+        return flask.request.form.get("client_id"), flask.request.form.get("client_secret")
+
+    @app.post("/auth/token")
+    def issue_token() -> Any:
+        form = flask.request.form
+        grant_type = form.get("grant_type", "")
+        state.admit_token_request(grant_type)
+        if client_credentials() != (config.client_id, config.client_secret):
+            raise ApiError(
+                401,
+                "invalid_client",
+                "Client authentication failed",
+                headers={"WWW-Authenticate": 'Basic realm="cxone-sandbox"'},
+            )
+        if grant_type == "password":
+            key = (form.get("username"), form.get("password"))
+            if key != (config.access_key_id, config.access_key_secret):
+                raise ApiError(400, "invalid_grant", "Invalid access key id or access key secret")
+            subject: str | None = f"user:{config.access_key_id}"
+        elif grant_type == "client_credentials":
+            subject = f"client:{config.client_id}"
+        elif grant_type == "refresh_token":
+            subject = state.redeem_refresh_token(form.get("refresh_token", ""))
+            if subject is None:
+                raise ApiError(400, "invalid_grant", "Refresh token is invalid, expired or revoked")
+        elif not grant_type:
+            raise ApiError(400, "invalid_request", "grant_type is required (form-urlencoded body)")
+        else:
+            message = f"Grant type {grant_type!r} is not supported"
+            raise ApiError(400, "unsupported_grant_type", message)
+        response = flask.jsonify(state.issue_tokens(_base_url(), subject))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _skill_json(skill: SeedSkill) -> dict[str, Any]:
+    """A skill as the ACD skills API lists it."""
+    return {
+        "skillId": skill.skill_id,
+        "skillName": skill.skill_name,
+        "mediaTypeId": skill.media_type_id,
+        "mediaTypeName": skill.media_type_name,
+        "workItemQueueType": None,
+        "isActive": skill.is_active,
+        "campaignId": 0,
+        "campaignName": "",
+        "notes": "",
+        "isOutbound": False,
+        "outboundStrategy": "",
+        "isRunning": skill.is_active,
+        "priorityBlending": False,
+        "lastUpdateTime": SEED_UPDATE_TIME,
+    }
+
+
+def _register_acd(app: flask.Flask, state: SandboxState) -> None:
+    """ACD (inContactAPI v30.0) endpoints: skill search and the Signal API."""
+
+    @app.get(f"{ACD_BASE}/skills")
+    @_api_call(state, "skills")
+    def list_skills() -> Any:
+        search = flask.request.args.get("searchString", "")
+        skip = _int_arg("skip", 0, minimum=0)
+        top = min(_int_arg("top", MAX_SKILLS_PAGE, minimum=1), MAX_SKILLS_PAGE)
+        total, page = state.find_skills(search, skip, top)
+
+        def page_url(page_skip: int) -> str:
+            query = urlencode({"searchString": search, "skip": page_skip, "top": top})
+            return f"{_base_url()}{flask.request.path}?{query}"
+
+        return {
+            "_links": {
+                "self": page_url(skip),
+                "next": page_url(skip + top) if skip + top < total else None,
+                "previous": page_url(max(0, skip - top)) if skip > 0 else None,
+            },
+            "businessUnitId": state.config.business_unit_id,
+            "lastPollTime": iso_timestamp(time.time()),
+            "totalRecords": total,
+            "skills": [_skill_json(skill) for skill in page],
+        }
+
+    @app.post(f"{ACD_BASE}/interactions/<contact_id>/signal")
+    @_api_call(state, "signal")
+    def signal_contact(contact_id: str) -> Any:
+        args = flask.request.args
+        params = {f"p{n}": args[f"p{n}"] for n in range(1, 10) if f"p{n}" in args}
+        state.record_signal(contact_id, params)
+        return flask.Response(status=202)
+
+
+def _register_dfo(app: flask.Flask, state: SandboxState) -> None:
+    """Digital Engagement (DFO 3.0) endpoints: routing queue list and contact re-routing."""
+
+    @app.get(f"{DFO_BASE}/routing-queues")
+    @_api_call(state, "routing_queues")
+    def list_routing_queues() -> Any:
+        name_contains = flask.request.args.get("nameContains", "")
+        size = _int_arg("size", DEFAULT_ROUTING_QUEUE_PAGE, minimum=1)
+        hits, queues = state.find_routing_queues(name_contains, min(size, MAX_ROUTING_QUEUE_PAGE))
+        return {
+            "hits": hits,
+            "data": [
+                {
+                    "id": skill.routing_queue_id,
+                    "name": skill.skill_name,
+                    "skillId": skill.skill_id,
+                    "isSubqueue": False,
+                    "isDeleted": False,
+                }
+                for skill in queues
+            ],
+        }
+
+    @app.put(f"{DFO_BASE}/contacts/<contact_id>/routing-queue")
+    @_api_call(state, "routing_put")
+    def change_routing_queue(contact_id: str) -> Any:
+        body = flask.request.get_json(silent=True)
+        skill_id = body.get("skillId") if isinstance(body, dict) else None
+        if isinstance(skill_id, bool) or not isinstance(skill_id, int):
+            raise ApiError(
+                400,
+                "InvalidRequestBody",
+                'Body must be JSON {"skillId": <integer>} sent as application/json',
+                field="skillId",
+            )
+        return state.route_contact(contact_id, skill_id)
+
+
+def _register_controls(app: flask.Flask, state: SandboxState) -> None:
+    """/sandbox/*: knobs, reset, stats and a short help page. Never rate limited nor faulted."""
+
+    @app.get("/sandbox/faults")
+    def get_faults() -> Any:
+        return state.knobs_view()
+
+    @app.post("/sandbox/faults")
+    def set_faults() -> Any:
+        try:
+            update = parse_fault_update(flask.request.get_json(silent=True))
+        except ValueError as error:
+            raise ApiError(400, "invalid_request", str(error)) from None
+        return state.update_knobs(update)
+
+    @app.post("/sandbox/reset")
+    def reset() -> Any:
+        state.reset()
+        return {"reset": True, "faults": state.knobs_view()}
+
+    @app.get("/sandbox/stats")
+    def stats() -> Any:
+        summary = flask.request.args.get("summary", "").lower() in ("1", "true", "yes")
+        return state.stats_view(summary=summary)
+
+    @app.get("/sandbox")
+    def help_page() -> Any:
+        skills = state.skills
+        knob_lines = "\n".join(
+            f"  {name} = {json.dumps(value)}" for name, value in state.knobs_view().items()
+        )
+        text = f"""CXone sandbox: tenant {state.config.tenant_id}, business unit \
+{state.config.business_unit_id}
+Seed: {len(skills)} skills, ids {skills[0].skill_id}..{skills[-1].skill_id}
+
+CXone endpoints
+  GET  /.well-known/openid-configuration
+  GET  /.well-known/cxone-configuration?tenantId=...
+  POST /auth/token
+  GET  {ACD_BASE}/skills?searchString=&skip=&top=
+  POST {ACD_BASE}/interactions/<contactId>/signal?p1=..&p9=
+  GET  {DFO_BASE}/routing-queues?nameContains=&size=
+  PUT  {DFO_BASE}/contacts/<contactId>/routing-queue   {{"skillId": n}}
+
+Controls
+  GET  /sandbox/faults       current knobs
+  POST /sandbox/faults       JSON partial update of: {", ".join(KNOB_NAMES)}
+  POST /sandbox/reset        default knobs, zero stats (seed and tokens kept)
+  GET  /sandbox/stats        counters, routings and signals (?summary=1 omits the last two)
+
+Current knobs
+{knob_lines}
+"""
+        return flask.Response(text, mimetype="text/plain")
+
+
+def _register_error_handlers(app: flask.Flask, state: SandboxState) -> None:
+    """JSON error bodies everywhere, and the 401/429/5xx tallies of the stats."""
+
+    @app.errorhandler(ApiError)
+    def render_api_error(error: ApiError) -> Any:
+        # DFO answers errors in its own shape; OAuth and the ACD API use error/error_description.
+        if flask.request.path.startswith(f"{DFO_BASE}/") and error.status != 401:
+            body: dict[str, Any] = {
+                "errors": [
+                    {
+                        "message": error.message,
+                        "field": error.field,
+                        "errorCode": error.code,
+                        "parameters": {},
+                    }
+                ],
+                "uid": str(uuid.uuid4()),
+            }
+        else:
+            body = {"error": error.code, "error_description": error.message}
+        response = flask.jsonify(body)
+        response.status_code = error.status
+        response.headers.update(error.headers)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def render_http_error(error: HTTPException) -> Any:
+        response = error.get_response()  # keeps headers such as Allow on a 405
+        name = (error.name or "error").lower().replace(" ", "_")
+        response.set_data(json.dumps({"error": name, "error_description": error.description}))
+        response.content_type = "application/json"
+        return response
+
+    @app.after_request
+    def count_answer(response: flask.Response) -> flask.Response:
+        if flask.request.endpoint in _COUNTED_VIEWS:
+            state.count_answer(response.status_code)
+        return response

@@ -1,0 +1,282 @@
+"""All the sandbox remembers, behind one lock: tokens, knobs, rate window, contacts, stats."""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .config import SandboxConfig
+from .faults import FaultKnobs
+from .seed import SEED_SKILLS, SeedSkill
+from .tokens import TokenIdentity, TokenRegistry
+
+ENDPOINT_KEYS = ("skills", "routing_queues", "routing_put", "signal")
+RATE_WINDOW_SECONDS = 60.0
+INJECTED_ERROR_STATUSES = (500, 502, 503)
+CLOSED_CONTACT_PREFIXES = ("closed-", "unknown-")
+
+
+class ApiError(Exception):
+    """An error answer; the app renders it as an OAuth or a DFO error body depending on the path."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+
+
+def iso_timestamp(epoch_seconds: float) -> str:
+    """UTC ISO 8601 with milliseconds and a Z, as CXone writes times."""
+    moment = datetime.fromtimestamp(epoch_seconds, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def seconds_until_free_slot(
+    accepted_times: Sequence[float], now: float, limit: int, window: float = RATE_WINDOW_SECONDS
+) -> int | None:
+    """None if a call at `now` fits under `limit` per sliding window, else whole seconds to wait."""
+    first_in_window = bisect.bisect_right(accepted_times, now - window)
+    in_window = len(accepted_times) - first_in_window
+    if in_window < limit:
+        return None
+    if limit == 0:
+        return math.ceil(window)
+    # A slot frees once enough of the oldest calls age out to leave limit - 1 in the window.
+    freeing_call = accepted_times[first_in_window + in_window - limit]
+    return max(1, math.ceil(freeing_call + window - now))
+
+
+def max_calls_in_any_window(
+    sorted_times: Sequence[float], window: float = RATE_WINDOW_SECONDS
+) -> int:
+    """Most calls arriving within one window (t_last - t_first < window), by two pointers."""
+    best = 0
+    first = 0
+    for last, arrival in enumerate(sorted_times):
+        while arrival - sorted_times[first] >= window:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+class SandboxState:
+    """The sandbox's memory. Public methods take the lock; callers never touch fields directly."""
+
+    def __init__(self, config: SandboxConfig, skills: Sequence[SeedSkill] = SEED_SKILLS) -> None:
+        self.config = config
+        self.skills = tuple(sorted(skills, key=lambda skill: skill.skill_id))
+        self._skills_by_id = {skill.skill_id: skill for skill in self.skills}
+        self._lock = threading.Lock()
+        self._tokens = TokenRegistry()
+        self._clear_run()
+
+    def _clear_run(self) -> None:
+        """Forget knobs, counters and routings (not tokens nor the seed). Caller holds the lock."""
+        self.knobs = FaultKnobs(token_ttl_seconds=self.config.token_ttl_seconds)
+        self._rng = random.Random(self.knobs.seed)
+        self._token_requests: Counter[str] = Counter()
+        self._api_calls: Counter[str] = Counter()
+        self._answers: Counter[str] = Counter()
+        # Monotonic arrival times of accepted API calls, appended under the lock so always sorted.
+        self._accepted_times: list[float] = []
+        self._routings: dict[str, list[dict[str, Any]]] = {}
+        self._signals: dict[str, list[dict[str, Any]]] = {}
+
+    def reset(self) -> None:
+        """Back to a fresh run: default knobs, zero stats. Issued tokens stay valid."""
+        with self._lock:
+            self._clear_run()
+
+    # --- authentication -------------------------------------------------------------------
+
+    def admit_token_request(self, grant_type: str) -> None:
+        """Count a token request; raise ApiError(503) during an outage."""
+        with self._lock:
+            self._token_requests[grant_type or "(missing)"] += 1
+            self._raise_if_outage(time.time())
+
+    def issue_tokens(self, issuer: str, subject: str) -> dict[str, Any]:
+        """A token response for subject, living token_ttl_seconds as the knob says now."""
+        identity = TokenIdentity(
+            issuer, self.config.tenant_id, self.config.business_unit_id, self.config.client_id
+        )
+        with self._lock:
+            return self._tokens.issue(identity, subject, self.knobs.token_ttl_seconds, time.time())
+
+    def redeem_refresh_token(self, refresh_token: str) -> str | None:
+        """The subject of a usable refresh token (consumed), or None if unknown/expired/revoked."""
+        with self._lock:
+            return self._tokens.redeem_refresh_token(refresh_token, time.time())
+
+    # --- API call gate ----------------------------------------------------------------------
+
+    def admit_api_call(self, endpoint: str, bearer_token: str | None) -> None:
+        """Count an API call and admit it, or raise ApiError (outage, 401, 429, injected 5xx)."""
+        with self._lock:
+            self._api_calls[endpoint] += 1
+            self._raise_if_outage(time.time())
+            problem = self._tokens.problem_with(bearer_token, time.time())
+            if problem:
+                raise ApiError(
+                    401,
+                    "invalid_token",
+                    problem,
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                )
+            now = time.monotonic()
+            limit = self.knobs.rate_limit_per_minute
+            if limit is not None:
+                wait = seconds_until_free_slot(self._accepted_times, now, limit)
+                if wait is not None:
+                    headers = {"Retry-After": str(wait)} if self.knobs.retry_after else {}
+                    message = f"Too many requests: limit is {limit} per minute"
+                    raise ApiError(429, "TooManyRequests", message, headers=headers)
+            # Draw from the RNG only when errors are on, so a seed replays the same sequence.
+            if self.knobs.error_rate and self._rng.random() < self.knobs.error_rate:
+                status = self._rng.choice(INJECTED_ERROR_STATUSES)
+                raise ApiError(status, "InjectedFault", f"sandbox injected a {status}")
+            self._accepted_times.append(now)
+
+    def count_answer(self, status: int) -> None:
+        """Tally 401, 429 and 5xx answers of the API and token endpoints."""
+        bucket = "5xx" if status >= 500 else str(status)
+        if bucket in ("401", "429", "5xx"):
+            with self._lock:
+                self._answers[bucket] += 1
+
+    def _raise_if_outage(self, now: float) -> None:
+        """Raise ApiError(503) while an outage lasts. Caller holds the lock."""
+        if self.knobs.outage_until is not None and now < self.knobs.outage_until:
+            raise ApiError(503, "ServiceUnavailable", "CXone is unavailable (sandbox outage)")
+
+    # --- directory ----------------------------------------------------------------------------
+
+    def find_skills(self, search: str, skip: int, top: int) -> tuple[int, list[SeedSkill]]:
+        """Skills whose name contains search (any case), by skillId: (total matches, one page)."""
+        needle = search.casefold()
+        matches = [skill for skill in self.skills if needle in skill.skill_name.casefold()]
+        return len(matches), matches[skip : skip + top]
+
+    def find_routing_queues(self, name_contains: str, size: int) -> tuple[int, list[SeedSkill]]:
+        """Digital skills whose name contains name_contains: (total matches, first size of them)."""
+        needle = name_contains.casefold()
+        matches = [s for s in self.skills if s.is_digital and needle in s.skill_name.casefold()]
+        return len(matches), matches[:size]
+
+    # --- contacts -----------------------------------------------------------------------------
+
+    def route_contact(self, contact_id: str, skill_id: int) -> dict[str, Any]:
+        """Move a digital contact to skill_id's routing queue and record it; returns the contact."""
+        with self._lock:
+            self._raise_if_closed(contact_id)
+            skill = self._routable_skill(skill_id)
+            routing = {"skillId": skill_id, "at": time.time()}
+            self._routings.setdefault(contact_id, []).append(routing)
+        return {"id": contact_id, "routingQueueId": skill.routing_queue_id, "skillId": skill_id}
+
+    def _routable_skill(self, skill_id: int) -> SeedSkill:
+        """The skill a digital contact can be moved to, or ApiError(400) saying why not."""
+        skill = self._skills_by_id.get(skill_id)
+        if skill is None:
+            problem = f"Routing queue for skill {skill_id} does not exist"
+        elif not skill.is_digital:
+            problem = f"Skill {skill_id} ({skill.media_type_name}) is not a digital routing queue"
+        elif not skill.is_active:
+            problem = f"Skill {skill_id} is inactive"
+        else:
+            return skill
+        raise ApiError(400, "InvalidRoutingQueue", problem, field="skillId")
+
+    def record_signal(self, contact_id: str, params: dict[str, str]) -> None:
+        """Record a Signal API call to a contact's Studio script."""
+        with self._lock:
+            self._raise_if_closed(contact_id)
+            self._signals.setdefault(contact_id, []).append({"params": params, "at": time.time()})
+
+    def _raise_if_closed(self, contact_id: str) -> None:
+        """404 for closed/unknown contacts; other ids are live contacts. Caller holds the lock."""
+        closed = contact_id.startswith(CLOSED_CONTACT_PREFIXES)
+        if closed or contact_id in self.knobs.closed_contacts:
+            raise ApiError(404, "ContactNotFound", f"Contact {contact_id} was not found")
+
+    # --- control --------------------------------------------------------------------------------
+
+    def update_knobs(self, update: dict[str, Any]) -> dict[str, Any]:
+        """Apply an already validated partial update; returns the knobs as GET shows them."""
+        with self._lock:
+            for name, value in update.items():
+                if name == "outage_seconds":
+                    self.knobs.outage_until = time.time() + value if value > 0 else None
+                elif name == "revoke_tokens":
+                    if value:
+                        self._tokens.revoke_all()
+                elif name == "seed":
+                    self.knobs.seed = value
+                    self._rng = random.Random(value)
+                else:
+                    setattr(self.knobs, name, value)
+            return self._knobs_view()
+
+    def knobs_view(self) -> dict[str, Any]:
+        """The current knobs as JSON."""
+        with self._lock:
+            return self._knobs_view()
+
+    def _knobs_view(self) -> dict[str, Any]:
+        """The current knobs as JSON. Caller holds the lock."""
+        knobs = self.knobs
+        remaining = max(0.0, (knobs.outage_until or 0) - time.time())
+        return {
+            "latency_ms": knobs.latency_ms,
+            "rate_limit_per_minute": knobs.rate_limit_per_minute,
+            "retry_after": knobs.retry_after,
+            "error_rate": knobs.error_rate,
+            "seed": knobs.seed,
+            "outage_until": iso_timestamp(knobs.outage_until) if remaining else None,
+            "outage_remaining_seconds": round(remaining, 3),
+            "token_ttl_seconds": knobs.token_ttl_seconds,
+            "closed_contacts": sorted(knobs.closed_contacts),
+        }
+
+    def stats_view(self, summary: bool) -> dict[str, Any]:
+        """Counters of this run; with summary, without the per-contact routing and signal maps."""
+        with self._lock:
+            routed = [len(history) for history in self._routings.values()]
+            signalled = [len(history) for history in self._signals.values()]
+            stats: dict[str, Any] = {
+                "token_requests": sum(self._token_requests.values()),
+                "token_requests_by_grant": dict(self._token_requests),
+                "api_calls": sum(self._api_calls.values()),
+                "api_calls_by_endpoint": {key: self._api_calls[key] for key in ENDPOINT_KEYS},
+                "accepted_api_calls": len(self._accepted_times),
+                "answered_429": self._answers["429"],
+                "answered_5xx": self._answers["5xx"],
+                "answered_401": self._answers["401"],
+                "max_calls_in_any_60s": max_calls_in_any_window(self._accepted_times),
+                "contacts_routed": len(routed),
+                "contacts_routed_more_than_once": sum(1 for count in routed if count > 1),
+                "contacts_signalled": len(signalled),
+                "contacts_signalled_more_than_once": sum(1 for count in signalled if count > 1),
+            }
+            if not summary:
+                # Entries are never mutated once recorded, so copying the lists is enough.
+                stats["routings"] = {cid: list(h) for cid, h in self._routings.items()}
+                stats["signals"] = {cid: list(h) for cid, h in self._signals.items()}
+            return stats

@@ -1,0 +1,56 @@
+"""Fixtures for integration tests: a real Redis, the sandbox, gunicorn and Celery worker processes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis
+
+from tests.integration.stack import Stack
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/integration/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, "rep_" + report.when, report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:  # a clear failure, never a skip
+        pytest.fail(f"integration tests need a Redis server at {TEST_REDIS_URL} "
+                    f"(scripts/ensure-redis starts one): {exc}")
+    finally:
+        client.close()
+    return TEST_REDIS_URL
+
+
+@pytest.fixture
+def stack(redis_url, tmp_path, request):
+    """Sandbox + ingress running against a flushed Redis database; workers are started by tests."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
+    running = Stack(redis_url=redis_url, workdir=tmp_path)
+    try:
+        running.start_sandbox()
+        running.start_web()
+        yield running
+    finally:
+        running.close()
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            print(running.logs())

@@ -1,0 +1,190 @@
+"""The real stack for integration tests: Redis, the CXone sandbox, gunicorn and Celery workers.
+
+Every part is a real process talking real HTTP or the Redis protocol on loopback, started the way the
+Procfile starts it. Logs go to files under the test's tmp dir and are printed when a test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+API_KEY = "integration-test-key"
+SANDBOX_CREDENTIALS = {
+    "CXONE_CLIENT_ID": "sandbox-client",
+    "CXONE_CLIENT_SECRET": "sandbox-client-secret",
+    "CXONE_ACCESS_KEY_ID": "SANDBOXKEYID",
+    "CXONE_ACCESS_KEY_SECRET": "sandbox/key+secret=",
+}
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2,
+               what: str = "condition") -> None:
+    """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+@dataclass
+class Process:
+    """A child process with its log file."""
+
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+        if self.popen.poll() is not None:
+            return
+        self.popen.send_signal(sig)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(5)
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class Stack:
+    """Start and drive the parts; ``close()`` stops everything it started."""
+
+    redis_url: str
+    workdir: Path
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    processes: list[Process] = field(default_factory=list)
+    sandbox_url: str = ""
+    web_url: str = ""
+
+    # ------------------------------------------------------------------ processes
+
+    def env(self, **extra: str) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("CXONE_", "WEBHOOK_"))}
+        base.update({
+            "PYTHONPATH": str(REPO),
+            "PYTHONUNBUFFERED": "1",
+            "REDIS_URL": self.redis_url,
+            "WEBHOOK_API_KEYS": API_KEY,
+            "ROUTES_FILE": str(REPO / "config" / "routes.example.yaml"),
+            "CXONE_AUTH_URL": self.sandbox_url,
+            "CXONE_RATE_LIMIT_PER_MINUTE": "100000",
+            "ROUTING_RETRY_WINDOW_SECONDS": "300",
+            "LOG_LEVEL": "INFO",
+            **SANDBOX_CREDENTIALS,
+        })
+        base.update(self.env_overrides)
+        base.update(extra)
+        return base
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
+        log_path = self.workdir / f"{name}.log"
+        with log_path.open("ab") as handle:  # the child keeps its own descriptor
+            popen = subprocess.Popen(argv, cwd=REPO, env=env, stdout=handle,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        process = Process(name, popen, log_path)
+        self.processes.append(process)
+        return process
+
+    def start_sandbox(self) -> None:
+        port = free_port()
+        self.sandbox_url = f"http://127.0.0.1:{port}"
+        self.spawn("sandbox", [sys.executable, "-m", "cxone_sandbox", "--host", "127.0.0.1",
+                               "--port", str(port)], self.env())
+        wait_until(lambda: _answers(self.sandbox_url + "/sandbox/faults"), 15, what="the sandbox")
+
+    def start_web(self, workers: int = 2) -> None:
+        port = free_port()
+        self.web_url = f"http://127.0.0.1:{port}"
+        self.spawn("web", [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+                           "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
+                           "ingress.wsgi:app"], self.env())
+        wait_until(lambda: _answers(self.web_url + "/healthz"), 20, what="the ingress")
+
+    def start_worker(self, name: str = "w1", concurrency: int = 8, **extra_env: str) -> Process:
+        return self.spawn(name, [
+            sys.executable, "-m", "celery", "--app", "worker.app", "worker",
+            "--pool", "threads", "--concurrency", str(concurrency), "--queues", "routing",
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--events",
+            "--hostname", f"{name}@%h",
+        ], self.env(**extra_env))
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"----- {p.name} -----\n{p.log_tail()}" for p in self.processes)
+
+    # ------------------------------------------------------------------ traffic
+
+    def post_webhook(self, body: dict, key: str = API_KEY,
+                     session: requests.Session | None = None) -> requests.Response:
+        return (session or requests).post(
+            self.web_url + "/webhook/cognigy/route", json=body, headers={"X-API-Key": key},
+            timeout=10)
+
+    def routing(self, routing_id: str) -> dict:
+        response = requests.get(f"{self.web_url}/routings/{routing_id}",
+                                headers={"X-API-Key": API_KEY}, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def set_faults(self, **knobs) -> dict:
+        response = requests.post(self.sandbox_url + "/sandbox/faults", json=knobs, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def sandbox_stats(self, summary: bool = False) -> dict:
+        params = {"summary": "1"} if summary else None
+        return requests.get(self.sandbox_url + "/sandbox/stats", params=params, timeout=10).json()
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url, decode_responses=True)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+def chat_body(contact_id: str, intent: str = "sales_inquiry", score: float = 0.9,
+              input_id: str | None = None) -> dict:
+    """A Cognigy input-object body for a digital (chat) contact."""
+    body = {"sessionId": f"session-{contact_id}", "channel": "webchat3", "intent": intent,
+            "intentScore": score, "text": "customer words stay out of the task",
+            "data": {"contactId": contact_id}}
+    if input_id:
+        body["inputId"] = input_id
+    return body
+
+
+def dump(obj: object) -> str:
+    return json.dumps(obj, indent=1, sort_keys=True)[:4000]
