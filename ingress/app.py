@@ -9,8 +9,8 @@ import redis
 from flask import Flask
 
 from ingress.errors import register_error_handlers
-from ingress.publisher import RoutingPublisher
 from ingress.views import blueprint
+from shared.routing_publisher import RoutingPublisher
 from shared.routing_status import RoutingStatusStore
 from shared.routing_table import RoutingTable
 from shared.settings import Settings, load_settings
@@ -53,7 +53,8 @@ def create_app(settings: Settings | None = None, *, routing_table: RoutingTable 
     app.json.sort_keys = False
     app.extensions["ingress"] = Ingress(
         settings=settings, routing_table=table, redis=redis_client, store=store,
-        publisher=RoutingPublisher(store, send_task),
+        publisher=RoutingPublisher(redis_client, store, send_task,
+                                    settings.dedupe_window_seconds),
     )
     register_error_handlers(app)
     app.register_blueprint(blueprint)

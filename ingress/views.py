@@ -12,9 +12,9 @@ from marshmallow import ValidationError
 
 from ingress.auth import is_valid_key, presented_key
 from ingress.errors import error_response
-from ingress.publisher import EnqueueFailed
 from ingress.webhook_schema import flatten_errors, parse_webhook
 from shared.routing_job import RoutingJob, new_routing_id
+from shared.routing_publisher import DuplicateInFlight, EnqueueFailed
 from shared.routing_table import Unroutable
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ def route_webhook():
         return error_response(413, f"body larger than {ingress.settings.max_body_bytes} bytes")
     try:
         body = json.loads(request.get_data(cache=False))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the decoder handles ("[[[[…") is a bad body too.
         return error_response(400, "malformed JSON", detail=str(exc)[:200])
 
     try:
@@ -79,22 +80,34 @@ def route_webhook():
         received_at=time.time(),
     )
     try:
-        ingress.publisher.publish(job)
+        published = ingress.publisher.publish(job)
     except EnqueueFailed as exc:
         log.error("routing not queued: %s", exc, extra={"contact_id": job.contact_id})
-        response = error_response(503, "could not queue the routing; please retry")
-        response.headers["Retry-After"] = "1"
-        return response
-    log.info("routing queued", extra={"routing_id": job.routing_id, "contact_id": job.contact_id,
-                                      "intent": job.intent, "queue": job.queue_label})
+        return _retry_shortly("could not queue the routing; please retry")
+    except DuplicateInFlight:
+        return _retry_shortly("the same webhook is being queued right now; please retry")
+    if published.duplicate:
+        # A resend (Cognigy retry attempt): answer with the first routing, queue nothing new.
+        log.info("duplicate webhook", extra={"routing_id": published.routing_id,
+                                             "contact_id": job.contact_id, "intent": job.intent})
+    else:
+        log.info("routing queued", extra={"routing_id": job.routing_id, "contact_id": job.contact_id,
+                                          "intent": job.intent, "queue": job.queue_label})
     return jsonify({
         "status": "queued",
-        "routingId": job.routing_id,
+        "routingId": published.routing_id,
         "intent": job.intent,
         "queue": job.queue_label,
         "contactId": job.contact_id,
         "mode": job.mode,
+        **({"duplicate": True} if published.duplicate else {}),
     }), 202
+
+
+def _retry_shortly(message: str):
+    response = error_response(503, message)
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 @blueprint.get("/routings/<routing_id>")

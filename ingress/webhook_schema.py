@@ -63,6 +63,8 @@ class Score(fields.Field):
             raise self.make_error("invalid")
         try:
             number = float(value)
+        except OverflowError as exc:  # an integer too large for a float: certainly not 0..1
+            raise self.make_error("range") from exc
         except ValueError as exc:
             raise self.make_error("invalid") from exc
         if math.isnan(number) or not 0.0 <= number <= 1.0:

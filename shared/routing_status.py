@@ -120,6 +120,7 @@ class RoutingStatusStore:
         pipe.hincrby(key, "attempts", 1 if counts_as_attempt else 0)
         pipe.hset(key, mapping={"state": RETRYING, "last_error": error[:500],
                                 "next_attempt_at": next_attempt_at, "updated_at": time.time()})
+        pipe.expire(key, self.ttl_seconds)
         attempts, *_ = pipe.execute()
         return int(attempts)
 
@@ -129,6 +130,7 @@ class RoutingStatusStore:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(redis_keys.routing(routing_id), mapping={
             "state": ROUTED, "skill_id": skill_id, "routed_at": now, "updated_at": now})
+        pipe.expire(redis_keys.routing(routing_id), self.ttl_seconds)
         pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
         pipe.execute()
 
@@ -138,6 +140,7 @@ class RoutingStatusStore:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(redis_keys.routing(routing_id), mapping={
             "state": FAILED, "failed_reason": reason[:500], "updated_at": now})
+        pipe.expire(redis_keys.routing(routing_id), self.ttl_seconds)
         pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
         pipe.hset(redis_keys.DEAD_LETTERS, routing_id,
                   json.dumps({"job": job, "reason": reason[:500], "failed_at": now}))
@@ -155,6 +158,44 @@ class RoutingStatusStore:
             elif record.state not in TERMINAL:
                 records.append(record)
         return records
+
+    # ---------------------------------------------------------------- dead letters
+
+    def dead_letter(self, routing_id: str) -> dict | None:
+        """The dead-letter entry ``{job, reason, failed_at}`` of one routing, or None."""
+        raw = self.redis.hget(redis_keys.DEAD_LETTERS, routing_id)
+        return json.loads(raw) if raw else None
+
+    def dead_letters(self) -> dict[str, dict]:
+        """Every dead-letter entry by routing id (oldest first)."""
+        entries = {_text(k): json.loads(v) for k, v in self.redis.hgetall(redis_keys.DEAD_LETTERS).items()}
+        return dict(sorted(entries.items(), key=lambda item: item[1].get("failed_at", 0)))
+
+    def remove_dead_letter(self, routing_id: str) -> bool:
+        """Drop one entry (after a successful replay, or a purge); True if it was there."""
+        return bool(self.redis.hdel(redis_keys.DEAD_LETTERS, routing_id))
+
+    def purge_dead_letters(self) -> int:
+        """Drop every entry; return how many there were."""
+        count = self.redis.hlen(redis_keys.DEAD_LETTERS)
+        self.redis.delete(redis_keys.DEAD_LETTERS)
+        return int(count)
+
+    def claim_replay(self, routing_id: str) -> bool:
+        """Atomically move a ``failed`` (or expired) record to ``queued``; False if it is neither."""
+        return bool(self._claim_replay(keys=[redis_keys.routing(routing_id)], args=[time.time()]))
+
+    @property
+    def _claim_replay(self):
+        return self.redis.register_script(_CLAIM_REPLAY)
+
+
+_CLAIM_REPLAY = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state and state ~= 'failed' then return 0 end
+if state then redis.call('HSET', KEYS[1], 'state', 'queued', 'updated_at', ARGV[1]) end
+return 1
+"""
 
 
 def _text(value: bytes | str) -> str:

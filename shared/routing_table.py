@@ -214,6 +214,11 @@ class _TableParser:
             if not name or _is_null(node):
                 self.error(node, key, "queue name is empty")
                 return None
+            if node.tag.endswith((":int", ":float")) and node.style is None:
+                # A bare number is more likely a skill id than a queue name: make it explicit.
+                self.error(node, key, f"bare number {name}: write {{skill_id: {name}}} for a skill "
+                           f"id, or quote it for a queue named \"{name}\"")
+                return None
             return Queue(name=name)
         if not isinstance(node, yaml.MappingNode):
             self.error(node, key, "must be a queue name or {queue: NAME} or {skill_id: N}")
@@ -224,7 +229,12 @@ class _TableParser:
                        "skill_id, mode)")
         name = skill_id = mode = None
         if "queue" in fields:
-            name = str(fields["queue"][1].value).strip() or None
+            raw = fields["queue"][1]
+            if not isinstance(raw, yaml.ScalarNode):
+                # str() of a list or mapping node would pass as a (nonsense) queue name.
+                self.error(raw, f"{key}.queue", "must be a queue name")
+                return None
+            name = str(raw.value).strip() or None
         if "skill_id" in fields:
             raw = fields["skill_id"][1]
             try:

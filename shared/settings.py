@@ -26,7 +26,8 @@ class SettingsError(ValueError):
 class Settings:
     """The router's configuration. Secrets are excluded from ``repr`` so they never reach a log."""
 
-    redis_url: str = "redis://localhost:6379/0"
+    # repr=False: a Redis URL often carries a password (rediss://:secret@host).
+    redis_url: str = field(default="redis://localhost:6379/0", repr=False)
     port: int = 8000
 
     # Webhook edge

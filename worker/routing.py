@@ -55,7 +55,7 @@ def process(job: RoutingJob, ctx: WorkerContext, *, attempt: int = 0,
         # again later rather than dropping this copy: it may be the only one left.
         wait = max(1.0, float(ctx.redis.ttl(lease_key) or 1))
         cap = ctx.settings.routing_max_countdown_seconds
-        return RetryLater(min(cap, wait) + ctx.rng.uniform(0.1, 1.0),
+        return RetryLater(min(cap, wait + ctx.rng.uniform(0.1, 1.0)),
                           "another worker holds this routing")
     try:
         # Read the state only while holding the lease, and settle it before letting go, so a
@@ -154,7 +154,8 @@ def countdown_for(error: Transient, failures: int, ctx: WorkerContext) -> float:
     elif isinstance(error, Throttled) and error.retry_after is not None:
         delay = error.retry_after + ctx.rng.uniform(0.1, 1.0)
     else:
-        backoff = min(cap, 2.0 ** max(0, failures - 1))
+        # Clamp the exponent: 2.0 ** 1024 overflows, and any cap is reached long before 2 ** 32.
+        backoff = min(cap, 2.0 ** min(max(0, failures - 1), 32))
         delay = backoff / 2 + ctx.rng.uniform(0, backoff / 2)
     return min(cap, delay)
 

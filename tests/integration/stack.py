@@ -66,6 +66,12 @@ class Process:
             self.popen.kill()
             self.popen.wait(5)
 
+    def kill_hard(self) -> None:
+        """SIGKILL the whole process group: no shutdown handler, no acks, as in an OOM kill."""
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(10)
+
     def log_tail(self, lines: int = 60) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
@@ -188,3 +194,38 @@ def chat_body(contact_id: str, intent: str = "sales_inquiry", score: float = 0.9
 
 def dump(obj: object) -> str:
     return json.dumps(obj, indent=1, sort_keys=True)[:4000]
+
+
+@dataclass
+class PrivateRedis:
+    """A redis-server of the test's own (append-only file on), so it can be killed and restarted."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        # appendfsync always: every write is on disk before Redis answers it, so a 202 that was
+        # answered after the write survives even SIGKILL. (everysec may lose the last second.)
+        with (self.workdir / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+                 "--dir", str(self.workdir), "--appendonly", "yes", "--appendfsync", "always",
+                 "--maxmemory-policy", "noeviction", "--save", ""],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(self._answers, 10, what="the private redis-server")
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def _answers(self) -> bool:
+        try:
+            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.5).ping())
+        except redis.RedisError:
+            return False

@@ -1,0 +1,157 @@
+"""CLI commands over the routing records: stuck routings and the dead-letter list.
+
+They read the same Redis records as ``GET /routings/<id>``, and replay goes through the same
+publisher (and duplicate guard) as a webhook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import TextIO
+
+import redis
+
+from shared import redis_keys
+from shared.routing_publisher import EnqueueFailed, NotReplayable, RoutingPublisher
+from shared.routing_status import RoutingStatusStore
+from shared.settings import Settings
+from shared.task_queue import ROUTE_CONTACT_TASK, ROUTING_QUEUE, make_celery
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``stuck`` and ``dead-letters`` on the top-level parser."""
+    stuck = subparsers.add_parser("stuck", help="routings not routed (or failed) after N minutes")
+    stuck.add_argument("--minutes", type=float, default=5.0, help="age threshold (default 5)")
+    stuck.add_argument("--json", action="store_true", help="one JSON object per line")
+    stuck.set_defaults(handler=stuck_command)
+
+    letters = subparsers.add_parser("dead-letters", help="routings that exhausted their retries")
+    actions = letters.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="one line per dead letter").set_defaults(handler=list_command)
+    show = actions.add_parser("show", help="the full entry: task message and reason")
+    show.add_argument("routing_id")
+    show.set_defaults(handler=show_command)
+    replay = actions.add_parser("replay", help="send through the workers again")
+    _ids_or_all(replay)
+    replay.add_argument("--resend-signal", action="store_true",
+                        help="voice only: allow a signal whose outcome was unknown to be sent again "
+                             "(check the contact in CXone first)")
+    replay.set_defaults(handler=replay_command)
+    purge = actions.add_parser("purge", help="drop entries without replaying them")
+    _ids_or_all(purge)
+    purge.set_defaults(handler=purge_command)
+
+
+def _ids_or_all(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("routing_ids", nargs="*", metavar="ROUTING_ID")
+    parser.add_argument("--all", action="store_true", help="every dead letter")
+
+
+def _store(settings: Settings) -> RoutingStatusStore:
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    return RoutingStatusStore(client, settings.routing_status_ttl_seconds)
+
+
+def stuck_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """List open routings older than ``--minutes`` with their last error."""
+    records = _store(settings).open_older_than(args.minutes * 60)
+    if args.json:
+        for record in records:
+            out.write(json.dumps(record.to_public()) + "\n")
+        return 0
+    if not records:
+        out.write(f"no routing has been open for more than {args.minutes:g} minutes\n")
+        return 0
+    now = time.time()
+    out.write(f"{'ROUTING ID':<34} {'STATE':<9} {'AGE':>7} {'TRIES':>5} {'CONTACT':<16} "
+              f"{'QUEUE':<22} LAST ERROR\n")
+    for r in records:
+        out.write(f"{r.routing_id:<34} {r.state:<9} {_age(now - r.received_at):>7} {r.attempts:>5} "
+                  f"{str(r.job.get('contact_id'))[:16]:<16} {_queue(r.job)[:22]:<22} "
+                  f"{r.last_error or '-'}\n")
+    out.write(f"{len(records)} open routing(s) older than {args.minutes:g} minutes\n")
+    return 1
+
+
+def list_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    letters = _store(settings).dead_letters()
+    if not letters:
+        out.write("the dead-letter list is empty\n")
+        return 0
+    out.write(f"{'ROUTING ID':<34} {'FAILED AT (UTC)':<20} {'CONTACT':<16} {'QUEUE':<22} REASON\n")
+    for routing_id, letter in letters.items():
+        job = letter.get("job", {})
+        failed_at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(letter.get("failed_at", 0)))
+        out.write(f"{routing_id:<34} {failed_at:<20} {str(job.get('contact_id'))[:16]:<16} "
+                  f"{_queue(job)[:22]:<22} {letter.get('reason')}\n")
+    out.write(f"{len(letters)} dead letter(s)\n")
+    return 0
+
+
+def show_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    letter = _store(settings).dead_letter(args.routing_id)
+    if letter is None:
+        out.write(f"{args.routing_id}: not in the dead-letter list\n")
+        return 1
+    out.write(json.dumps({"routingId": args.routing_id, **letter}, indent=2) + "\n")
+    return 0
+
+
+def replay_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    store = _store(settings)
+    ids = _selected(args, store)
+    if ids is None:
+        out.write("name one or more routing ids, or --all\n")
+        return 2
+    celery = make_celery(settings)
+    publisher = RoutingPublisher(
+        store.redis, store,
+        lambda message: celery.send_task(ROUTE_CONTACT_TASK, args=[message], queue=ROUTING_QUEUE),
+        settings.dedupe_window_seconds)
+    failures = 0
+    for routing_id in ids:
+        if args.resend_signal:
+            store.redis.delete(redis_keys.routing_signal_sent(routing_id))
+        try:
+            job = publisher.replay(routing_id)
+        except (NotReplayable, EnqueueFailed) as exc:
+            out.write(f"not replayed: {exc}\n")
+            failures += 1
+            continue
+        out.write(f"replayed {routing_id}: contact {job.contact_id} -> {job.queue_label}\n")
+    return 1 if failures else 0
+
+
+def purge_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    store = _store(settings)
+    if args.all:
+        out.write(f"purged {store.purge_dead_letters()} dead letter(s)\n")
+        return 0
+    if not args.routing_ids:
+        out.write("name one or more routing ids, or --all\n")
+        return 2
+    missing = [rid for rid in args.routing_ids if not store.remove_dead_letter(rid)]
+    out.write(f"purged {len(args.routing_ids) - len(missing)} dead letter(s)\n")
+    for routing_id in missing:
+        out.write(f"{routing_id}: not in the dead-letter list\n")
+    return 1 if missing else 0
+
+
+def _selected(args: argparse.Namespace, store: RoutingStatusStore) -> list[str] | None:
+    if args.all:
+        return list(store.dead_letters())
+    return args.routing_ids or None
+
+
+def _queue(job: dict) -> str:
+    return job.get("queue_name") or f"skill {job.get('skill_id')}"
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"

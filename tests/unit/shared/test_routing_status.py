@@ -1,0 +1,202 @@
+"""RoutingStatusStore on fakeredis: the record through its states, the dead letters, the open index."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import fakeredis
+import pytest
+
+from shared import redis_keys
+from shared.routing_job import RoutingJob
+from shared.routing_status import FAILED, QUEUED, RETRYING, ROUTED, RoutingStatusStore
+
+TTL = 7 * 24 * 3600
+
+
+def make_job(routing_id: str = "r-1", received_at: float = 0.0, **fields: object) -> RoutingJob:
+    values: dict = {"routing_id": routing_id, "contact_id": "c-42", "intent": "sales_inquiry",
+                    "mode": "digital", "queue_name": "Sales Support", "score": 0.9,
+                    "channel": "webchat3", "received_at": received_at}
+    values.update(fields)
+    return RoutingJob(**values)
+
+
+@pytest.fixture
+def store(fake_redis: fakeredis.FakeRedis) -> RoutingStatusStore:
+    return RoutingStatusStore(fake_redis, ttl_seconds=TTL)
+
+
+def test_create_writes_a_queued_record_with_a_ttl_and_indexes_it(
+        store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis) -> None:
+    job = make_job(received_at=1_700_000_000.25)
+
+    store.create(job)
+    record = store.get("r-1")
+
+    assert record is not None
+    assert record.state == QUEUED
+    assert record.job == job.to_message()
+    assert RoutingJob.from_message(record.job) == job  # the stored job can be replayed
+    assert record.received_at == 1_700_000_000.25
+    assert record.attempts == 0
+    assert record.last_error is None and record.skill_id is None
+    assert 0 < fake_redis.ttl(redis_keys.routing("r-1")) <= TTL
+    assert fake_redis.zscore(redis_keys.OPEN_ROUTINGS, "r-1") == 1_700_000_000.25
+
+
+def test_a_job_without_received_at_is_stamped_now(store: RoutingStatusStore) -> None:
+    before = time.time()
+    store.create(make_job())
+
+    record = store.get("r-1")
+    assert record is not None
+    assert before <= record.received_at <= time.time()
+
+
+def test_an_unknown_routing_is_none(store: RoutingStatusStore) -> None:
+    assert store.get("nope") is None
+
+
+def test_discard_removes_the_record_and_its_index_entry(
+        store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis) -> None:
+    store.create(make_job())
+
+    store.discard("r-1")
+
+    assert store.get("r-1") is None
+    assert fake_redis.zscore(redis_keys.OPEN_ROUTINGS, "r-1") is None
+
+
+def test_mark_retrying_counts_attempts_and_keeps_the_error(store: RoutingStatusStore) -> None:
+    store.create(make_job())
+
+    assert store.mark_retrying("r-1", "skills: HTTP 503", next_attempt_at=1_800_000_000) == 1
+    assert store.mark_retrying("r-1", "rate limiter", 1_800_000_010, counts_as_attempt=False) == 1
+    assert store.mark_retrying("r-1", "x" * 2000, next_attempt_at=1_800_000_020) == 2
+
+    record = store.get("r-1")
+    assert record is not None
+    assert record.state == RETRYING
+    assert record.attempts == 2
+    assert record.last_error == "x" * 500  # capped
+    assert record.next_attempt_at == 1_800_000_020
+
+
+def test_mark_routed_closes_the_routing(
+        store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis) -> None:
+    store.create(make_job())
+    store.mark_retrying("r-1", "timeout", time.time() + 5)
+
+    store.mark_routed("r-1", 4242)
+
+    record = store.get("r-1")
+    assert record is not None
+    assert record.state == ROUTED
+    assert record.skill_id == 4242
+    assert record.routed_at is not None and record.routed_at <= time.time()
+    assert record.attempts == 1  # history kept
+    assert fake_redis.zscore(redis_keys.OPEN_ROUTINGS, "r-1") is None
+
+
+def test_mark_failed_closes_the_routing_and_dead_letters_the_job(
+        store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis) -> None:
+    job = make_job()
+    store.create(job)
+
+    store.mark_failed("r-1", "queue 'Sales Support': missing", job.to_message())
+
+    record = store.get("r-1")
+    assert record is not None
+    assert record.state == FAILED
+    assert record.failed_reason == "queue 'Sales Support': missing"
+    assert fake_redis.zscore(redis_keys.OPEN_ROUTINGS, "r-1") is None
+    dead = json.loads(fake_redis.hget(redis_keys.DEAD_LETTERS, "r-1"))
+    assert dead["job"] == job.to_message()
+    assert dead["reason"] == "queue 'Sales Support': missing"
+    assert dead["failed_at"] <= time.time()
+    assert RoutingJob.from_message(dead["job"]) == job  # replayable as it is
+
+
+def test_open_older_than_lists_only_old_open_routings(
+        store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis) -> None:
+    now = time.time()
+    store.create(make_job("old-queued", received_at=now - 1000))
+    store.create(make_job("old-retrying", received_at=now - 900))
+    store.mark_retrying("old-retrying", "HTTP 502", now + 10)
+    store.create(make_job("old-routed", received_at=now - 1000))
+    store.mark_routed("old-routed", 1)
+    store.create(make_job("old-failed", received_at=now - 1000))
+    store.mark_failed("old-failed", "HTTP 404", {})
+    store.create(make_job("fresh", received_at=now - 10))
+    store.create(make_job("old-expired", received_at=now - 1000))
+    fake_redis.delete(redis_keys.routing("old-expired"))  # its record's TTL ran out
+
+    stuck = store.open_older_than(300)
+
+    assert sorted(r.routing_id for r in stuck) == ["old-queued", "old-retrying"]
+    assert {r.routing_id: r.state for r in stuck} == {"old-queued": QUEUED,
+                                                      "old-retrying": RETRYING}
+    # The expired one is dropped from the index as well.
+    assert fake_redis.zscore(redis_keys.OPEN_ROUTINGS, "old-expired") is None
+    assert len(store.open_older_than(300, limit=1)) == 1
+
+
+COMMON = {"routingId", "state", "intent", "queue", "contactId", "mode", "receivedAt", "updatedAt",
+          "attempts"}
+
+
+def test_to_public_of_a_queued_routing(store: RoutingStatusStore) -> None:
+    store.create(make_job(received_at=1_700_000_000.5))
+
+    body = store.get("r-1").to_public()  # type: ignore[union-attr]
+
+    assert set(body) == COMMON
+    assert body["routingId"] == "r-1"
+    assert body["state"] == "queued"
+    assert body["intent"] == "sales_inquiry"
+    assert body["queue"] == "Sales Support"
+    assert body["contactId"] == "c-42"
+    assert body["mode"] == "digital"
+    assert body["receivedAt"] == "2023-11-14T22:13:20.500Z"
+    assert body["attempts"] == 0
+    json.dumps(body)  # serialisable as it is
+
+
+def test_to_public_of_a_retrying_routing(store: RoutingStatusStore) -> None:
+    store.create(make_job())
+    store.mark_retrying("r-1", "skills: HTTP 503", next_attempt_at=1_700_000_060)
+
+    body = store.get("r-1").to_public()  # type: ignore[union-attr]
+
+    assert set(body) == COMMON | {"lastError", "nextAttemptAt"}
+    assert body["state"] == "retrying"
+    assert body["lastError"] == "skills: HTTP 503"
+    assert body["nextAttemptAt"] == "2023-11-14T22:14:20.000Z"
+    assert body["attempts"] == 1
+
+
+def test_to_public_of_a_routed_routing(store: RoutingStatusStore) -> None:
+    store.create(make_job(queue_name=None, skill_id=1200042))
+    store.mark_routed("r-1", 1200042)
+
+    body = store.get("r-1").to_public()  # type: ignore[union-attr]
+
+    assert set(body) == COMMON | {"skillId", "routedAt"}
+    assert body["queue"] == "skill 1200042"
+    assert body["skillId"] == 1200042
+    assert body["routedAt"].endswith("Z")
+
+
+def test_to_public_of_a_failed_routing(store: RoutingStatusStore) -> None:
+    store.create(make_job())
+    store.mark_retrying("r-1", "HTTP 500", time.time())
+    store.mark_failed("r-1", "retry window exhausted", {})
+
+    body = store.get("r-1").to_public()  # type: ignore[union-attr]
+
+    assert set(body) == COMMON | {"reason", "lastError"}
+    assert body["reason"] == "retry window exhausted"
+    assert body["lastError"] == "HTTP 500"
+    assert "skillId" not in body and "nextAttemptAt" not in body

@@ -1,0 +1,171 @@
+"""Settings: defaults, every bad variable named at once, and no secret in ``repr``."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.settings import Settings, SettingsError, load_settings
+
+
+def test_an_empty_environment_gives_the_documented_defaults() -> None:
+    settings = Settings.from_env({})
+
+    assert settings == Settings()
+    assert settings.redis_url == "redis://localhost:6379/0"
+    assert settings.port == 8000
+    assert settings.webhook_api_keys == ()
+    assert settings.webhook_auth_disabled is False
+    assert settings.cxone_auth_url == "https://cxone.niceincontact.com"
+    assert settings.cxone_api_url is None
+    assert settings.cxone_rate_limit_per_minute == 100
+    assert settings.cxone_token_refresh_margin_seconds == 600
+    assert settings.routing_max_countdown_seconds == 30
+    assert settings.broker_visibility_timeout_seconds == 90
+    assert settings.log_level == "INFO"
+    # No access key: the client_credentials grant.
+    assert settings.cxone_grant_type == "client_credentials"
+
+
+def test_blank_values_count_as_unset() -> None:
+    assert Settings.from_env({"PORT": "  ", "CXONE_API_URL": ""}) == Settings()
+
+
+def test_values_are_parsed_and_normalised() -> None:
+    settings = Settings.from_env({
+        "REDIS_URL": "rediss://redis.internal:6380/2",
+        "PORT": " 9000 ",
+        "WEBHOOK_AUTH_DISABLED": "Yes",
+        "CXONE_AUTH_URL": "https://cxone.niceincontact.com/",
+        "CXONE_API_URL": "https://api-eu1.niceincontact.com/",
+        "CXONE_ACCESS_KEY_ID": "key-id",
+        "CXONE_READ_TIMEOUT_SECONDS": "2.5",
+        "LOG_LEVEL": "debug",
+    })
+
+    assert settings.redis_url == "rediss://redis.internal:6380/2"
+    assert settings.port == 9000
+    assert settings.webhook_auth_disabled is True
+    assert settings.cxone_auth_url == "https://cxone.niceincontact.com"  # no trailing slash
+    assert settings.cxone_api_url == "https://api-eu1.niceincontact.com"
+    assert settings.cxone_read_timeout_seconds == 2.5
+    assert settings.log_level == "DEBUG"
+    assert settings.cxone_grant_type == "password"
+
+
+def test_load_settings_reads_the_mapping_it_is_given() -> None:
+    assert load_settings({"PORT": "8123"}).port == 8123
+
+
+def test_csv_keys_are_trimmed_and_empty_items_dropped() -> None:
+    settings = Settings.from_env({"WEBHOOK_API_KEYS": " key-one ,key-two,, ,key-three "})
+
+    assert settings.webhook_api_keys == ("key-one", "key-two", "key-three")
+
+
+def test_every_malformed_variable_is_named_in_one_error() -> None:
+    env = {
+        "PORT": "eighty",
+        "REDIS_URL": "http://redis:6379",
+        "WEBHOOK_AUTH_DISABLED": "maybe",
+        "CXONE_API_URL": "api.niceincontact.com",
+        "CXONE_RATE_LIMIT_PER_MINUTE": "0",
+        "CXONE_READ_TIMEOUT_SECONDS": "soon",
+        "WORKER_CONCURRENCY": "1000",
+        "LOG_LEVEL": "LOUD",
+    }
+
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+
+    message = str(caught.value)
+    for name in env:
+        assert name in message, f"{name} is not named in: {message}"
+    assert "PORT='eighty' is not an integer" in message
+    assert "CXONE_RATE_LIMIT_PER_MINUTE=0 must be at least 1" in message
+    assert "WORKER_CONCURRENCY=1000 must be at most 512" in message
+    assert "LOG_LEVEL='LOUD' must be one of DEBUG, INFO, WARNING, ERROR" in message
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("PORT", "0"),
+    ("PORT", "65536"),
+    ("WEBHOOK_MAX_BODY_BYTES", "1023"),
+    ("ROUTING_STATUS_TTL_SECONDS", "59"),
+    ("BROKER_VISIBILITY_TIMEOUT_SECONDS", "9"),
+    ("CXONE_CONNECT_TIMEOUT_SECONDS", "0"),
+    ("DEDUPE_WINDOW_SECONDS", "-1"),
+    ("ROUTING_MAX_COUNTDOWN_SECONDS", "1.5"),
+])
+def test_out_of_range_or_malformed_values_are_refused(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_countdown_must_be_at_most_half_the_visibility_timeout() -> None:
+    # Exactly half is allowed: the message stays unacked for at most half the timeout.
+    ok = Settings.from_env({"ROUTING_MAX_COUNTDOWN_SECONDS": "60",
+                            "BROKER_VISIBILITY_TIMEOUT_SECONDS": "120"})
+    assert ok.routing_max_countdown_seconds == 60
+
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"ROUTING_MAX_COUNTDOWN_SECONDS": "61",
+                           "BROKER_VISIBILITY_TIMEOUT_SECONDS": "120"})
+    message = str(caught.value)
+    assert "ROUTING_MAX_COUNTDOWN_SECONDS=61" in message
+    assert "BROKER_VISIBILITY_TIMEOUT_SECONDS=120" in message
+
+
+def test_a_countdown_above_the_default_visibility_timeout_is_refused() -> None:
+    with pytest.raises(SettingsError, match="ROUTING_MAX_COUNTDOWN_SECONDS=46"):
+        Settings.from_env({"ROUTING_MAX_COUNTDOWN_SECONDS": "46"})
+
+
+def test_require_webhook_auth_refuses_no_keys_unless_auth_is_disabled() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({}).require_webhook_auth()
+    assert "WEBHOOK_API_KEYS" in str(caught.value)
+    assert "WEBHOOK_AUTH_DISABLED=true" in str(caught.value)
+
+    Settings.from_env({"WEBHOOK_API_KEYS": "k1"}).require_webhook_auth()
+    Settings.from_env({"WEBHOOK_AUTH_DISABLED": "true"}).require_webhook_auth()
+
+
+def test_require_cxone_credentials_names_each_missing_one() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({}).require_cxone_credentials()
+    assert str(caught.value) == "missing CXone credentials: CXONE_CLIENT_ID, CXONE_CLIENT_SECRET"
+
+    client = {"CXONE_CLIENT_ID": "id", "CXONE_CLIENT_SECRET": "secret"}
+    with pytest.raises(SettingsError, match="CXONE_ACCESS_KEY_SECRET"):
+        Settings.from_env({**client, "CXONE_ACCESS_KEY_ID": "key"}).require_cxone_credentials()
+    with pytest.raises(SettingsError, match="CXONE_ACCESS_KEY_ID"):
+        Settings.from_env(
+            {**client, "CXONE_ACCESS_KEY_SECRET": "s="}).require_cxone_credentials()
+
+    # Client credentials alone (client_credentials grant) or with a full key pair are enough.
+    Settings.from_env(client).require_cxone_credentials()
+    Settings.from_env({**client, "CXONE_ACCESS_KEY_ID": "key",
+                       "CXONE_ACCESS_KEY_SECRET": "s="}).require_cxone_credentials()
+
+
+def test_secrets_never_appear_in_repr() -> None:
+    settings = Settings.from_env({
+        "REDIS_URL": "rediss://:redis-pass-0001@redis.internal:6380/0",
+        "WEBHOOK_API_KEYS": "webhook-key-0001,webhook-key-0002",
+        "CXONE_CLIENT_ID": "client-id-visible",
+        "CXONE_CLIENT_SECRET": "client-secret-0001",
+        "CXONE_ACCESS_KEY_ID": "access-key-id-0001",
+        "CXONE_ACCESS_KEY_SECRET": "access-key-secret-0001=",
+    })
+
+    text = repr(settings)
+    for secret in ("redis-pass-0001", "webhook-key-0001", "webhook-key-0002",
+                   "client-secret-0001", "access-key-id-0001", "access-key-secret-0001"):
+        assert secret not in text
+    assert "client-id-visible" in text  # not a secret, and useful when reading a log
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings()
+    with pytest.raises(AttributeError):
+        settings.port = 1  # type: ignore[misc]

@@ -1,0 +1,135 @@
+"""The shared CXone token: one request for many workers, refresh at the margin, no deadlock.
+
+Several ``CXoneClient`` instances, each with its own connection to ONE ``fakeredis.FakeServer``,
+stand for several worker processes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import fakeredis
+import responses
+
+from shared import redis_keys
+from shared.cxone.client import CXoneClient, Token
+
+from .conftest import FakeClock, FakeCXoneAuth, make_settings
+
+
+def workers(server: fakeredis.FakeServer, count: int, **settings: object) -> list[CXoneClient]:
+    return [CXoneClient(make_settings(**settings), fakeredis.FakeRedis(server=server))
+            for _ in range(count)]
+
+
+def call_together(clients: list[CXoneClient], threads_per_client: int) -> list[Token]:
+    """Every thread calls ``token()`` at the same moment; return what each one got."""
+    tokens: list[Token] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(clients) * threads_per_client)
+
+    def run(client: CXoneClient) -> None:
+        barrier.wait()
+        try:
+            tokens.append(client.token())
+        except BaseException as exc:  # reported by the assertion below, in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(client,))
+               for client in clients for _ in range(threads_per_client)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    assert errors == []
+    assert len(tokens) == len(threads)
+    return tokens
+
+
+def test_many_workers_missing_the_cache_together_make_one_token_request(
+        http: responses.RequestsMock, redis_server: fakeredis.FakeServer) -> None:
+    auth = FakeCXoneAuth(http, delay=0.3)  # slow token endpoint: everyone else must wait
+    lock_ttls: list[int] = []
+    probe = fakeredis.FakeRedis(server=redis_server)
+    auth.on_request = lambda: lock_ttls.append(probe.pttl(redis_keys.CXONE_TOKEN_LOCK))
+    clients = workers(redis_server, 4)
+
+    tokens = call_together(clients, threads_per_client=4)
+
+    assert auth.token_requests == 1
+    assert {token.access_token for token in tokens} == {auth.issued[0]}
+    assert sum(client.token_requests for client in clients) == 1
+    # The lock outlives the slowest token call (connect + read timeout, 0.5 s + 0.5 s here), so
+    # a holder that is merely slow is never overtaken by a second one.
+    assert lock_ttls and lock_ttls[0] > 1000
+
+
+def test_the_token_is_reused_until_the_refresh_margin_then_refreshed_once(
+        http: responses.RequestsMock, redis_server: fakeredis.FakeServer,
+        clock: FakeClock) -> None:
+    auth = FakeCXoneAuth(http, expires_in=120)
+    clients = workers(redis_server, 3, cxone_token_refresh_margin_seconds=30)
+
+    first = clients[0].token()
+    clock.advance(89)  # 120 s token, 30 s margin: still 1 s before the refresh point
+    assert [client.token() for client in clients] == [first] * 3
+    assert auth.token_requests == 1
+
+    clock.advance(2)  # now inside the margin: 29 s of validity left
+    refreshed = call_together(clients, threads_per_client=3)
+
+    assert auth.token_requests == 2
+    assert {token.access_token for token in refreshed} == {auth.issued[1]}
+    assert refreshed[0].expires_at > first.expires_at
+    clock.advance(60)
+    assert clients[1].token().access_token == auth.issued[1]
+    assert auth.token_requests == 2
+
+
+def test_a_short_lived_token_is_refreshed_at_half_its_life(
+        http: responses.RequestsMock, redis_server: fakeredis.FakeServer,
+        clock: FakeClock) -> None:
+    # expires_in (60) is not above twice the margin (2 x 40): refresh after half of it.
+    auth = FakeCXoneAuth(http, expires_in=60)
+    (client,) = workers(redis_server, 1, cxone_token_refresh_margin_seconds=40)
+
+    client.token()
+    clock.advance(29)
+    client.token()
+    assert auth.token_requests == 1
+    clock.advance(2)
+    assert client.token().access_token == auth.issued[1]
+    assert auth.token_requests == 2
+
+
+def test_a_token_about_to_expire_is_never_handed_out(
+        http: responses.RequestsMock, redis_server: fakeredis.FakeServer,
+        fake_redis: fakeredis.FakeRedis) -> None:
+    # Cached without TTL (say, written by an older release) and 2 s from expiry.
+    old = Token("old-token", time.time() + 2, "tenant", "https://api.example.test")
+    fake_redis.set(redis_keys.CXONE_TOKEN, old.to_json())
+    auth = FakeCXoneAuth(http)
+    (client,) = workers(redis_server, 1)
+
+    assert client.token().access_token == auth.issued[0]
+    assert auth.token_requests == 1
+
+
+def test_a_lock_left_by_a_crashed_worker_is_waited_out(
+        http: responses.RequestsMock, redis_server: fakeredis.FakeServer,
+        fake_redis: fakeredis.FakeRedis) -> None:
+    auth = FakeCXoneAuth(http)
+    # The crashed worker took the lock (with its TTL) and never released it nor wrote a token.
+    fake_redis.set(redis_keys.CXONE_TOKEN_LOCK, "crashed-worker-lock-token", px=400)
+    clients = workers(redis_server, 2, cxone_connect_timeout_seconds=0.1,
+                      cxone_read_timeout_seconds=0.1)
+
+    started = time.monotonic()
+    tokens = call_together(clients, threads_per_client=2)
+    elapsed = time.monotonic() - started
+
+    assert 0.3 <= elapsed < 3.0  # waited for the lock to expire, then went on
+    assert auth.token_requests == 1
+    assert {token.access_token for token in tokens} == {auth.issued[0]}
+    assert not fake_redis.exists(redis_keys.CXONE_TOKEN_LOCK)

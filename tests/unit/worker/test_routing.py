@@ -1,0 +1,404 @@
+"""worker.routing.process: carrying a routing out once, retrying what is transient, failing the rest."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import pytest
+
+from shared import redis_keys
+from shared.cxone.client import CXoneClient
+from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
+from shared.routing_status import FAILED, QUEUED, RETRYING, ROUTED
+from worker.routing import MAX_REDELIVERIES, RetryLater, carry_out, process, signal_params
+
+from .conftest import SKILLS, FakeCXone
+
+
+class WorkerKilled(BaseException):
+    """Stands in for SIGKILL/OOM: nothing in the worker catches it."""
+
+
+def dead_letter(ctx, routing_id: str) -> dict | None:
+    raw = ctx.redis.hget(redis_keys.DEAD_LETTERS, routing_id)
+    return json.loads(raw) if raw else None
+
+
+def is_open(ctx, routing_id: str) -> bool:
+    return ctx.redis.zscore(redis_keys.OPEN_ROUTINGS, routing_id) is not None
+
+
+# ----------------------------------------------------------------------------- digital
+
+
+def test_digital_job_is_routed_to_the_resolved_skill(ctx, cxone, make_job):
+    job = make_job("digital")
+
+    assert process(job, ctx) is None
+
+    assert cxone.calls_to("route_digital") == [("728471935", SKILLS["Billing Disputes"])]
+    record = ctx.store.get(job.routing_id)
+    assert record.state == ROUTED
+    assert record.skill_id == SKILLS["Billing Disputes"]
+    assert record.routed_at is not None
+    assert not is_open(ctx, job.routing_id)
+    assert not ctx.redis.exists(redis_keys.routing_in_flight(job.routing_id))
+
+
+def test_queue_name_must_match_exactly(ctx, cxone, make_job):
+    job = make_job("digital", queue_name="Sales Support")
+
+    process(job, ctx)
+
+    assert cxone.calls_to("route_digital") == [("728471935", SKILLS["Sales Support"])]
+
+
+def test_skill_lookup_is_cached_between_jobs(ctx, cxone, make_job):
+    process(make_job("digital"), ctx)
+    process(make_job("digital"), ctx)
+
+    assert len(cxone.calls_to("search_skills")) == 1
+    assert len(cxone.calls_to("route_digital")) == 2
+
+
+def test_given_skill_id_needs_no_lookup(ctx, cxone, make_job):
+    job = make_job("digital", queue_name=None, skill_id=1200042)
+
+    assert process(job, ctx) is None
+
+    assert cxone.calls_to("search_skills") == []
+    assert cxone.calls_to("route_digital") == [("728471935", 1200042)]
+    assert ctx.store.get(job.routing_id).skill_id == 1200042
+
+
+@pytest.mark.parametrize("final_state", [ROUTED, FAILED])
+def test_finished_job_is_not_carried_out_again(ctx, cxone, make_job, final_state):
+    job = make_job("digital")
+    if final_state == ROUTED:
+        process(job, ctx)
+    else:
+        ctx.store.mark_failed(job.routing_id, "failed earlier", job.to_message())
+    calls_before = list(cxone.calls)
+
+    assert process(job, ctx) is None
+    assert process(job, ctx, attempt=3, redelivered=True) is None
+
+    assert cxone.calls == calls_before
+    assert ctx.store.get(job.routing_id).state == final_state
+
+
+def test_expired_record_is_recreated_and_routed(ctx, cxone, make_job):
+    job = make_job("digital", store=False)
+
+    assert process(job, ctx) is None
+
+    assert ctx.store.get(job.routing_id).state == ROUTED
+    assert len(cxone.calls_to("route_digital")) == 1
+
+
+def test_unknown_queue_fails_at_once(ctx, cxone, make_job):
+    job = make_job("digital", queue_name="No Such Queue")
+
+    assert process(job, ctx) is None
+
+    record = ctx.store.get(job.routing_id)
+    assert record.state == FAILED
+    assert "No Such Queue" in record.failed_reason
+    assert cxone.calls_to("route_digital") == []
+    assert dead_letter(ctx, job.routing_id)["job"] == job.to_message()
+
+
+# ----------------------------------------------------------------------------- voice
+
+
+def test_voice_job_sends_exactly_one_signal(ctx, cxone, make_job):
+    job = make_job("voice")
+
+    assert process(job, ctx) is None
+
+    skill = SKILLS["Claims"]
+    assert cxone.calls_to("signal") == [
+        ("700111223", [str(skill), "claims", job.routing_id, "Claims"])]
+    assert cxone.calls_to("route_digital") == []
+    assert ctx.store.get(job.routing_id).state == ROUTED
+
+
+def test_signal_params_are_skill_intent_routing_and_queue(make_job):
+    job = make_job("voice", store=False)
+
+    assert signal_params(job, 42) == ["42", "claims", job.routing_id, "Claims"]
+    by_id = dataclasses.replace(job, queue_name=None, skill_id=42)
+    assert signal_params(by_id, 42) == ["42", "claims", job.routing_id, "skill 42"]
+
+
+def test_second_delivery_after_success_sends_nothing(ctx, cxone, make_job):
+    job = make_job("voice")
+    process(job, ctx)
+
+    assert process(job, ctx) is None
+    assert process(job, ctx, redelivered=True) is None
+
+    assert len(cxone.calls_to("signal")) == 1
+
+
+def test_signal_marker_without_routed_state_fails_as_outcome_unknown(ctx, cxone, make_job):
+    """A worker died after starting the signal: it may have reached CXone, so never send again."""
+    job = make_job("voice")
+    ctx.redis.set(redis_keys.routing_signal_sent(job.routing_id), str(time.time()))
+
+    assert process(job, ctx, redelivered=True) is None
+
+    assert cxone.calls_to("signal") == []
+    record = ctx.store.get(job.routing_id)
+    assert record.state == FAILED
+    assert "outcome is unknown" in record.failed_reason
+    assert dead_letter(ctx, job.routing_id)["job"] == job.to_message()
+
+
+def test_signal_not_delivered_can_be_retried_and_is_sent_once_more(ctx, cxone, make_job):
+    job = make_job("voice")
+    cxone.fail_next("signal", Transient("CXone answered 503 before processing", status=503,
+                                       endpoint="signal", not_delivered=True))
+
+    outcome = process(job, ctx)
+
+    assert isinstance(outcome, RetryLater)
+    assert ctx.store.get(job.routing_id).state == RETRYING
+    assert not ctx.redis.exists(redis_keys.routing_signal_sent(job.routing_id))
+
+    assert process(job, ctx, attempt=1) is None
+
+    assert len(cxone.calls_to("signal")) == 2
+    assert ctx.store.get(job.routing_id).state == ROUTED
+    assert process(job, ctx, attempt=1, redelivered=True) is None
+    assert len(cxone.calls_to("signal")) == 2
+
+
+def test_throttled_signal_was_not_delivered_so_it_is_retried(ctx, cxone, make_job):
+    job = make_job("voice")
+    cxone.fail_next("signal", Throttled("429", retry_after=2, status=429, endpoint="signal"))
+
+    assert isinstance(process(job, ctx), RetryLater)
+    assert process(job, ctx, attempt=1) is None
+    assert len(cxone.calls_to("signal")) == 2
+
+
+def test_ambiguous_signal_failure_is_failed_not_retried(ctx, cxone, make_job):
+    job = make_job("voice")
+    cxone.fail_next("signal", Transient("CXone answered 502", status=502, endpoint="signal",
+                                       not_delivered=False))
+
+    assert process(job, ctx) is None
+
+    record = ctx.store.get(job.routing_id)
+    assert record.state == FAILED
+    assert "502" in record.failed_reason
+    assert "not re-sent" in record.failed_reason
+    assert ctx.redis.exists(redis_keys.routing_signal_sent(job.routing_id))
+    assert dead_letter(ctx, job.routing_id) is not None
+    # A redelivered copy does not send it again either.
+    assert process(job, ctx, redelivered=True) is None
+    assert len(cxone.calls_to("signal")) == 1
+
+
+def test_refused_signal_fails_and_clears_the_marker(ctx, cxone, make_job):
+    job = make_job("voice")
+    cxone.fail_next("signal", Permanent("404 contact not found", status=404, endpoint="signal"))
+
+    assert process(job, ctx) is None
+
+    assert ctx.store.get(job.routing_id).state == FAILED
+    assert not ctx.redis.exists(redis_keys.routing_signal_sent(job.routing_id))
+
+
+def test_outcome_unknown_is_permanent():
+    assert issubclass(OutcomeUnknown, Permanent)
+
+
+# ----------------------------------------------------------------------------- retries
+
+
+def test_throttled_waits_for_retry_after(ctx, cxone, make_job):
+    job = make_job("digital")
+    cxone.fail_next("route_digital", Throttled("429 Too Many Requests", retry_after=7,
+                                              status=429, endpoint="routing_queue"))
+
+    outcome = process(job, ctx)
+
+    assert isinstance(outcome, RetryLater)
+    assert 7 < outcome.countdown <= 8
+    record = ctx.store.get(job.routing_id)
+    assert record.state == RETRYING
+    assert record.attempts == 1
+    assert record.last_error == "429 Too Many Requests"
+    assert record.next_attempt_at == pytest.approx(time.time() + outcome.countdown, abs=2)
+
+
+def test_throttled_wait_is_capped(ctx, cxone, make_job):
+    job = make_job("digital")
+    cap = ctx.settings.routing_max_countdown_seconds
+    cxone.fail_next("route_digital", Throttled("429", retry_after=cap * 5, status=429))
+
+    outcome = process(job, ctx)
+
+    assert outcome.countdown == cap
+
+
+def test_rate_limited_waits_at_least_the_limiter_wait_and_is_no_attempt(ctx, cxone, make_job):
+    job = make_job("digital")
+    cxone.fail_next("route_digital", RateLimited(3.0), RateLimited(4.5))
+
+    first = process(job, ctx)
+    second = process(job, ctx, attempt=1)
+
+    assert 3.0 <= first.countdown <= ctx.settings.routing_max_countdown_seconds
+    assert 4.5 <= second.countdown <= ctx.settings.routing_max_countdown_seconds
+    record = ctx.store.get(job.routing_id)
+    assert record.state == RETRYING
+    assert record.attempts == 0
+    assert process(job, ctx, attempt=2) is None
+    assert ctx.store.get(job.routing_id).state == ROUTED
+
+
+def test_repeated_transient_failures_back_off_exponentially(ctx, cxone, make_job):
+    job = make_job("digital")
+    cap = ctx.settings.routing_max_countdown_seconds
+
+    for failures in range(1, 8):
+        cxone.fail_next("route_digital", Transient("CXone answered 502", status=502,
+                                                  endpoint="routing_queue"))
+        outcome = process(job, ctx, attempt=failures - 1)
+
+        backoff = min(cap, 2 ** (failures - 1))
+        assert isinstance(outcome, RetryLater)
+        assert backoff / 2 <= outcome.countdown <= backoff, (failures, outcome)
+        assert ctx.store.get(job.routing_id).attempts == failures
+
+    assert process(job, ctx, attempt=7) is None
+    record = ctx.store.get(job.routing_id)
+    assert record.state == ROUTED
+    assert record.attempts == 7
+
+
+def test_lookup_failure_is_transient_too(ctx, cxone, make_job):
+    job = make_job("digital")
+    cxone.fail_next("search_skills", Transient("timeout", endpoint="skills", not_delivered=True))
+
+    assert isinstance(process(job, ctx), RetryLater)
+    assert process(job, ctx, attempt=1) is None
+    assert cxone.calls_to("route_digital") == [("728471935", SKILLS["Billing Disputes"])]
+
+
+def test_retry_window_exceeded_fails_and_dead_letters(ctx, cxone, make_job):
+    window = ctx.settings.routing_retry_window_seconds
+    job = make_job("digital", received_at=time.time() - window + 0.1)
+    cxone.fail_next("route_digital", Transient("CXone answered 503", status=503))
+
+    assert process(job, ctx) is None
+
+    record = ctx.store.get(job.routing_id)
+    assert record.state == FAILED
+    assert f"{window}s retry window" in record.failed_reason
+    assert "CXone answered 503" in record.failed_reason
+    assert not is_open(ctx, job.routing_id)
+    letter = dead_letter(ctx, job.routing_id)
+    assert letter["job"] == job.to_message()
+    assert letter["reason"] == record.failed_reason
+    assert letter["failed_at"] == pytest.approx(time.time(), abs=5)
+
+
+def test_permanent_error_fails_at_once(ctx, cxone, make_job):
+    job = make_job("digital")
+    cxone.fail_next("route_digital", Permanent("CXone answered 404: contact not found",
+                                              status=404, endpoint="routing_queue"))
+
+    assert process(job, ctx) is None
+
+    record = ctx.store.get(job.routing_id)
+    assert record.state == FAILED
+    assert record.failed_reason == "CXone answered 404: contact not found"
+    assert len(cxone.calls_to("route_digital")) == 1
+    assert dead_letter(ctx, job.routing_id)["job"] == job.to_message()
+
+
+# ----------------------------------------------------------------------------- delivery
+
+
+@pytest.mark.parametrize("lease_ttl", [1, 5, 30])
+def test_lease_held_by_another_worker_means_retry_later(ctx, cxone, make_job, lease_ttl):
+    job = make_job("digital")
+    lease = redis_keys.routing_in_flight(job.routing_id)
+    ctx.redis.set(lease, "1", ex=lease_ttl)
+
+    outcome = process(job, ctx, redelivered=True)
+
+    assert isinstance(outcome, RetryLater)
+    assert 0 < outcome.countdown <= ctx.settings.routing_max_countdown_seconds
+    assert "another worker" in outcome.reason
+    assert cxone.calls == []
+    assert ctx.store.get(job.routing_id).state == QUEUED
+    assert ctx.redis.exists(lease)  # the other worker's lease is left alone
+
+
+def test_lease_is_released_after_a_crash(ctx, cxone, make_job):
+    job = make_job("digital")
+    cxone.fail_next("route_digital", RuntimeError("bug"))
+
+    with pytest.raises(RuntimeError):
+        process(job, ctx)
+
+    assert not ctx.redis.exists(redis_keys.routing_in_flight(job.routing_id))
+    assert process(job, ctx, redelivered=True) is None
+    assert ctx.store.get(job.routing_id).state == ROUTED
+
+
+def test_poison_message_is_dead_lettered(ctx, cxone, make_job):
+    job = make_job("digital")
+    cxone.fail_next("route_digital", *[WorkerKilled() for _ in range(MAX_REDELIVERIES + 1)])
+
+    with pytest.raises(WorkerKilled):
+        process(job, ctx)  # first delivery
+    for _ in range(MAX_REDELIVERIES):
+        with pytest.raises(WorkerKilled):
+            process(job, ctx, redelivered=True)
+
+    assert process(job, ctx, redelivered=True) is None
+
+    assert len(cxone.calls_to("route_digital")) == MAX_REDELIVERIES + 1
+    record = ctx.store.get(job.routing_id)
+    assert record.state == FAILED
+    assert "poison" in record.failed_reason
+    assert dead_letter(ctx, job.routing_id)["job"] == job.to_message()
+
+
+def test_redeliveries_are_counted_per_attempt(ctx, cxone, make_job):
+    job = make_job("digital")
+    for _ in range(MAX_REDELIVERIES):
+        ctx.redis.incr(redis_keys.routing_deliveries(job.routing_id, 0))
+
+    assert process(job, ctx, attempt=1, redelivered=True) is None
+
+    assert ctx.store.get(job.routing_id).state == ROUTED
+
+
+def test_poison_guard_spares_a_finished_routing(ctx, cxone, make_job):
+    job = make_job("digital")
+    process(job, ctx)
+    ctx.redis.set(redis_keys.routing_deliveries(job.routing_id, 0), MAX_REDELIVERIES)
+
+    assert process(job, ctx, redelivered=True) is None
+
+    assert ctx.store.get(job.routing_id).state == ROUTED
+    assert dead_letter(ctx, job.routing_id) is None
+
+
+def test_carry_out_returns_the_skill_id(ctx, make_job):
+    assert carry_out(make_job("digital", store=False), ctx) == SKILLS["Billing Disputes"]
+
+
+def test_fake_client_has_the_methods_the_worker_uses():
+    for name in ("route_digital", "signal", "search_skills", "api_base", "token"):
+        assert callable(getattr(CXoneClient, name)), name
+        assert callable(getattr(FakeCXone, name)), name
