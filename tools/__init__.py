@@ -1,0 +1,1 @@
+"""Operator tools run from a checkout (``python -m tools.<name>``); not part of the services' image."""
