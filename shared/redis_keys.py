@@ -48,6 +48,7 @@ def dedupe_contact_intent(contact_id: str, intent: str) -> str:
 # CXone
 CXONE_TOKEN = PREFIX + "cxone:token"
 CXONE_TOKEN_LOCK = PREFIX + "cxone:token:lock"
+CXONE_TOKEN_FAILURE = PREFIX + "cxone:token:last-failure"  # short-lived: shared failure cooldown
 CXONE_RATE_LIMIT = PREFIX + "cxone:rate-limit"
 
 

@@ -9,10 +9,13 @@ Order matters, and each step is what makes one guarantee hold:
    with a short TTL, atomically. A resend that finds a *settled* key gets the first routing's id; one
    that finds a *pending* key (the first copy is being enqueued right now) is asked to retry in a
    second, because that first copy may yet fail.
-2. **Write the routing record**, then **publish the task**: a published task always has a record.
+2. **Publish the task**, then **write the routing record** (create-if-absent: a fast worker may
+   have created it already). Publishing first means a failed publish leaves nothing behind: no
+   orphan record that claims a routing nobody will carry out. If the record write fails after a
+   successful publish, the routing still happens: the worker creates the record itself.
 3. Only once the task is safely in Redis, **settle the duplicate keys** to the routing id for
-   ``DEDUPE_WINDOW_SECONDS``. If anything failed, the claims and the record are removed and the
-   caller answers 503, so the sender's retry is not mistaken for a duplicate of nothing.
+   ``DEDUPE_WINDOW_SECONDS``. If the publish failed, the claims are released and the caller
+   answers 503, so the sender's retry is not mistaken for a duplicate of nothing.
 """
 
 from __future__ import annotations
@@ -146,36 +149,39 @@ class RoutingPublisher:
     def replay(self, routing_id: str) -> RoutingJob:
         """Send a dead-lettered routing through the workers again, with a fresh retry window.
 
-        Only a routing whose record is ``failed`` is replayed, so replaying twice, or replaying one
-        that was routed since, does nothing. Raises :class:`NotReplayable` or :class:`EnqueueFailed`.
+        Only a routing whose record is ``failed`` (or expired) is replayed, so replaying twice, or
+        replaying one that was routed since, does nothing. Raises :class:`NotReplayable` or
+        :class:`EnqueueFailed`.
         """
-        record = self.store.get(routing_id)
         letter = self.store.dead_letter(routing_id)
         if letter is None:
             raise NotReplayable(f"{routing_id}: not in the dead-letter list")
-        if record is not None and record.state != FAILED:
-            raise NotReplayable(f"{routing_id}: its routing is '{record.state}', not failed")
         job = replace(RoutingJob.from_message(letter["job"]), received_at=time.time())
-        if not self.store.claim_replay(routing_id):
-            raise NotReplayable(f"{routing_id}: already being replayed")
-        self._store_and_send(job)
+        if not self.store.claim_replay(job):
+            state = getattr(self.store.get(routing_id), "state", "unknown")
+            raise NotReplayable(f"{routing_id}: its routing is '{state}', not failed")
+        try:
+            self._send(job)
+        except EnqueueFailed:
+            self.store.mark_failed(routing_id, letter["reason"], letter["job"])  # as it was
+            raise
         self.store.remove_dead_letter(routing_id)
         return job
 
-    def _store_and_send(self, job: RoutingJob) -> None:
-        try:
-            self.store.create(job)
-        except BROKER_ERRORS as exc:
-            raise EnqueueFailed(f"cannot write the routing record: {exc.__class__.__name__}") from exc
+    def _send(self, job: RoutingJob) -> None:
         try:
             self.send(job.to_message())
         except BROKER_ERRORS as exc:
-            try:
-                self.store.discard(job.routing_id)
-            except BROKER_ERRORS:
-                log.warning("routing record left behind after a failed publish",
-                            extra={"routing_id": job.routing_id})
             raise EnqueueFailed(f"cannot publish the task: {exc.__class__.__name__}") from exc
+
+    def _store_and_send(self, job: RoutingJob) -> None:
+        self._send(job)
+        try:
+            self.store.create(job)
+        except BROKER_ERRORS:
+            # The task is in Redis; the worker creates the record when it takes the task.
+            log.warning("routing record not written after publish; the worker will write it",
+                        extra={"routing_id": job.routing_id})
 
     def _settle(self, keys: list[str], routing_id: str) -> None:
         try:

@@ -4,8 +4,8 @@ States: ``queued`` (accepted, waiting for a worker) → ``retrying`` (a transien
 count, last error and next attempt time kept) → ``routed`` (skill id and time) or ``failed``
 (reason; also written to the dead-letter hash with the task message, so it can be replayed).
 
-The record is written *before* the task is published, so a published task always has a record; if
-publishing fails, the ingress removes the record again and answers 503.
+The record is written right *after* the task is published (see ``shared/routing_publisher.py``) and
+never overwrites an existing one, because a fast worker may already have created and settled it.
 """
 
 from __future__ import annotations
@@ -72,25 +72,22 @@ class RoutingStatusStore:
         self.redis = client
         self.ttl_seconds = ttl_seconds
 
-    def create(self, job: RoutingJob) -> None:
-        """Write the ``queued`` record (and index it as open) in one transaction."""
-        key = redis_keys.routing(job.routing_id)
-        now = time.time()
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(key, mapping={
-            "state": QUEUED, "job": json.dumps(job.to_message()),
-            "received_at": job.received_at or now, "updated_at": now, "attempts": 0,
-        })
-        pipe.expire(key, self.ttl_seconds)
-        pipe.zadd(redis_keys.OPEN_ROUTINGS, {job.routing_id: job.received_at or now})
-        pipe.execute()
+    def create(self, job: RoutingJob) -> bool:
+        """Write the ``queued`` record and index it as open, unless a record already exists.
 
-    def discard(self, routing_id: str) -> None:
-        """Remove a record whose task could not be published (the sender got 503 and will resend)."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(redis_keys.routing(routing_id))
-        pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
-        pipe.execute()
+        Never overwrites: the worker may have taken the task (and even routed it) before the
+        ingress gets here. Returns True if this call created the record.
+        """
+        now = time.time()
+        received_at = job.received_at or now
+        return bool(self._create_if_absent(
+            keys=[redis_keys.routing(job.routing_id), redis_keys.OPEN_ROUTINGS],
+            args=[json.dumps(job.to_message()), received_at, now, self.ttl_seconds, job.routing_id],
+        ))
+
+    @property
+    def _create_if_absent(self):
+        return self.redis.register_script(_CREATE_IF_ABSENT)
 
     def get(self, routing_id: str) -> RoutingRecord | None:
         """The record, or None when unknown or expired."""
@@ -181,19 +178,41 @@ class RoutingStatusStore:
         self.redis.delete(redis_keys.DEAD_LETTERS)
         return int(count)
 
-    def claim_replay(self, routing_id: str) -> bool:
-        """Atomically move a ``failed`` (or expired) record to ``queued``; False if it is neither."""
-        return bool(self._claim_replay(keys=[redis_keys.routing(routing_id)], args=[time.time()]))
+    def claim_replay(self, job: RoutingJob) -> bool:
+        """Atomically turn a ``failed`` (or expired) record into a fresh ``queued`` one for ``job``.
+
+        False if the routing is in any other state (already replayed, or routed since).
+        """
+        return bool(self._claim_replay(
+            keys=[redis_keys.routing(job.routing_id), redis_keys.OPEN_ROUTINGS],
+            args=[json.dumps(job.to_message()), job.received_at, time.time(), self.ttl_seconds,
+                  job.routing_id],
+        ))
 
     @property
     def _claim_replay(self):
         return self.redis.register_script(_CLAIM_REPLAY)
 
 
+# KEYS = record, open index; ARGV = job json, received_at, now, ttl, routing id
+_CREATE_IF_ABSENT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'job', ARGV[1], 'received_at', ARGV[2],
+           'updated_at', ARGV[3], 'attempts', 0)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
+return 1
+"""
+
+# Same arguments; only a failed or missing record may be replaced.
 _CLAIM_REPLAY = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state and state ~= 'failed' then return 0 end
-if state then redis.call('HSET', KEYS[1], 'state', 'queued', 'updated_at', ARGV[1]) end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'state', 'queued', 'job', ARGV[1], 'received_at', ARGV[2],
+           'updated_at', ARGV[3], 'attempts', 0)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
 return 1
 """
 

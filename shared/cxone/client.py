@@ -34,6 +34,8 @@ SKILLS_PATH = "/inContactAPI/services/v30.0/skills"
 ROUTING_QUEUE_PATH = "/dfo/3.0/contacts/{contact_id}/routing-queue"
 SIGNAL_PATH = "/inContactAPI/services/v30.0/interactions/{contact_id}/signal"
 SKILLS_PAGE_SIZE = 100
+#: After a failed token request, no worker asks again for this long (they retry with backoff).
+TOKEN_FAILURE_COOLDOWN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class CXoneClient:
         lock_timeout = 3 * sum(self.timeout) + 5
         try:
             raw = get_or_compute(
-                self.redis, redis_keys.CXONE_TOKEN, self._fetch_token,
+                self.redis, redis_keys.CXONE_TOKEN, self._fetch_token_unless_failing,
                 lock_timeout=lock_timeout, wait_timeout=lock_timeout,
                 is_fresh=lambda text: Token.from_json(text).expires_at > time.time() + 5,
             )
@@ -86,6 +88,21 @@ class CXoneClient:
             raise Transient(f"token refresh by another worker is taking too long: {exc}",
                             not_delivered=True, endpoint="token") from exc
         return Token.from_json(raw)
+
+    def _fetch_token_unless_failing(self) -> tuple[str, float]:
+        # While CXone's token endpoint is down or refusing us, every waiting task would otherwise
+        # make its own token request the moment it gets the lock. One failure is shared instead:
+        # for a few seconds, everyone fails fast with the same reason and no request is sent.
+        recent = self.redis.get(redis_keys.CXONE_TOKEN_FAILURE)
+        if recent is not None:
+            reason = recent.decode() if isinstance(recent, bytes) else recent
+            raise Transient(reason, not_delivered=True, endpoint="token")
+        try:
+            return self._fetch_token()
+        except Transient as exc:
+            self.redis.set(redis_keys.CXONE_TOKEN_FAILURE, exc.reason,
+                           px=int(TOKEN_FAILURE_COOLDOWN_SECONDS * 1000))
+            raise
 
     def drop_token(self, token: Token) -> None:
         """Forget ``token`` after CXone rejected it, unless another worker already replaced it."""

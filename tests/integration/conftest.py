@@ -7,7 +7,7 @@ import os
 import pytest
 import redis
 
-from tests.integration.stack import Stack
+from tests.integration.stack import GUARANTEE_RESULTS, Stack
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -54,3 +54,22 @@ def stack(redis_url, tmp_path, request):
         failed = getattr(request.node, "rep_call", None)
         if failed is not None and failed.failed:
             print(running.logs())
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the guarantee tests' counts as one table (the soak report)."""
+    if not GUARANTEE_RESULTS:
+        return
+    columns = ["scenario", "webhooks_2xx", "lost", "contacts_routed", "routed_more_than_once",
+               "calls_above_limit", "answered_429", "token_requests"]
+    extra = sorted({k for row in GUARANTEE_RESULTS for k in row} - set(columns))
+    header = columns + extra
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in GUARANTEE_RESULTS)) for c in header}
+    terminalreporter.section("guarantees under faults")
+    terminalreporter.write_line("  ".join(c.ljust(widths[c]) for c in header))
+    for row in GUARANTEE_RESULTS:
+        terminalreporter.write_line("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in header))
+    terminalreporter.write_line(
+        f"total: {sum(r['webhooks_2xx'] for r in GUARANTEE_RESULTS)} webhooks answered 2xx, "
+        f"{sum(r['lost'] for r in GUARANTEE_RESULTS)} lost, "
+        f"{sum(r['routed_more_than_once'] for r in GUARANTEE_RESULTS)} contacts routed more than once")

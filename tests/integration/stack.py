@@ -21,6 +21,8 @@ import redis
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
+#: Rows of counts recorded by the guarantee tests, printed as one table after the run.
+GUARANTEE_RESULTS: list[dict] = []
 API_KEY = "integration-test-key"
 SANDBOX_CREDENTIALS = {
     "CXONE_CLIENT_ID": "sandbox-client",

@@ -2,8 +2,8 @@
 
 Every test drives real processes (gunicorn, Celery workers, the CXone sandbox, Redis) and asserts
 counts: webhooks answered 2xx, contacts routed, contacts routed more than once, calls above the
-limit, token requests. ``make soak`` runs the same scenarios with larger numbers (SOAK=1) and prints
-the table collected in ``RESULTS``.
+limit, token requests. ``make soak`` runs the same scenarios with larger numbers (SOAK=1); every run
+prints the table collected in ``GUARANTEE_RESULTS`` at the end (see conftest).
 """
 
 from __future__ import annotations
@@ -17,11 +17,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from tests.integration.stack import REPO, PrivateRedis, Stack, chat_body, wait_until
+from tests.integration.stack import (
+    GUARANTEE_RESULTS,
+    REPO,
+    PrivateRedis,
+    Stack,
+    chat_body,
+    wait_until,
+)
 
 SOAK = os.environ.get("SOAK") == "1"
-#: Filled by each test, printed as a table at the end of the run (see conftest).
-RESULTS: list[dict] = []
 
 
 def scale(ci: int, soak: int) -> int:
@@ -41,10 +46,13 @@ def wait_routed(stack: Stack, count: int, timeout: float) -> dict:
     return stack.sandbox_stats()
 
 
-def record(scenario: str, answered_2xx: int, stats: dict, limit: int | None = None, **extra) -> None:
+def record(scenario: str, answered_2xx: int, stats: dict, accepted: list[str],
+           limit: int | None = None, **extra) -> None:
+    """One row of the soak table; ``accepted`` are the contacts whose webhook got a 2xx."""
     calls_above = max(0, stats["max_calls_in_any_60s"] - limit) if limit else 0
-    RESULTS.append({
-        "scenario": scenario, "webhooks_2xx": answered_2xx,
+    lost = set(accepted) - set(stats["routings"]) - set(stats.get("signals", {}))
+    GUARANTEE_RESULTS.append({
+        "scenario": scenario, "webhooks_2xx": answered_2xx, "lost": len(lost),
         "contacts_routed": stats["contacts_routed"] + stats.get("contacts_signalled", 0),
         "routed_more_than_once": stats["contacts_routed_more_than_once"]
         + stats.get("contacts_signalled_more_than_once", 0),
@@ -72,7 +80,8 @@ def test_resent_webhooks_produce_one_routing_and_the_first_routing_id(stack):
     assert stats["contacts_routed"] == 2 * n
     assert stats["contacts_routed_more_than_once"] == 0
     assert stats["api_calls_by_endpoint"]["routing_put"] == 2 * n
-    record("duplicates x3", len(first) + len(resends), stats)
+    record("duplicates x3", len(first) + len(resends), stats,
+           [b["data"]["contactId"] for b in with_input_id + without_input_id])
 
 
 def test_concurrent_copies_of_one_webhook_get_one_routing(stack):
@@ -110,7 +119,8 @@ def test_a_worker_killed_mid_batch_loses_nothing(stack):
     assert len(repeated) <= 8
     # Redelivery within two minutes (visibility timeout 90 s + restore sweep).
     assert recovered_after < 180
-    record("worker SIGKILL", len(answers), stats, repeated_idempotent_puts=len(repeated),
+    record("worker SIGKILL", len(answers), stats, [f"k{i:04d}" for i in range(n)],
+           repeated_idempotent_puts=len(repeated),
            recovered_s=round(recovered_after))
 
 
@@ -144,7 +154,7 @@ def test_redis_restarted_mid_batch_loses_no_accepted_webhook(stack, tmp_path):
                         accepted.append(f"r{i:04d}")
                     else:
                         refused += 1
-                time.sleep(0.01)
+                time.sleep(0.04)  # ~25 webhooks/s, so the batch spans the restart
 
         thread = threading.Thread(target=sender)
         thread.start()
@@ -158,7 +168,7 @@ def test_redis_restarted_mid_batch_loses_no_accepted_webhook(stack, tmp_path):
         routed = set(stats["routings"])
         assert set(accepted) <= routed, f"lost: {sorted(set(accepted) - routed)[:10]}"
         assert stats["contacts_routed_more_than_once"] == 0
-        record("Redis SIGKILL+restart", len(accepted), stats, refused_503=refused)
+        record("Redis SIGKILL+restart", len(accepted), stats, accepted, refused_503=refused)
     finally:
         private.kill()
 
@@ -176,7 +186,8 @@ def test_cxone_down_for_a_minute_then_every_routing_completes(stack):
     assert stats["contacts_routed"] == n
     assert stats["contacts_routed_more_than_once"] == 0
     assert stats["answered_5xx"] > 0
-    record("CXone outage 60 s", n, stats, done_after_s=round(time.monotonic() - started))
+    record("CXone outage 60 s", n, stats, [f"o{i:04d}" for i in range(n)],
+           done_after_s=round(time.monotonic() - started))
 
 
 # 5 ---------------------------------------------------------------------------------------------
@@ -196,7 +207,7 @@ def test_the_shared_limiter_paces_all_workers_under_the_limit(stack):
     assert stats["contacts_routed_more_than_once"] == 0
     assert stats["max_calls_in_any_60s"] <= limit
     assert stats["answered_429"] <= 0.01 * total_calls
-    record(f"limit {limit}/min, 2 workers", n, stats, limit=limit)
+    record(f"limit {limit}/min, 2 workers", n, stats, [f"l{i:04d}" for i in range(n)], limit=limit)
 
 
 def test_429_without_retry_after_backs_off_and_completes(stack):
@@ -209,7 +220,7 @@ def test_429_without_retry_after_backs_off_and_completes(stack):
     assert stats["answered_429"] > 0
     assert stats["contacts_routed"] == n
     assert stats["contacts_routed_more_than_once"] == 0
-    record("429 without Retry-After", n, stats)
+    record("429 without Retry-After", n, stats, [f"b{i:03d}" for i in range(n)])
 
 
 # 6 ---------------------------------------------------------------------------------------------
@@ -229,7 +240,7 @@ def test_a_revoked_token_is_refreshed_once_for_all_workers(stack):
     assert stats["contacts_routed_more_than_once"] == 0
     assert stats["answered_401"] > 0
     assert stats["token_requests"] == 2  # the first token, and one refresh after the revocation
-    record("token revoked mid-run", n, stats)
+    record("token revoked mid-run", n, stats, [f"v{i:04d}" for i in range(n)])
 
 
 # 8 ---------------------------------------------------------------------------------------------

@@ -160,8 +160,16 @@ def test_a_refused_token_request_is_transient_and_nothing_is_cached(
     assert not fake_redis.exists(redis_keys.CXONE_TOKEN)
     assert not fake_redis.exists(redis_keys.CXONE_TOKEN_LOCK)
 
-    # Once the operator fixes the credentials, the next attempt succeeds.
+    # The failure is shared for a few seconds: other tasks fail fast without a request of their own.
+    requests_so_far = len(http.calls)
+    assert 0 < fake_redis.pttl(redis_keys.CXONE_TOKEN_FAILURE) <= 5000
+    with pytest.raises(Transient, match="Bad client credentials"):
+        client.token()
+    assert len(http.calls) == requests_so_far
+
+    # Once the operator fixes the credentials and the cooldown is over, the next attempt succeeds.
     cxone_auth.token_status = 200
+    fake_redis.delete(redis_keys.CXONE_TOKEN_FAILURE)  # what the key's expiry does
     assert client.token().access_token == cxone_auth.issued[0]
 
 

@@ -152,3 +152,28 @@ def test_replay_refuses_a_routing_that_was_routed_since(publisher, store, client
     with pytest.raises(NotReplayable, match="routed"):
         publisher.replay(original.routing_id)
     assert client.hexists(redis_keys.DEAD_LETTERS, original.routing_id)
+
+
+def test_a_fast_worker_that_already_routed_it_is_not_overwritten(client, store):
+    def send_and_route_at_once(message):
+        # The worker takes the task and routes it before the ingress writes the record.
+        fast = RoutingJob.from_message(message)
+        store.create(fast)
+        store.mark_routed(fast.routing_id, 1200001)
+
+    routed = job()
+    RoutingPublisher(client, store, send_and_route_at_once, 600).publish(routed)
+    assert store.get(routed.routing_id).state == "routed"
+
+
+def test_a_record_write_failing_after_the_publish_still_answers_with_the_routing(client, store):
+    sent = []
+
+    class BrokenStore(RoutingStatusStore):
+        def create(self, job):
+            raise redis.ConnectionError("Redis went away right after the publish")
+
+    publisher = RoutingPublisher(client, BrokenStore(client, 3600), sent.append, 600)
+    published = publisher.publish(job())
+    # The task is queued, so the sender gets its 202; the worker writes the record itself.
+    assert not published.duplicate and len(sent) == 1

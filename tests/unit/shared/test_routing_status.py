@@ -59,16 +59,6 @@ def test_an_unknown_routing_is_none(store: RoutingStatusStore) -> None:
     assert store.get("nope") is None
 
 
-def test_discard_removes_the_record_and_its_index_entry(
-        store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis) -> None:
-    store.create(make_job())
-
-    store.discard("r-1")
-
-    assert store.get("r-1") is None
-    assert fake_redis.zscore(redis_keys.OPEN_ROUTINGS, "r-1") is None
-
-
 def test_mark_retrying_counts_attempts_and_keeps_the_error(store: RoutingStatusStore) -> None:
     store.create(make_job())
 
