@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 import redis
 
-from tests.integration.stack import GUARANTEE_RESULTS, Stack
+from tests.integration.stack import GUARANTEE_RESULTS, PrivateRedis, Stack
 
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+#: Set to use an existing Redis; by default each test session runs a private redis-server, so
+#: parallel sessions (a benchmark, another checkout) can never flush each other's data.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 
 
 def pytest_collection_modifyitems(items):
@@ -26,16 +29,24 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_url(tmp_path_factory):
+    if TEST_REDIS_URL is None:
+        if shutil.which("redis-server") is None:  # a clear failure, never a skip
+            pytest.fail("integration tests need redis-server on PATH (scripts/ensure-redis "
+                        "installs it) or TEST_REDIS_URL pointing at a Redis to use")
+        private = PrivateRedis(tmp_path_factory.mktemp("redis"), durable=False)
+        private.start()
+        yield private.url
+        private.kill()
+        return
     client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
     try:
         client.ping()
-    except redis.RedisError as exc:  # a clear failure, never a skip
-        pytest.fail(f"integration tests need a Redis server at {TEST_REDIS_URL} "
-                    f"(scripts/ensure-redis starts one): {exc}")
+    except redis.RedisError as exc:
+        pytest.fail(f"no Redis answers at TEST_REDIS_URL={TEST_REDIS_URL}: {exc}")
     finally:
         client.close()
-    return TEST_REDIS_URL
+    yield TEST_REDIS_URL
 
 
 @pytest.fixture

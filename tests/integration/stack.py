@@ -205,6 +205,8 @@ class PrivateRedis:
     workdir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    #: fsync every write (appendfsync always) so even SIGKILL loses nothing that was answered.
+    durable: bool = True
 
     @property
     def url(self) -> str:
@@ -213,10 +215,13 @@ class PrivateRedis:
     def start(self) -> None:
         # appendfsync always: every write is on disk before Redis answers it, so a 202 that was
         # answered after the write survives even SIGKILL. (everysec may lose the last second.)
+        persistence = (["--appendonly", "yes", "--appendfsync", "always"] if self.durable
+                       else ["--appendonly", "no"])
+        self.workdir.mkdir(parents=True, exist_ok=True)
         with (self.workdir / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(
                 ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
-                 "--dir", str(self.workdir), "--appendonly", "yes", "--appendfsync", "always",
+                 "--dir", str(self.workdir), *persistence,
                  "--maxmemory-policy", "noeviction", "--save", ""],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_until(self._answers, 10, what="the private redis-server")
