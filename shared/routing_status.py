@@ -71,6 +71,8 @@ class RoutingStatusStore:
     def __init__(self, client: redis.Redis, ttl_seconds: int):
         self.redis = client
         self.ttl_seconds = ttl_seconds
+        self._create_if_absent = client.register_script(_CREATE_IF_ABSENT)
+        self._claim_replay = client.register_script(_CLAIM_REPLAY)
 
     def create(self, job: RoutingJob) -> bool:
         """Write the ``queued`` record and index it as open, unless a record already exists.
@@ -84,10 +86,6 @@ class RoutingStatusStore:
             keys=[redis_keys.routing(job.routing_id), redis_keys.OPEN_ROUTINGS],
             args=[json.dumps(job.to_message()), received_at, now, self.ttl_seconds, job.routing_id],
         ))
-
-    @property
-    def _create_if_absent(self):
-        return self.redis.register_script(_CREATE_IF_ABSENT)
 
     def get(self, routing_id: str) -> RoutingRecord | None:
         """The record, or None when unknown or expired."""
@@ -188,10 +186,6 @@ class RoutingStatusStore:
             args=[json.dumps(job.to_message()), job.received_at, time.time(), self.ttl_seconds,
                   job.routing_id],
         ))
-
-    @property
-    def _claim_replay(self):
-        return self.redis.register_script(_CLAIM_REPLAY)
 
 
 # KEYS = record, open index; ARGV = job json, received_at, now, ttl, routing id
