@@ -13,6 +13,7 @@ PREFIX = "router:"
 # Routing records (GET /routings/<id>, the stuck-routings CLI, the worker's state machine)
 OPEN_ROUTINGS = PREFIX + "routings:open"  # sorted set: routing id -> received_at, not yet terminal
 DEAD_LETTERS = PREFIX + "dead-letters"  # hash: routing id -> JSON {job, reason, failed_at}
+ORPHAN_SWEEP_LOCK = PREFIX + "orphan-sweep:lock"  # one worker sweeps for lost messages at a time
 
 
 def routing(routing_id: str) -> str:

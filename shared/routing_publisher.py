@@ -30,7 +30,7 @@ from kombu.exceptions import OperationalError
 
 from shared import redis_keys
 from shared.routing_job import RoutingJob
-from shared.routing_status import FAILED, RoutingStatusStore
+from shared.routing_status import RoutingStatusStore
 
 log = logging.getLogger(__name__)
 

@@ -119,6 +119,10 @@ class RoutingStatusStore:
         attempts, *_ = pipe.execute()
         return int(attempts)
 
+    def touch(self, routing_id: str) -> None:
+        """Note activity on an open routing (its lost task message was just re-published)."""
+        self.redis.hset(redis_keys.routing(routing_id), mapping={"updated_at": time.time()})
+
     def mark_routed(self, routing_id: str, skill_id: int) -> None:
         """Record success and close the routing."""
         now = time.time()

@@ -20,7 +20,7 @@ def test_an_empty_environment_gives_the_documented_defaults() -> None:
     assert settings.cxone_rate_limit_per_minute == 100
     assert settings.cxone_token_refresh_margin_seconds == 600
     assert settings.routing_max_countdown_seconds == 30
-    assert settings.broker_visibility_timeout_seconds == 90
+    assert settings.broker_visibility_timeout_seconds == 60
     assert settings.log_level == "INFO"
     # No access key: the client_credentials grant.
     assert settings.cxone_grant_type == "client_credentials"

@@ -1,0 +1,85 @@
+"""The orphan sweeper re-publishes only routings whose task message is really gone."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from shared import redis_keys
+from worker.orphan_sweeper import BACKLOG_LIMIT, OrphanSweeper, unacked_routing_ids
+
+
+@pytest.fixture
+def republished():
+    return []
+
+
+@pytest.fixture
+def sweeper(ctx, republished):
+    return OrphanSweeper(ctx, republished.append, interval=5)
+
+
+def make_stale(ctx, job, seconds_ago: float) -> None:
+    old = time.time() - seconds_ago
+    ctx.redis.hset(redis_keys.routing(job.routing_id), mapping={"updated_at": old})
+    ctx.redis.zadd(redis_keys.OPEN_ROUTINGS, {job.routing_id: old})
+
+
+def unacked_entry(routing_id: str) -> str:
+    """A value as kombu stores it in the ``unacked`` hash: [payload, exchange, routing_key]."""
+    body = base64.b64encode(json.dumps([[{"routing_id": routing_id}], {}, {}]).encode()).decode()
+    payload = {"body": body, "properties": {"body_encoding": "base64"}, "headers": {}}
+    return json.dumps([payload, "routing", "routing"])
+
+
+def test_a_stale_open_routing_with_no_message_anywhere_is_republished(ctx, sweeper, make_job,
+                                                                      republished):
+    lost = make_job()
+    make_stale(ctx, lost, sweeper.stale_after + 5)
+    assert sweeper.sweep_once() == [lost.routing_id]
+    assert [job["routing_id"] for job in republished] == [lost.routing_id]
+    # Touched, so the next sweep (after the lock expires) does not resend it again.
+    ctx.redis.delete(redis_keys.ORPHAN_SWEEP_LOCK)
+    assert sweeper.sweep_once() == []
+
+
+def test_recent_routed_leased_or_unacked_routings_are_left_alone(ctx, sweeper, make_job,
+                                                                 republished):
+    recent = make_job()
+    routed = make_job()
+    make_stale(ctx, routed, sweeper.stale_after + 5)
+    ctx.store.mark_routed(routed.routing_id, 1203344)
+    leased = make_job()
+    make_stale(ctx, leased, sweeper.stale_after + 5)
+    ctx.redis.set(redis_keys.routing_in_flight(leased.routing_id), "1", ex=60)
+    restorable = make_job()
+    make_stale(ctx, restorable, sweeper.stale_after + 5)
+    ctx.redis.hset("unacked", "tag-1", unacked_entry(restorable.routing_id))
+    assert recent and sweeper.sweep_once() == []
+    assert republished == []
+
+
+def test_a_backlog_means_stale_records_are_waiting_not_lost(ctx, sweeper, make_job, republished):
+    waiting = make_job()
+    make_stale(ctx, waiting, sweeper.stale_after + 5)
+    ctx.redis.rpush("routing", *[b"msg"] * BACKLOG_LIMIT)
+    assert sweeper.sweep_once() == []
+
+
+def test_only_one_worker_sweeps_per_interval(ctx, make_job, republished):
+    lost = make_job()
+    first = OrphanSweeper(ctx, republished.append, interval=5)
+    make_stale(ctx, lost, first.stale_after + 5)
+    second = OrphanSweeper(ctx, republished.append, interval=5)
+    assert first.sweep_once() == [lost.routing_id]
+    make_stale(ctx, lost, first.stale_after + 5)
+    assert second.sweep_once() == []  # the lock is still held for this interval
+
+
+def test_unacked_parsing_ignores_foreign_messages(ctx):
+    ctx.redis.hset("unacked", mapping={"a": unacked_entry("r-1"), "b": "not json",
+                                       "c": json.dumps([{"body": "e30="}, "x", "y"])})
+    assert unacked_routing_ids(ctx.redis) == {"r-1"}

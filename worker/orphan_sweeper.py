@@ -1,0 +1,139 @@
+"""Finds routings whose task message was lost, and publishes it again.
+
+Why this exists: kombu's Redis transport takes a message with BRPOP and only then records it in its
+``unacked`` hash, in a second round trip. A worker killed between the two (SIGKILL, OOM) loses that
+message for good: it is neither in the queue nor restorable. The routing record, though, is still
+open. So every worker runs this sweep in a background thread; a Redis lock lets only one of them
+sweep per interval.
+
+A routing is an orphan when all of these hold:
+- its record is ``queued`` or ``retrying`` and has not changed for longer than any legitimate wait
+  (visibility timeout + the longest countdown + a margin);
+- no worker holds its in-flight lease;
+- its message is not among the unacked messages (those come back by themselves);
+- the routing queue is short, so a stale record is not merely waiting behind a backlog.
+
+Publishing a copy is safe even if the original turns up after all: the worker's state check and
+lease make the second copy a no-op, and a voice signal is guarded by its own marker.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+
+from shared import redis_keys
+from shared.routing_status import RETRYING
+from shared.task_queue import ROUTING_QUEUE
+from worker.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL_SECONDS = 15.0
+#: Above this many waiting messages, a stale record is probably just queued behind the others.
+BACKLOG_LIMIT = 100
+STALE_MARGIN_SECONDS = 15.0
+
+
+class OrphanSweeper:
+    """Re-publishes lost routings; ``sweep_once`` is the unit of work, ``start`` runs it forever."""
+
+    def __init__(self, ctx: WorkerContext, republish: Callable[[dict], None],
+                 interval: float = SWEEP_INTERVAL_SECONDS):
+        self.ctx = ctx
+        self.republish = republish
+        self.interval = interval
+        self._stop = threading.Event()
+
+    @property
+    def stale_after(self) -> float:
+        s = self.ctx.settings
+        return s.broker_visibility_timeout_seconds + s.routing_max_countdown_seconds + STALE_MARGIN_SECONDS
+
+    def sweep_once(self) -> list[str]:
+        """One sweep (if this process wins the sweep lock); returns the routing ids re-published."""
+        client = self.ctx.redis
+        if not client.set(redis_keys.ORPHAN_SWEEP_LOCK, "1", nx=True,
+                          px=int(max(1.0, self.interval - 1) * 1000)):
+            return []
+        if client.llen(ROUTING_QUEUE) >= BACKLOG_LIMIT:
+            return []
+        now = time.time()
+        candidates = [
+            record for record in self.ctx.store.open_older_than(self.stale_after)
+            if _last_activity(record) < now - self.stale_after
+            and not client.exists(redis_keys.routing_in_flight(record.routing_id))
+        ]
+        if not candidates:
+            return []
+        unacked = unacked_routing_ids(client)
+        republished = []
+        for record in candidates:
+            if record.routing_id in unacked:
+                continue
+            self.ctx.store.touch(record.routing_id)  # so the next sweep does not resend it again
+            self.republish(record.job)
+            republished.append(record.routing_id)
+            log.warning("re-published a routing whose task message was lost",
+                        extra={"routing_id": record.routing_id,
+                               "contact_id": record.job.get("contact_id"),
+                               "intent": record.job.get("intent")})
+        return republished
+
+    def start(self) -> threading.Thread:
+        """Sweep every ``interval`` seconds in a daemon thread until :meth:`stop`."""
+        thread = threading.Thread(target=self._run, name="orphan-sweeper", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sweep_once()
+            except redis.RedisError as exc:  # Redis away: try again next round
+                log.warning("orphan sweep skipped: %s", exc.__class__.__name__)
+            except Exception:  # never let the sweeper thread die silently
+                log.exception("orphan sweep failed")
+
+
+def _last_activity(record) -> float:
+    if record.state == RETRYING and record.next_attempt_at:
+        return max(record.updated_at, record.next_attempt_at)
+    return record.updated_at
+
+
+def unacked_routing_ids(client: redis.Redis) -> set[str]:
+    """Routing ids of the messages kombu holds as delivered-but-unacked (they will be restored)."""
+    ids: set[str] = set()
+    for raw in client.hvals("unacked"):
+        try:
+            payload = json.loads(raw)[0]
+            body = payload["body"]
+            if payload.get("properties", {}).get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            args = json.loads(body)[0]
+            ids.add(args[0]["routing_id"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            continue  # not one of ours
+    return ids
+
+
+def start_with_worker() -> None:
+    """Start a sweeper in every worker process once Celery says the worker is ready."""
+    from celery.signals import worker_ready
+
+    from worker.context import worker_context
+    from worker.tasks import route_contact
+
+    @worker_ready.connect(weak=False)
+    def _start(**_: object) -> None:
+        OrphanSweeper(worker_context(), lambda job: route_contact.apply_async(args=[job])).start()
