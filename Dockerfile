@@ -37,6 +37,8 @@ COPY shared/ shared/
 COPY ingress/ ingress/
 COPY worker/ worker/
 COPY cxone_sandbox/ cxone_sandbox/
+# gunicorn reads it from the working directory: metrics shared by its processes, JSON lines.
+COPY gunicorn.conf.py ./
 COPY --chmod=0755 scripts/run-flower scripts/
 # Byte-compile now: at run time the code is read-only to the service user.
 RUN python -m compileall -q /app

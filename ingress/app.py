@@ -9,6 +9,7 @@ import redis
 from flask import Flask
 
 from ingress.errors import register_error_handlers
+from ingress.observability import register_metrics
 from ingress.views import blueprint
 from shared.routing_publisher import RoutingPublisher
 from shared.routing_status import RoutingStatusStore
@@ -58,4 +59,5 @@ def create_app(settings: Settings | None = None, *, routing_table: RoutingTable 
     )
     register_error_handlers(app)
     app.register_blueprint(blueprint)
+    register_metrics(app, settings)
     return app

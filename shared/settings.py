@@ -33,6 +33,9 @@ class Settings:
     # Webhook edge
     webhook_api_keys: tuple[str, ...] = field(default=(), repr=False)
     webhook_auth_disabled: bool = False
+    # HMAC signatures (optional, see ingress/auth.py): secrets for rotation, and whether to insist.
+    webhook_signing_secrets: tuple[str, ...] = field(default=(), repr=False)
+    webhook_signature_required: bool = False
     max_body_bytes: int = 64 * 1024
     routes_file: str = "config/routes.example.yaml"
 
@@ -56,10 +59,17 @@ class Settings:
     dedupe_window_seconds: int = 600
 
     # Broker
-    broker_visibility_timeout_seconds: int = 90
+    broker_visibility_timeout_seconds: int = 60
     worker_concurrency: int = 16
 
+    # Observability
     log_level: str = "INFO"
+    log_format: str = "json"  # "json": one JSON object per line; "text": for people at a terminal
+    metrics_enabled: bool = True  # the ingress serves GET /metrics (no API key)
+    worker_metrics_port: int = 9808  # each worker process serves /metrics here; 0: no server
+    # gunicorn's processes share their metrics through files here; gunicorn.conf.py makes a
+    # private temporary directory when it is unset.
+    prometheus_multiproc_dir: str | None = None
 
     @property
     def cxone_grant_type(self) -> str:
@@ -76,6 +86,8 @@ class Settings:
             port=reader.integer("PORT", defaults.port, minimum=1, maximum=65535),
             webhook_api_keys=reader.csv("WEBHOOK_API_KEYS"),
             webhook_auth_disabled=reader.boolean("WEBHOOK_AUTH_DISABLED", False),
+            webhook_signing_secrets=reader.csv("WEBHOOK_SIGNING_SECRETS"),
+            webhook_signature_required=reader.boolean("WEBHOOK_SIGNATURE_REQUIRED", False),
             max_body_bytes=reader.integer("WEBHOOK_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1024),
             routes_file=reader.text("ROUTES_FILE", defaults.routes_file),
             cxone_auth_url=reader.url("CXONE_AUTH_URL", defaults.cxone_auth_url),
@@ -124,6 +136,13 @@ class Settings:
             log_level=reader.choice(
                 "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
             ),
+            log_format=reader.choice("LOG_FORMAT", defaults.log_format, ("json", "text"),
+                                     lower=True),
+            metrics_enabled=reader.boolean("METRICS_ENABLED", defaults.metrics_enabled),
+            worker_metrics_port=reader.integer(
+                "WORKER_METRICS_PORT", defaults.worker_metrics_port, minimum=0, maximum=65535
+            ),
+            prometheus_multiproc_dir=reader.text("PROMETHEUS_MULTIPROC_DIR", "") or None,
         )
         reader.check_relations(settings)
         reader.raise_if_errors()
@@ -216,11 +235,12 @@ class _Reader:
 
         return self._parse(name, default, convert, "true or false")
 
-    def choice(self, name: str, default: str, options: tuple[str, ...], upper: bool = False) -> str:
+    def choice(self, name: str, default: str, options: tuple[str, ...], upper: bool = False,
+               lower: bool = False) -> str:
         raw = self._raw(name)
         if raw is None:
             return default
-        value = raw.upper() if upper else raw
+        value = raw.upper() if upper else raw.lower() if lower else raw
         if value not in options:
             self.errors.append(f"{name}={raw!r} must be one of {', '.join(options)}")
             return default
@@ -245,6 +265,8 @@ class _Reader:
             self.errors.append(f"{name}={value} must be at most {maximum}")
 
     def check_relations(self, settings: Settings) -> None:
+        if settings.webhook_signature_required and not settings.webhook_signing_secrets:
+            self.errors.append("WEBHOOK_SIGNATURE_REQUIRED=true needs WEBHOOK_SIGNING_SECRETS")
         # A countdown longer than the visibility timeout makes Redis hand the same message to a
         # second worker while the first still holds it: a doubled routing.
         if settings.routing_max_countdown_seconds * 2 > settings.broker_visibility_timeout_seconds:

@@ -2,10 +2,15 @@
 
 from shared.settings import load_settings
 from shared.task_queue import make_celery
+from worker import observability
 
 settings = load_settings()
 settings.require_cxone_credentials()
+observability.install(settings)  # JSON logs, metrics server, routing ids on every task's lines
 celery = make_celery(settings)
 celery.set_default()
 
 import worker.tasks  # noqa: E402,F401  (registers the task on the app)
+from worker import orphan_sweeper  # noqa: E402
+
+orphan_sweeper.start_with_worker()

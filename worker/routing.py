@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from shared import redis_keys
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
+from shared.metrics import count_routing
 from shared.routing_job import RoutingJob
 from shared.routing_status import TERMINAL
 from worker.context import WorkerContext
@@ -55,6 +56,7 @@ def process(job: RoutingJob, ctx: WorkerContext, *, attempt: int = 0,
         # again later rather than dropping this copy: it may be the only one left.
         wait = max(1.0, float(ctx.redis.ttl(lease_key) or 1))
         cap = ctx.settings.routing_max_countdown_seconds
+        count_routing("retried", "in_flight")
         return RetryLater(min(cap, wait + ctx.rng.uniform(0.1, 1.0)),
                           "another worker holds this routing")
     try:
@@ -72,11 +74,14 @@ def process(job: RoutingJob, ctx: WorkerContext, *, attempt: int = 0,
             skill_id = carry_out(job, ctx)
         except Permanent as exc:
             ctx.store.mark_failed(job.routing_id, exc.reason, job.to_message())
+            count_routing("failed", "outcome_unknown" if isinstance(exc, OutcomeUnknown)
+                          else "permanent")
             log.error("routing failed: %s", exc.reason, extra=fields)
             return None
         except Transient as exc:
             return _plan_retry(job, ctx, exc, record.attempts if record else 0, fields)
         ctx.store.mark_routed(job.routing_id, skill_id)
+        count_routing("routed")
         log.info("contact routed to skill %s", skill_id, extra={**fields, "skill_id": skill_id})
         return None
     finally:
@@ -96,6 +101,7 @@ def _is_poison(job: RoutingJob, ctx: WorkerContext, attempt: int, fields: dict) 
     reason = (f"poison message: delivered {deliveries} times without finishing "
               "(its worker died each time)")
     ctx.store.mark_failed(job.routing_id, reason, job.to_message())
+    count_routing("failed", "poison")
     log.error("routing dead-lettered: %s", reason, extra=fields)
     return True
 
@@ -170,10 +176,21 @@ def _plan_retry(job: RoutingJob, ctx: WorkerContext, error: Transient, past_fail
         reason = (f"gave up after the {ctx.settings.routing_retry_window_seconds}s retry "
                   f"window ({failures} failed attempts); last error: {error.reason}")
         ctx.store.mark_failed(job.routing_id, reason, job.to_message())
+        count_routing("failed", "retry_window")
         log.error("routing failed: %s", reason, extra=fields)
         return None
     ctx.store.mark_retrying(job.routing_id, error.reason, time.time() + countdown,
                             counts_as_attempt=is_failure)
+    count_routing("retried", retry_cause(error))
     level = logging.DEBUG if isinstance(error, RateLimited) else logging.WARNING
     log.log(level, "retrying in %.1fs: %s", countdown, error.reason, extra=fields)
     return RetryLater(countdown, error.reason)
+
+
+def retry_cause(error: Transient) -> str:
+    """The ``reason`` label of a retry: our own limiter, a CXone 429, or any other transient error."""
+    if isinstance(error, RateLimited):
+        return "rate_limited"
+    if isinstance(error, Throttled):
+        return "throttled"
+    return "transient"

@@ -16,6 +16,7 @@ from celery import shared_task
 from celery.exceptions import Reject, Retry
 from marshmallow import ValidationError
 
+from shared.metrics import count_routing
 from shared.routing_job import RoutingJob
 from shared.task_queue import ROUTE_CONTACT_TASK
 from worker.context import worker_context
@@ -45,6 +46,7 @@ def route_contact(self, message: dict) -> None:
         outcome = process(job, ctx, attempt=self.request.retries,
                           redelivered=bool(delivery.get("redelivered")))
     except redis.RedisError as exc:
+        count_routing("retried", "redis_unavailable")
         outcome = RetryLater(min(5.0, ctx.settings.routing_max_countdown_seconds),
                              f"Redis unavailable: {exc.__class__.__name__}")
     if outcome is not None:

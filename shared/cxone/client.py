@@ -22,7 +22,7 @@ import redis
 import requests
 from requests.adapters import HTTPAdapter
 
-from shared import redis_keys
+from shared import metrics, redis_keys
 from shared.cxone.errors import Permanent, RateLimited, Throttled, Transient
 from shared.cxone.rate_limiter import CallLimiter
 from shared.settings import Settings
@@ -116,6 +116,7 @@ class CXoneClient:
         else:
             form = {"grant_type": "client_credentials"}
         self.token_requests += 1
+        metrics.TOKEN_REFRESHES.inc()
         log.info("requesting a CXone token", extra={"grant_type": form["grant_type"]})
         response = self._send(
             "POST", self._discover_token_endpoint(), "token", data=form,
@@ -196,6 +197,7 @@ class CXoneClient:
         for attempt in (1, 2):
             wait = self.limiter.try_acquire()
             if wait > 0:
+                metrics.LIMITER_WAIT.observe(wait)
                 raise RateLimited(wait)
             token = self.token()
             response = self._send(method, token.api_base + path, endpoint,
@@ -209,17 +211,27 @@ class CXoneClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(self, method: str, url: str, endpoint: str, **kwargs) -> requests.Response:
+        started = time.perf_counter()
+        status = "error"  # anything unexpected (a bug, not CXone) still gets timed
         try:
-            return self.session.request(method, url, timeout=self.timeout, **kwargs)
+            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            status = str(response.status_code)
+            return response
         except requests.ConnectTimeout as exc:
+            status = "connect_timeout"
             raise Transient(f"{endpoint}: connect timeout", endpoint=endpoint,
                             not_delivered=True) from exc
         except requests.Timeout as exc:
+            status = "timeout"
             raise Transient(f"{endpoint}: no answer within {self.timeout[1]:g}s",
                             endpoint=endpoint) from exc
         except requests.ConnectionError as exc:
+            status = "connection_error"
             raise Transient(f"{endpoint}: connection failed", endpoint=endpoint,
                             not_delivered=_never_connected(exc)) from exc
+        finally:
+            metrics.CXONE_REQUEST_DURATION.labels(endpoint=endpoint, status=status).observe(
+                time.perf_counter() - started)
 
 
 def _check(response: requests.Response, endpoint: str) -> requests.Response:

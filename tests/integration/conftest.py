@@ -51,11 +51,16 @@ def redis_url(tmp_path_factory):
 
 @pytest.fixture
 def stack(redis_url, tmp_path, request):
-    """Sandbox + ingress running against a flushed Redis database; workers are started by tests."""
+    """Sandbox + ingress running against a flushed Redis database; workers are started by tests.
+
+    Environment for every process of the stack (sandbox included) can be given by indirect
+    parametrization: ``@pytest.mark.parametrize("stack", [{"LOG_LEVEL": "DEBUG"}], indirect=True)``.
+    """
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     client.close()
-    running = Stack(redis_url=redis_url, workdir=tmp_path)
+    running = Stack(redis_url=redis_url, workdir=tmp_path,
+                    env_overrides=dict(getattr(request, "param", None) or {}))
     try:
         running.start_sandbox()
         running.start_web()

@@ -1,0 +1,1 @@
+"""Metrics, structured logs, redaction and the deploy files (alerts, dashboard)."""

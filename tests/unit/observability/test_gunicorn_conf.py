@@ -1,0 +1,86 @@
+"""gunicorn.conf.py: one metrics directory for all gunicorn processes, made and cleaned by the master."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from gunicorn.config import Config
+
+CONF = Path(__file__).resolve().parents[3] / "gunicorn.conf.py"
+
+
+class FakeArbiter:
+    log = logging.getLogger("gunicorn.error")
+
+
+def load_conf(monkeypatch, **env: str) -> ModuleType:
+    # Record the variable so monkeypatch restores it, whatever on_starting sets.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "placeholder")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", CONF)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_without_a_directory_a_private_one_is_made_and_removed_at_exit(monkeypatch):
+    conf = load_conf(monkeypatch)
+
+    conf.on_starting(FakeArbiter())
+
+    private = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    assert private.is_dir() and private.name.startswith("router-metrics-")
+    conf.on_exit(FakeArbiter())
+    assert not private.exists()
+
+
+def test_a_configured_directory_is_kept_but_emptied_of_old_values(monkeypatch, tmp_path):
+    (tmp_path / "counter_123.db").write_bytes(b"old")
+    (tmp_path / "keep.txt").write_text("not ours")
+    conf = load_conf(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+
+    conf.on_starting(FakeArbiter())
+    conf.on_exit(FakeArbiter())
+
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_a_dead_worker_is_marked_dead(monkeypatch, tmp_path):
+    conf = load_conf(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    (tmp_path / "gauge_livesum_4242.db").write_bytes(b"x")
+    (tmp_path / "counter_4242.db").write_bytes(b"x")
+
+    class Worker:
+        pid = 4242
+
+    conf.child_exit(FakeArbiter(), Worker())
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_4242.db"]
+
+
+def test_gunicorns_own_lines_are_json_and_redacted(monkeypatch, capsys):
+    conf = load_conf(monkeypatch, LOG_FORMAT="json", WEBHOOK_API_KEYS="gunicorn-test-key-42")
+    logger = conf.logger_class(Config())
+    try:
+        logger.info("Booting worker with pid: %s (key %s)", 4242, "gunicorn-test-key-42")
+    finally:
+        for handler in list(logger.error_log.handlers):
+            logger.error_log.removeHandler(handler)
+    (line,) = capsys.readouterr().err.splitlines()
+    entry = json.loads(line)
+    assert entry["logger"] == "gunicorn.error" and entry["service"] == "web"
+    assert entry["message"] == "Booting worker with pid: 4242 (key ***)"
+
+
+@pytest.mark.parametrize("name", ["on_starting", "child_exit", "on_exit", "logger_class"])
+def test_the_hooks_gunicorn_looks_for_exist(monkeypatch, name):
+    assert hasattr(load_conf(monkeypatch), name)
