@@ -7,10 +7,12 @@ import logging
 import time
 
 import redis
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from marshmallow import ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from ingress.auth import is_valid_key, presented_key
+from ingress.auth import check_signature, is_valid_key, presented_key
+from ingress.edge import check_bounds
 from ingress.errors import error_response
 from ingress.webhook_schema import flatten_errors, parse_webhook
 from shared.routing_job import RoutingJob, new_routing_id
@@ -32,10 +34,27 @@ def _authenticated() -> bool:
     return is_valid_key(presented_key(request.headers), settings.webhook_api_keys)
 
 
+_API_KEY_HELP = "missing or invalid API key: send 'X-API-Key: <key>' or 'Authorization: ApiKey <key>'"
+
+
 def _unauthorized():
-    response = error_response(
-        401, "missing or invalid API key: send 'X-API-Key: <key>' or 'Authorization: ApiKey <key>'")
+    response = error_response(401, _API_KEY_HELP)
     response.headers["WWW-Authenticate"] = "ApiKey"
+    return response
+
+
+def _reject(status: int, reason: str, message: str, headers: dict[str, str] | None = None, /,
+            **details):
+    """Every refusal of a webhook goes out through here, with a stable ``reason`` name.
+
+    Reasons: unauthorized, signature_missing, signature_invalid, unsupported_media_type,
+    body_too_large, malformed_json, json_too_deep, string_too_long, invalid_request, unroutable,
+    enqueue_failed, duplicate_in_flight. Nothing has been enqueued when this is called.
+    """
+    g.rejection_reason = reason
+    log.info("webhook rejected", extra={"reason": reason, "status": status})
+    response = error_response(status, message, **details)
+    response.headers.update(headers or {})
     return response
 
 
@@ -43,29 +62,49 @@ def _unauthorized():
 def route_webhook():
     """Accept a Cognigy webhook and queue the routing; see the README for every answer."""
     if not _authenticated():
-        return _unauthorized()
+        return _reject(401, "unauthorized", _API_KEY_HELP, {"WWW-Authenticate": "ApiKey"})
     if not _is_json(request.mimetype):
-        return error_response(415, "send the body as JSON with 'Content-Type: application/json'",
-                              received=request.mimetype or None)
+        return _reject(415, "unsupported_media_type",
+                       "send the body as JSON with 'Content-Type: application/json'",
+                       received=request.mimetype or None)
     ingress = _ingress()
-    if (request.content_length or 0) > ingress.settings.max_body_bytes:
-        return error_response(413, f"body larger than {ingress.settings.max_body_bytes} bytes")
+    settings = ingress.settings
+    too_large = f"body larger than {settings.max_body_bytes} bytes"
+    if (request.content_length or 0) > settings.max_body_bytes:
+        return _reject(413, "body_too_large", too_large)
     try:
-        body = json.loads(request.get_data(cache=False))
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        # RecursionError: nesting deeper than the decoder handles ("[[[[…") is a bad body too.
-        return error_response(400, "malformed JSON", detail=str(exc)[:200])
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        return _reject(413, "body_too_large", too_large)
+    if request.content_length is None and len(raw) >= settings.max_body_bytes:
+        # A chunked body (no Content-Length) is cut off silently at MAX_CONTENT_LENGTH by
+        # werkzeug; reaching the cap means the sender had more to say.
+        return _reject(413, "body_too_large", too_large)
+    # The signature covers the raw bytes: check it before anything parses them.
+    problem = check_signature(request.headers, raw, settings.webhook_signing_secrets,
+                              required=settings.webhook_signature_required)
+    if problem is not None:
+        return _reject(401, problem.reason, problem.message)
+    try:
+        body = json.loads(raw)
+    except RecursionError:  # "[[[[…" deeper than the decoder goes: certainly too deep
+        return _reject(400, "json_too_deep", "JSON nested too deeply", field="(body)")
+    except (ValueError, UnicodeDecodeError) as exc:
+        return _reject(400, "malformed_json", "malformed JSON", detail=str(exc)[:200])
+    bounds = check_bounds(body)
+    if bounds is not None:
+        return _reject(400, bounds.reason, bounds.message, **bounds.details())
 
     try:
         webhook = parse_webhook(body)
     except ValidationError as exc:
-        return error_response(400, "invalid request", fields=flatten_errors(exc.messages))
+        return _reject(400, "invalid_request", "invalid request", fields=flatten_errors(exc.messages))
 
     table = ingress.routing_table
     try:
         decision = table.decide(webhook.candidates)
     except Unroutable as exc:
-        return error_response(422, "cannot route", reason=exc.reason)
+        return _reject(422, "unroutable", "cannot route", reason=exc.reason)
     mode = table.mode_for(decision.queue, webhook.channel)
     job = RoutingJob(
         routing_id=new_routing_id(),
@@ -83,9 +122,12 @@ def route_webhook():
         published = ingress.publisher.publish(job)
     except EnqueueFailed as exc:
         log.error("routing not queued: %s", exc, extra={"contact_id": job.contact_id})
-        return _retry_shortly("could not queue the routing; please retry")
+        return _reject(503, "enqueue_failed", "could not queue the routing; please retry",
+                       {"Retry-After": "1"})
     except DuplicateInFlight:
-        return _retry_shortly("the same webhook is being queued right now; please retry")
+        return _reject(503, "duplicate_in_flight",
+                       "the same webhook is being queued right now; please retry",
+                       {"Retry-After": "1"})
     if published.duplicate:
         # A resend (Cognigy retry attempt): answer with the first routing, queue nothing new.
         log.info("duplicate webhook", extra={"routing_id": published.routing_id,
@@ -102,12 +144,6 @@ def route_webhook():
         "mode": job.mode,
         **({"duplicate": True} if published.duplicate else {}),
     }), 202
-
-
-def _retry_shortly(message: str):
-    response = error_response(503, message)
-    response.headers["Retry-After"] = "1"
-    return response
 
 
 @blueprint.get("/routings/<routing_id>")

@@ -36,6 +36,8 @@ class Identifier(fields.Field):
     }
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+            value = int(value)  # JSON does not tell 42.0 from 42 (nor does the OpenAPI document)
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise self.make_error("invalid")
         text = str(value).strip()

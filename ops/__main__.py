@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ops import routings
+from ops import doctor, routings
 from shared.settings import SettingsError, load_settings
 
 
@@ -15,11 +15,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m ops", description="Operate the Cognigy → CXone router (reads REDIS_URL etc.).")
     commands = parser.add_subparsers(dest="command", required=True)
     routings.add_commands(commands)
+    doctor.add_command(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "without_settings", False):
+        return args.handler(args, None, sys.stdout)  # reports bad settings itself (doctor)
     try:
         settings = load_settings()
     except SettingsError as exc:

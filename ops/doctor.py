@@ -1,0 +1,452 @@
+"""``python -m ops doctor``: check a deployment before it takes traffic.
+
+Reads the same environment as the web and worker processes and checks, in order: the settings,
+webhook authentication, the CXone credentials, the routing table, Redis (reachable; eviction
+policy and persistence), a CXone token (grant, tenant, API host), and every queue of the routing
+table resolved to a skill id, with each route's voice/digital mode. Prints a table (or ``--json``)
+and exits 1 when anything failed (``--strict``: or warned), 0 otherwise.
+
+Two promises:
+
+* **No secret is printed.** Only counts and names of settings are shown, URLs lose their
+  password, and everything written passes through :class:`Redactor`, which blanks any configured
+  secret value that might still hide in an error message.
+* **The doctor leaves the workers' shared state alone.** It fetches a token of its own and never
+  reads or writes the shared token cache: a cached token would prove nothing about the configured
+  credentials (a wrong secret would pass until the cached token expired), and a token written by a
+  doctor run with a different environment (another ``CXONE_API_URL``, new credentials being tried)
+  would send every worker to that host with that identity. The price is one token request per run.
+  Skill lookups are made fresh too (the skill cache is neither read nor written), but they do take
+  slots from the shared CXone rate limiter, because they spend the same tenant's call budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TextIO
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+from shared.cxone.client import CXoneClient, Token
+from shared.cxone.errors import CXoneError, RateLimited
+from shared.cxone.queue_directory import QueueDirectory
+from shared.routing_table import Queue, RoutingTable, RoutingTableError
+from shared.settings import Settings, SettingsError, load_settings
+
+OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
+#: Settings whose values are secrets (comma-separated lists are split into their parts).
+SECRET_SETTINGS = ("CXONE_CLIENT_SECRET", "CXONE_ACCESS_KEY_SECRET", "WEBHOOK_API_KEYS",
+                   "WEBHOOK_SIGNING_SECRETS", "FLOWER_BASIC_AUTH")
+#: An API key shorter than this is guessable; warn about it.
+MIN_KEY_LENGTH = 16
+#: How long the doctor waits in total for slots of the shared CXone rate limiter.
+MAX_LIMITER_WAIT_SECONDS = 30.0
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``doctor`` on the top-level parser."""
+    doctor = subparsers.add_parser(
+        "doctor", help="check settings, routing table, Redis, CXone token and every queue",
+        description="Check a deployment before it takes traffic. Exit 0: ready; 1: problems found.")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.add_argument("--strict", action="store_true", help="count warnings as problems")
+    # The doctor reports bad settings itself, as one of its checks.
+    doctor.set_defaults(handler=doctor_command, without_settings=True)
+
+
+def doctor_command(args: argparse.Namespace, _settings: Settings | None, out: TextIO) -> int:
+    """Run every check against ``os.environ`` and print the report."""
+    report = run_checks(os.environ)
+    redactor = Redactor.from_environ(os.environ)
+    text = json.dumps(report.to_dict(args.strict), indent=2) + "\n" if args.json \
+        else render(report, args.strict)
+    out.write(redactor.scrub(text))
+    return 1 if report.problems(args.strict) else 0
+
+
+# ------------------------------------------------------------------------------ the report
+
+
+@dataclass
+class Check:
+    """One line of the report: what was checked, ok/warn/fail/skip, and what was found."""
+
+    name: str
+    status: str
+    detail: str
+
+
+@dataclass
+class RouteCheck:
+    """One queue of the routing table: its skill id (or why there is none) and its mode."""
+
+    intent: str
+    queue: str
+    skill_id: int | None
+    status: str
+    lookup: str  # found, "pinned, not looked up", missing, inactive, ambiguous, error, skipped
+    detail: str
+    mode: str
+
+
+@dataclass
+class Report:
+    checks: list[Check] = field(default_factory=list)
+    routes: list[RouteCheck] = field(default_factory=list)
+
+    def add(self, name: str, status: str, detail: str) -> Check:
+        check = Check(name, status, detail)
+        self.checks.append(check)
+        return check
+
+    def statuses(self) -> list[str]:
+        return [c.status for c in self.checks] + [r.status for r in self.routes]
+
+    def problems(self, strict: bool = False) -> int:
+        """Failed checks (and, when ``strict``, warnings)."""
+        counted = (FAIL, WARN) if strict else (FAIL,)
+        return sum(status in counted for status in self.statuses())
+
+    def to_dict(self, strict: bool = False) -> dict:
+        return {
+            "ok": not self.problems(strict),
+            "problems": self.statuses().count(FAIL),
+            "warnings": self.statuses().count(WARN),
+            "checks": [asdict(c) for c in self.checks],
+            "routes": [asdict(r) for r in self.routes],
+        }
+
+
+# ------------------------------------------------------------------------------ the checks
+
+
+def run_checks(environ: Mapping[str, str],
+               redis_factory: Callable[[Settings], redis.Redis] | None = None) -> Report:
+    """Every check, in order; later ones are skipped when what they need failed."""
+    report = Report()
+    try:
+        settings = load_settings(environ)
+    except SettingsError as exc:
+        report.add("settings", FAIL, str(exc))
+        for name in ("webhook auth", "cxone credentials", "routing table", "redis", "cxone token"):
+            report.add(name, SKIP, "settings are invalid")
+        return report
+    report.add("settings", OK, "every setting present is well-formed")
+
+    _check_webhook_auth(report, settings)
+    credentials = _check_credentials(report, settings)
+    table = _check_routing_table(report, settings)
+    client = (redis_factory or _redis_client)(settings)
+    try:
+        redis_ok = _check_redis(report, settings, client)
+        cxone = _DoctorClient(settings, client) if credentials else None
+        try:
+            token = _check_token(report, settings, cxone)
+            if table is not None:
+                _check_routes(report, table, cxone if token and redis_ok else None,
+                              "no CXone token" if not token else "Redis unreachable")
+        finally:
+            if cxone is not None:
+                cxone.session.close()
+    finally:
+        client.close()
+    return report
+
+
+def _check_webhook_auth(report: Report, settings: Settings) -> None:
+    signatures = _signatures(settings)
+    if settings.webhook_auth_disabled:
+        report.add("webhook auth", WARN, "WEBHOOK_AUTH_DISABLED=true: webhooks are accepted "
+                   f"without an API key (local use only); {signatures}")
+        return
+    keys = settings.webhook_api_keys
+    if not keys:
+        report.add("webhook auth", FAIL, "WEBHOOK_API_KEYS is empty: set one or more "
+                   "comma-separated keys (or WEBHOOK_AUTH_DISABLED=true, local use only)")
+        return
+    short = [str(i) for i, key in enumerate(keys, start=1) if len(key) < MIN_KEY_LENGTH]
+    if short:
+        report.add("webhook auth", WARN, f"{len(keys)} API key(s); key #{', #'.join(short)} is "
+                   f"shorter than {MIN_KEY_LENGTH} characters; {signatures}")
+        return
+    report.add("webhook auth", OK, f"{len(keys)} API key(s); {signatures}")
+
+
+def _signatures(settings: Settings) -> str:
+    count = len(settings.webhook_signing_secrets)
+    if not count:
+        return "signatures not configured"
+    return f"signatures {'required' if settings.webhook_signature_required else 'optional'} " \
+           f"({count} secret(s))"
+
+
+def _check_credentials(report: Report, settings: Settings) -> bool:
+    try:
+        settings.require_cxone_credentials()
+    except SettingsError as exc:
+        report.add("cxone credentials", FAIL, str(exc))
+        return False
+    if settings.cxone_grant_type == "password":
+        detail = "password grant: client id and secret, access key id and secret set"
+    else:
+        detail = "client_credentials grant: client id and secret set (no access key)"
+    report.add("cxone credentials", OK, detail)
+    return True
+
+
+def _check_routing_table(report: Report, settings: Settings) -> RoutingTable | None:
+    try:
+        table = RoutingTable.load(settings.routes_file)
+    except RoutingTableError as exc:
+        report.add("routing table", FAIL, str(exc))
+        return None
+    fallback = f"fallback '{table.fallback.label}'" if table.fallback else "no fallback (422)"
+    report.add("routing table", OK, f"{settings.routes_file}: {len(table.routes)} route(s), "
+               f"{fallback}, min_score {table.min_score:g}")
+    return table
+
+
+def _redis_client(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=2,
+                                decode_responses=True)
+
+
+def _check_redis(report: Report, settings: Settings, client: redis.Redis) -> bool:
+    where = safe_url(settings.redis_url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        report.add("redis", FAIL, f"no answer from {where}: {exc.__class__.__name__}: {exc}")
+        report.add("redis durability", SKIP, "Redis unreachable")
+        return False
+    try:
+        version = f" (Redis {client.info('server').get('redis_version', '?')})"
+    except redis.ResponseError:
+        version = ""
+    report.add("redis", OK, f"PING answered by {where}{version}")
+    policy, appendonly = _redis_config(client)
+    findings, status = [], OK
+    if policy is None:
+        findings.append("maxmemory-policy unknown")
+        status = WARN
+    elif policy != "noeviction":
+        findings.append(f"maxmemory-policy is {policy}: Redis may evict queued tasks and routing "
+                        "records under memory pressure; set noeviction")
+        status = WARN
+    else:
+        findings.append("maxmemory-policy noeviction")
+    if appendonly is None:
+        findings.append("appendonly unknown")
+        status = WARN
+    elif appendonly != "yes":
+        findings.append("appendonly is off: a Redis restart loses the queued tasks accepted since "
+                        "the last snapshot; set appendonly yes")
+        status = WARN
+    else:
+        findings.append("appendonly yes")
+    if policy is None or appendonly is None:
+        findings.append("(CONFIG GET and INFO refused, as on some managed Redis: check these in "
+                        "the provider's settings)")
+    report.add("redis durability", status, "; ".join(findings))
+    return True
+
+
+def _redis_config(client: redis.Redis) -> tuple[str | None, str | None]:
+    """``(maxmemory-policy, appendonly)`` from CONFIG GET, else INFO; None where both are refused.
+
+    Managed Redis services often rename or disable CONFIG but still answer INFO.
+    """
+    try:
+        config = client.config_get("maxmemory-policy")
+        config.update(client.config_get("appendonly"))
+        return config.get("maxmemory-policy"), config.get("appendonly")
+    except redis.ResponseError:
+        pass
+    policy = appendonly = None
+    try:
+        policy = client.info("memory").get("maxmemory_policy")
+    except redis.ResponseError:
+        pass
+    try:
+        aof = client.info("persistence").get("aof_enabled")
+        appendonly = None if aof is None else ("yes" if int(aof) else "no")
+    except redis.ResponseError:
+        pass
+    return policy, appendonly
+
+
+def _check_token(report: Report, settings: Settings, cxone: _DoctorClient | None) -> Token | None:
+    if cxone is None:
+        report.add("cxone token", SKIP, "CXone credentials are incomplete")
+        return None
+    try:
+        token = cxone.fresh_token()
+    except CXoneError as exc:
+        hint = ""
+        if exc.status in (400, 401, 403):
+            hint = (" (check CXONE_CLIENT_ID/CXONE_CLIENT_SECRET and the access key pair; an "
+                    "access key must belong to an active CXone API user)")
+        report.add("cxone token", FAIL,
+                   f"no token from {settings.cxone_auth_url}: {exc.reason}{hint}")
+        return None
+    host = (f"{token.api_base} (pinned by CXONE_API_URL)" if settings.cxone_api_url
+            else f"{token.api_base} (discovered for the tenant)")
+    report.add("cxone token", OK,
+               f"{settings.cxone_grant_type} grant; tenant {token.tenant_id or '(none in token)'}; "
+               f"API {host}; valid {max(0, token.expires_at - time.time()):.0f}s")
+    return token
+
+
+def _check_routes(report: Report, table: RoutingTable, cxone: _DoctorClient | None,
+                  why_skipped: str) -> None:
+    directory = QueueDirectory(cxone, cxone.redis, 1) if cxone is not None else None
+    found: dict[str, tuple[int | None, str, str, str]] = {}  # one lookup per distinct name
+    for intent, queue in table.queues().items():
+        mode = _mode(table, queue)
+        if queue.skill_id is not None:
+            report.routes.append(RouteCheck(intent, queue.label, queue.skill_id, OK,
+                                            "pinned, not looked up", "skill id from the table", mode))
+            continue
+        if directory is None:
+            report.routes.append(RouteCheck(intent, queue.label, None, SKIP,
+                                            f"skipped: {why_skipped}", "not looked up", mode))
+            continue
+        if queue.name not in found:
+            found[queue.name] = _lookup(directory, queue.name)
+        skill_id, status, lookup, detail = found[queue.name]
+        report.routes.append(RouteCheck(intent, queue.label, skill_id, status, lookup, detail, mode))
+
+
+def _lookup(directory: QueueDirectory, name: str) -> tuple[int | None, str, str, str]:
+    """``(skill_id, status, lookup, detail)`` for one queue name."""
+    waited = 0.0
+    while True:
+        try:
+            result = directory.lookup(name)
+            break
+        except RateLimited as exc:  # the workers are using the budget: wait our turn, bounded
+            if waited + exc.wait > MAX_LIMITER_WAIT_SECONDS:
+                return None, FAIL, "error", f"shared CXone rate limiter busy for over " \
+                                            f"{MAX_LIMITER_WAIT_SECONDS:g}s"
+            time.sleep(exc.wait)
+            waited += exc.wait
+        except CXoneError as exc:
+            return None, FAIL, "error", f"skill search failed: {exc.reason}"
+    if result.skill_id is not None:
+        return result.skill_id, OK, "found", f"found ({result.pages} page(s) searched)"
+    kind = (result.problem or "missing").split(":", 1)[0]
+    return None, FAIL, kind, result.problem or "missing"
+
+
+def _mode(table: RoutingTable, queue: Queue) -> str:
+    if queue.mode:
+        return f"{queue.mode} (forced)"
+    return f"by channel: voice on {', '.join(table.voice_channels)}; else digital"
+
+
+class _DoctorClient(CXoneClient):
+    """A CXone client that uses a token of its own, never the workers' shared token cache."""
+
+    _own_token: Token | None = None
+
+    def fresh_token(self) -> Token:
+        """A new token from CXone (discovery, token request, API host) with the configured credentials."""
+        value, _ttl = self._fetch_token()
+        self._own_token = Token.from_json(value)
+        return self._own_token
+
+    def token(self) -> Token:
+        return self._own_token or self.fresh_token()
+
+    def drop_token(self, token: Token) -> None:
+        self._own_token = None
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def render(report: Report, strict: bool = False) -> str:
+    """The report as two plain-text tables and a verdict line."""
+    lines = ["cognigy-cxone-router doctor", ""]
+    lines += _table(["CHECK", "RESULT", "DETAIL"],
+                    [[c.name, _shown(c.status), c.detail] for c in report.checks])
+    if report.routes:
+        lines.append("")
+        rows = []
+        for r in report.routes:
+            rows.append([r.intent, r.queue, str(r.skill_id or "-"), _shown(r.status), r.lookup,
+                         r.mode])
+        lines += _table(["INTENT", "QUEUE", "SKILL ID", "RESULT", "LOOKUP", "MODE"], rows,
+                        notes=[r.detail if r.status == FAIL else "" for r in report.routes])
+    problems, warnings = report.statuses().count(FAIL), report.statuses().count(WARN)
+    verdict = "NOT READY" if report.problems(strict) else "ready for traffic"
+    lines += ["", f"{verdict}: {problems} problem(s), {warnings} warning(s)"
+                  f"{' (--strict: warnings count)' if strict and warnings else ''}"]
+    return "\n".join(lines) + "\n"
+
+
+def _table(header: list[str], rows: list[list[str]], notes: list[str] | None = None) -> list[str]:
+    """Left-aligned columns; multi-line cells continue under their column; ``notes`` go below a row."""
+    widths = [max(len(header[i]), *(len(_first_line(row[i])) for row in rows)) if rows
+              else len(header[i]) for i in range(len(header))]
+    indent = sum(widths[:-1]) + 2 * (len(widths) - 1)
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    for n, row in enumerate(rows):
+        first, *rest = row[-1].split("\n") or [""]
+        cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=False)] + [first]
+        out.append("  ".join(cells).rstrip())
+        out += [" " * indent + more.strip() for more in rest]
+        if notes and notes[n]:
+            out.append("    -> " + notes[n])
+    return out
+
+
+def _shown(status: str) -> str:
+    return status.upper() if status == FAIL else status
+
+
+def _first_line(text: str) -> str:
+    return text.split("\n", 1)[0]
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its password (``redis://:***@host:6379/0``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Blanks every configured secret value out of text about to be printed."""
+
+    secrets: tuple[str, ...]
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Redactor:
+        values: list[str] = []
+        for name in SECRET_SETTINGS:
+            raw = environ.get(name) or ""
+            values += [raw.strip()] + [part.strip() for part in raw.split(",")]
+            if name == "FLOWER_BASIC_AUTH" and ":" in raw:
+                values.append(raw.split(":", 1)[1].strip())
+        password = urlsplit(environ.get("REDIS_URL") or "").password
+        if password:
+            values.append(password)
+        # Longest first, so a secret that contains another is blanked whole; very short values
+        # are left alone (blanking "a" would garble the report and such a secret protects nothing).
+        return cls(tuple(sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)))
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text

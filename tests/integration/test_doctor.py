@@ -1,0 +1,219 @@
+"""``python -m ops doctor`` against the CXone sandbox and a real Redis, run as an operator runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import redis
+
+from ops.doctor import Redactor, run_checks, safe_url
+from tests.integration.stack import API_KEY, REPO, Stack
+
+#: The sandbox's skill ids for the example routing table's queues (cxone_sandbox/seed.py).
+EXAMPLE_SKILLS = {
+    "sales_inquiry": ("Sales Support", 1200001),
+    "support_ticket": ("Technical Support", 1200003),
+    "billing_dispute": ("Billing Disputes", 1200006),
+    "claims": ("Claims", 1200007),
+    "cancel_subscription": ("Retention", 1200010),
+    "<fallback>": ("General Inquiry", 1200009),
+}
+
+BROKEN_ROUTES = """
+fallback: General Inquiry
+routes:
+  sales_inquiry: Sales Support
+  lost_luggage: Lost Luggage Desk
+  duplicate: Duplicate Queue
+  legacy: {queue: Legacy Sales, mode: voice}
+  vip_callback: {skill_id: 1200042, mode: digital}
+"""
+
+
+def doctor(stack: Stack, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ops", "doctor", *args], cwd=REPO,
+                          env=stack.env(**env), capture_output=True, text=True, timeout=120)
+
+
+def as_json(result: subprocess.CompletedProcess) -> dict:
+    return json.loads(result.stdout)
+
+
+def secrets_of(stack: Stack) -> list[str]:
+    values = stack.env()
+    return [values["CXONE_CLIENT_SECRET"], values["CXONE_ACCESS_KEY_SECRET"], API_KEY]
+
+
+def test_a_good_deployment_is_ready_and_every_queue_has_its_sandbox_skill_id(stack):
+    result = doctor(stack)
+    print(result.stdout)  # the report, for whoever reads the test log
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = result.stdout
+    assert "ready for traffic: 0 problem(s)" in table
+    for intent, (queue, skill_id) in EXAMPLE_SKILLS.items():
+        line = next(line for line in table.splitlines() if line.startswith(intent + " "))
+        assert queue in line and str(skill_id) in line and " ok " in line, line
+    vip = next(line for line in table.splitlines() if line.startswith("vip_callback"))
+    assert "pinned, not looked up" in vip and "1200042" in vip
+    assert "by channel: voice on voiceGateway2, voiceGateway, voice, phone" in vip
+    token_line = next(line for line in table.splitlines() if line.startswith("cxone token"))
+    assert "password grant" in token_line and "tenant " in token_line
+    assert f"API {stack.sandbox_url} (discovered for the tenant)" in token_line
+    for secret in secrets_of(stack):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_json_output_lists_every_check_and_route(stack):
+    result = doctor(stack, "--json")
+
+    report = as_json(result)
+    assert result.returncode == 0 and report["ok"] is True
+    assert [c["name"] for c in report["checks"]] == [
+        "settings", "webhook auth", "cxone credentials", "routing table", "redis",
+        "redis durability", "cxone token"]
+    found = {r["intent"]: r["skill_id"] for r in report["routes"]}
+    assert found == {**{i: s for i, (_q, s) in EXAMPLE_SKILLS.items()}, "vip_callback": 1200042}
+
+
+def test_missing_ambiguous_and_inactive_queues_each_give_their_reason(stack, tmp_path):
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(BROKEN_ROUTES)
+
+    result = doctor(stack, ROUTES_FILE=str(routes))
+    print(result.stdout)
+
+    assert result.returncode == 1
+    assert "NOT READY: 3 problem(s)" in result.stdout
+    assert "missing: no CXone skill has this exact name" in result.stdout
+    assert "ambiguous: 2 active skills have this exact name (ids 1200012, 1200013)" in result.stdout
+    assert "inactive: skill 1200011 has this name but is not active" in result.stdout
+    routes_by_intent = {r["intent"]: r for r in as_json(doctor(stack, "--json",
+                                                               ROUTES_FILE=str(routes)))["routes"]}
+    assert routes_by_intent["lost_luggage"]["lookup"] == "missing"
+    assert routes_by_intent["duplicate"]["lookup"] == "ambiguous"
+    assert routes_by_intent["legacy"]["lookup"] == "inactive"
+    assert routes_by_intent["legacy"]["mode"] == "voice (forced)"
+    assert routes_by_intent["vip_callback"]["mode"] == "digital (forced)"
+    assert routes_by_intent["sales_inquiry"]["skill_id"] == 1200001
+
+
+def test_a_wrong_client_secret_fails_the_token_check_clearly(stack):
+    result = doctor(stack, CXONE_CLIENT_SECRET="not-the-sandbox-secret")
+    print(result.stdout)
+
+    assert result.returncode == 1
+    token_line = next(line for line in result.stdout.splitlines() if line.startswith("cxone token"))
+    assert "FAIL" in token_line
+    assert "token request refused" in token_line and "CXONE_CLIENT_SECRET" in token_line
+    assert "skipped: no CXone token" in result.stdout
+    assert "not-the-sandbox-secret" not in result.stdout + result.stderr
+
+
+def test_the_doctor_leaves_the_workers_token_and_skill_caches_alone(stack):
+    client = stack.redis()
+    client.set("router:cxone:token", "the workers' token")
+
+    assert doctor(stack).returncode == 0
+
+    assert client.get("router:cxone:token") == "the workers' token"
+    assert client.keys("router:cxone:skill:*") == []
+    # Its skill searches do count against the shared CXone call budget.
+    assert client.llen("router:cxone:rate-limit") >= len(EXAMPLE_SKILLS)
+
+
+def test_bad_settings_and_a_broken_routing_table_are_reported_not_raised(stack, tmp_path):
+    bad = doctor(stack, PORT="eighty", WEBHOOK_API_KEYS="")
+    assert bad.returncode == 1
+    assert "PORT='eighty' is not an integer" in bad.stdout
+
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("routes:\n  vip: {skill_id: abc}\n")
+    broken = doctor(stack, ROUTES_FILE=str(routes))
+    assert broken.returncode == 1
+    assert "routes.vip.skill_id: must be a positive integer" in broken.stdout
+
+    no_keys = as_json(doctor(stack, "--json", WEBHOOK_API_KEYS=""))
+    assert no_keys["checks"][1]["status"] == "fail"
+
+
+def test_unreachable_redis_fails_and_skips_the_lookups(stack):
+    result = doctor(stack, "--json", REDIS_URL="redis://:hunter2hunter2@127.0.0.1:1/0")
+
+    report = as_json(result)
+    assert result.returncode == 1
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["redis"]["status"] == "fail"
+    assert "redis://:***@127.0.0.1:1/0" in checks["redis"]["detail"]
+    assert checks["cxone token"]["status"] == "ok"  # the token needs no Redis
+    assert {r["lookup"] for r in report["routes"]} == {"skipped: Redis unreachable",
+                                                       "pinned, not looked up"}
+    assert "hunter2hunter2" not in result.stdout
+
+
+def test_signing_settings_and_weak_keys_are_reported_without_their_values(stack):
+    env = {"WEBHOOK_API_KEYS": "short-key,a-long-enough-webhook-key",
+           "WEBHOOK_SIGNING_SECRETS": "whsec-one-0123456789,whsec-two-0123456789",
+           "WEBHOOK_SIGNATURE_REQUIRED": "true"}
+    result = doctor(stack, **env)
+
+    line = next(line for line in result.stdout.splitlines() if line.startswith("webhook auth"))
+    assert "warn" in line and "key #1 is shorter than 16" in line
+    assert "signatures required (2 secret(s))" in line
+    assert result.returncode == 0  # a warning: still ready
+    assert doctor(stack, "--strict", **env).returncode == 1
+    for value in ("short-key", "whsec-one-0123456789", "a-long-enough-webhook-key"):
+        assert value not in result.stdout
+
+
+class ManagedRedis(redis.Redis):
+    """Like a managed Redis that refuses CONFIG (and, with ``no_info``, INFO sections too)."""
+
+    no_info = False
+
+    def config_get(self, *args, **kwargs):
+        raise redis.ResponseError("unknown command 'CONFIG'")
+
+    def info(self, section=None, *args, **kwargs):
+        if self.no_info and section in ("memory", "persistence"):
+            raise redis.ResponseError("unknown command 'INFO'")
+        return super().info(section, *args, **kwargs)
+
+
+def test_durability_falls_back_to_info_then_says_unknown(stack):
+    env = stack.env()
+
+    via_info = run_checks(env, redis_factory=lambda s: ManagedRedis.from_url(
+        s.redis_url, decode_responses=True))
+    durability = next(c for c in via_info.checks if c.name == "redis durability")
+    assert "maxmemory-policy noeviction" in durability.detail  # read from INFO memory
+
+    class Locked(ManagedRedis):
+        no_info = True
+
+    unknown = run_checks(env, redis_factory=lambda s: Locked.from_url(s.redis_url,
+                                                                      decode_responses=True))
+    durability = next(c for c in unknown.checks if c.name == "redis durability")
+    assert durability.status == "warn"
+    assert "maxmemory-policy unknown" in durability.detail
+    assert "appendonly unknown" in durability.detail
+    assert unknown.problems() == 0 and unknown.problems(strict=True) == 1
+
+
+def test_safe_url_and_redactor():
+    assert safe_url("rediss://user:pw@host:6380/1") == "rediss://user:***@host:6380/1"
+    assert safe_url("redis://host:6379/0") == "redis://host:6379/0"
+    redactor = Redactor.from_environ({"CXONE_CLIENT_SECRET": "s3cr3t-value",
+                                      "WEBHOOK_API_KEYS": "k1-aaaa, k2-bbbb",
+                                      "REDIS_URL": "redis://:redispw@h/0",
+                                      "FLOWER_BASIC_AUTH": "admin:flowerpw"})
+    text = redactor.scrub("s3cr3t-value k1-aaaa k2-bbbb redispw flowerpw admin")
+    assert text == "*** *** *** *** *** admin"
+
+
+def test_ops_help_lists_doctor():
+    result = subprocess.run([sys.executable, "-m", "ops", "--help"], cwd=REPO, capture_output=True,
+                            text=True, timeout=60, env={"PATH": "", "PYTHONPATH": str(REPO)})
+    assert "doctor" in result.stdout
