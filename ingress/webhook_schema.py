@@ -40,6 +40,8 @@ class Identifier(fields.Field):
             value = int(value)  # JSON does not tell 42.0 from 42 (nor does the OpenAPI document)
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise self.make_error("invalid")
+        if isinstance(value, int) and not 0 <= value < 2**63:
+            raise self.make_error("invalid")  # CXone ids are non-negative 64-bit numbers
         text = str(value).strip()
         if not text:
             raise self.make_error("empty")

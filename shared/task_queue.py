@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from shared.broker_transport import TRANSPORT as BROKER_TRANSPORT
 from shared.settings import Settings
 
 ROUTE_CONTACT_TASK = "router.route_contact"
@@ -20,6 +21,8 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery("cognigy_cxone_router", set_as_current=False)
     app.conf.update(
         broker_url=settings.redis_url,
+        # kombu's Redis transport, minus a crash on connection loss (see the module).
+        broker_transport=BROKER_TRANSPORT,
         # Status lives in our own routing records; Celery results would only fill Redis.
         task_ignore_result=True,
         result_backend=None,
