@@ -1,36 +1,30 @@
 """kombu's Redis transport with one crash fixed, used as the Celery broker transport.
 
-When the worker loses Redis, kombu closes the channel and tries to push the worker's unacked
-messages back to the queue. In kombu 5.7 that restore can run after the connection object was
-detached, and it raises ``AttributeError: 'NoneType' object has no attribute 'hostname'``, which
-Celery treats as unrecoverable: the whole worker exits (seen in the Redis-restart fault test).
+When the worker loses Redis, kombu closes the channel and detaches it from its connection. Work
+still in flight on that channel then touches it: restoring unacked messages on close, or a task
+that finishes after the reconnect acking its message. In kombu 5.7 both end in
+``AttributeError: 'NoneType' object has no attribute 'hostname'`` (or ``'client'``), which Celery
+treats as unrecoverable: the whole worker exits (seen in the Redis-restart fault test), and every
+later routing waits for a worker that is gone.
 
-The restore is only an optimisation: those messages are still in Redis's ``unacked`` hash, and the
-visibility-timeout sweep puts them back anyway. So the failure is logged and the worker carries on
-reconnecting, as it does for every other broker error.
+A detached channel now raises redis' ``ConnectionError`` instead: the error kombu and Celery already
+handle for a lost broker ("Couldn't ack", restore skipped) while the worker reconnects. Nothing is
+lost by it: those messages are still in Redis's ``unacked`` hash, the visibility timeout hands them
+out again, and the routing's own state check makes the second delivery a no-op.
 """
 
 from __future__ import annotations
 
-import logging
-
+import redis
 from kombu.transport import redis as kombu_redis
-
-log = logging.getLogger(__name__)
-
-
-class QoS(kombu_redis.QoS):
-    def restore_unacked(self, client=None):
-        try:
-            return super().restore_unacked(client)
-        except AttributeError as exc:
-            log.warning("could not restore unacked messages while the broker connection closed "
-                        "(%s); the visibility timeout will restore them", exc)
-            return None
 
 
 class Channel(kombu_redis.Channel):
-    QoS = QoS
+    def _connparams(self, asynchronous=False):
+        transport = self.connection
+        if transport is None or transport.client is None:
+            raise redis.exceptions.ConnectionError("broker channel was closed (connection lost)")
+        return super()._connparams(asynchronous=asynchronous)
 
 
 class Transport(kombu_redis.Transport):

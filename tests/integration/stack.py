@@ -232,7 +232,10 @@ class PrivateRedis:
             self.process.wait(10)
 
     def _answers(self) -> bool:
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         try:
-            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.5).ping())
+            return bool(client.ping())
         except redis.RedisError:
             return False
+        finally:
+            client.close()

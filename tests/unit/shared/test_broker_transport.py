@@ -1,52 +1,29 @@
-"""The broker transport survives kombu's restore-on-close crash instead of killing the worker."""
+"""A detached broker channel raises a connection error (handled) instead of killing the worker."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
+import redis
 
-from shared.broker_transport import QoS
+from shared.broker_transport import Channel
 from shared.settings import Settings
 from shared.task_queue import make_celery
 
 
-class DetachedChannel:
-    """A channel whose connection was already detached, as kombu leaves it mid-close."""
-
-    @contextmanager
-    def conn_or_acquire(self, client=None):
-        raise AttributeError("'NoneType' object has no attribute 'hostname'")
-        yield  # pragma: no cover
-
-    def __getattr__(self, name):  # everything QoS.__init__ reads
-        return None
+class _Detached:
+    client = None  # what kombu leaves behind after closing the connection
 
 
-def test_restore_on_a_detached_connection_is_logged_not_fatal(caplog):
-    qos = QoS.__new__(QoS)
-    qos.channel = DetachedChannel()
-    qos._delivered = {"tag-1": object()}
-    assert qos.restore_unacked() is None
-    assert "visibility timeout will restore them" in caplog.text
+@pytest.mark.parametrize("transport", [None, _Detached()])
+def test_a_detached_channel_raises_a_connection_error(transport):
+    channel = Channel.__new__(Channel)
+    channel.connection = transport
+    with pytest.raises(redis.exceptions.ConnectionError):
+        channel._connparams()
 
 
-def test_other_errors_still_propagate():
-    qos = QoS.__new__(QoS)
-
-    class Broken(DetachedChannel):
-        @contextmanager
-        def conn_or_acquire(self, client=None):
-            raise ValueError("something else")
-            yield  # pragma: no cover
-
-    qos.channel = Broken()
-    qos._delivered = {}
-    with pytest.raises(ValueError):
-        qos.restore_unacked()
-
-
-def test_celery_uses_the_patched_transport():
+def test_connection_errors_are_ones_kombu_and_celery_handle():
     app = make_celery(Settings(redis_url="redis://127.0.0.1:6379/0"))
-    connection = app.connection_for_write()
-    assert connection.transport.Channel.QoS is QoS
+    with app.connection_for_write() as connection:
+        assert connection.transport.Channel is Channel
+        assert redis.exceptions.ConnectionError in connection.connection_errors
