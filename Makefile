@@ -26,6 +26,9 @@ test: install  ## every test: unit, sandbox and integration (needs Redis; starts
 test-unit: install  ## the fast tests only (no Redis server, no processes)
 	$(PY) -m pytest tests/unit tests/sandbox
 
+bench: install  ## the performance benchmark, not part of `make test` (ARGS=--quick: a smoke run under 3 min)
+	$(PY) -m tests.bench.run_bench $(ARGS)
+
 soak: install  ## the guarantee scenarios with ~6,000 webhooks across all faults; prints the table
 	scripts/ensure-redis
 	SOAK=1 $(PY) -m pytest tests/integration/test_guarantees.py -p no:randomly --timeout 1800

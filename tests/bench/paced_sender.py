@@ -1,0 +1,95 @@
+"""An open-loop, rate-paced webhook sender for the end-to-end and limit sections of the bench.
+
+Request ``i`` is due at ``start + i / rate`` whatever happened to earlier ones (open loop: a slow
+answer does not slow the offered rate, as long as a sender thread is free). Each of ``--threads``
+threads has its own ``requests.Session`` and takes the next due request. Every contact id gets a
+row ``[contact_id, due, sent, answered, status]`` (epoch seconds; status 0 = no answer), so the bench
+can report the rate actually achieved and match each send time to the sandbox's ``at`` of the
+CXone call. Run in its own process so its CPU and GIL are its own::
+
+    python -m tests.bench.paced_sender --url http://127.0.0.1:PORT/webhook/cognigy/route \
+        --key KEY --rate 200 --duration 10 --prefix run1 --out sent.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import requests
+
+from tests.integration.stack import chat_body
+
+INTENTS = ("sales_inquiry", "support_ticket", "billing_dispute", "cancel_subscription")
+
+
+def send_paced(url: str, key: str, rate: float, duration: float, prefix: str,
+               threads: int = 32, timeout: float = 10.0) -> dict:
+    """Send ``rate * duration`` webhooks at ``rate`` per second; return the rows and a summary."""
+    total = max(1, int(round(rate * duration)))
+    contacts = [f"{prefix}-{n:06d}" for n in range(total)]
+    bodies = [json.dumps(chat_body(contact, INTENTS[n % len(INTENTS)])).encode()
+              for n, contact in enumerate(contacts)]
+    rows: list[list | None] = [None] * total
+    next_index = itertools.count()  # next() on a count is atomic under the GIL
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    ready = threading.Barrier(threads + 1)
+    start_box: list[float] = []
+
+    def run() -> None:
+        session = requests.Session()
+        ready.wait()
+        start = start_box[0]
+        while True:
+            index = next(next_index)
+            if index >= total:
+                break
+            due = start + index / rate
+            delay = due - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            sent = time.time()
+            try:
+                status = session.post(url, data=bodies[index], headers=headers,
+                                      timeout=timeout).status_code
+            except requests.RequestException:
+                status = 0
+            rows[index] = [contacts[index], due, sent, time.time(), status]
+        session.close()
+
+    workers = [threading.Thread(target=run, daemon=True) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    cpu_before = time.process_time()
+    start_box.append(time.time() + 0.05)
+    ready.wait()
+    for worker in workers:
+        worker.join()
+    done = [row for row in rows if row is not None]
+    return {"url": url, "offered_rate": rate, "duration": duration, "threads": threads,
+            "count": total, "cpu_seconds": time.process_time() - cpu_before, "rows": done}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.paced_sender",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--rate", type=float, required=True, help="webhooks per second")
+    parser.add_argument("--duration", type=float, required=True, help="seconds")
+    parser.add_argument("--prefix", required=True, help="contact ids are PREFIX-000000, ...")
+    parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--out", type=Path, required=True, help="where to write the JSON result")
+    args = parser.parse_args(argv)
+    result = send_paced(args.url, args.key, args.rate, args.duration, args.prefix, args.threads)
+    args.out.write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
