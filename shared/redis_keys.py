@@ -51,6 +51,8 @@ CXONE_TOKEN = PREFIX + "cxone:token"
 CXONE_TOKEN_LOCK = PREFIX + "cxone:token:lock"
 CXONE_TOKEN_FAILURE = PREFIX + "cxone:token:last-failure"  # short-lived: shared failure cooldown
 CXONE_RATE_LIMIT = PREFIX + "cxone:rate-limit"
+# sorted set: routing id -> when the limiter last refused it (the backlog, to spread retries)
+LIMITER_WAITING = PREFIX + "cxone:rate-limit:waiting"
 
 
 def cxone_skill(api_base: str, queue_name: str) -> str:

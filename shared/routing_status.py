@@ -131,6 +131,7 @@ class RoutingStatusStore:
             "state": ROUTED, "skill_id": skill_id, "routed_at": now, "updated_at": now})
         pipe.expire(redis_keys.routing(routing_id), self.ttl_seconds)
         pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
+        pipe.zrem(redis_keys.LIMITER_WAITING, routing_id)
         pipe.execute()
 
     def mark_failed(self, routing_id: str, reason: str, job: dict) -> None:
@@ -141,6 +142,7 @@ class RoutingStatusStore:
             "state": FAILED, "failed_reason": reason[:500], "updated_at": now})
         pipe.expire(redis_keys.routing(routing_id), self.ttl_seconds)
         pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
+        pipe.zrem(redis_keys.LIMITER_WAITING, routing_id)
         pipe.hset(redis_keys.DEAD_LETTERS, routing_id,
                   json.dumps({"job": job, "reason": reason[:500], "failed_at": now}))
         pipe.execute()

@@ -156,7 +156,10 @@ def countdown_for(error: Transient, failures: int, ctx: WorkerContext) -> float:
     """
     cap = ctx.settings.routing_max_countdown_seconds
     if isinstance(error, RateLimited):
-        delay = error.wait + ctx.rng.uniform(0.01, 0.5)
+        # Spread the waiting routings over the time the backlog needs to drain, so each freed
+        # slot meets about one of them instead of the whole backlog waking at once.
+        drain = error.backlog * 60.0 / ctx.settings.cxone_rate_limit_per_minute
+        delay = error.wait + ctx.rng.uniform(0.01, max(0.5, drain))
     elif isinstance(error, Throttled) and error.retry_after is not None:
         delay = error.retry_after + ctx.rng.uniform(0.1, 1.0)
     else:
@@ -166,10 +169,23 @@ def countdown_for(error: Transient, failures: int, ctx: WorkerContext) -> float:
     return min(cap, delay)
 
 
+def _count_waiting(job: RoutingJob, ctx: WorkerContext) -> int:
+    """Note ``job`` as waiting for a call slot; return how many routings are waiting now."""
+    now = time.time()
+    forget_before = now - 2 * ctx.settings.routing_max_countdown_seconds - 5
+    pipe = ctx.redis.pipeline(transaction=False)
+    pipe.zadd(redis_keys.LIMITER_WAITING, {job.routing_id: now})
+    pipe.zremrangebyscore(redis_keys.LIMITER_WAITING, "-inf", forget_before)
+    pipe.zcard(redis_keys.LIMITER_WAITING)
+    return int(pipe.execute()[-1])
+
+
 def _plan_retry(job: RoutingJob, ctx: WorkerContext, error: Transient, past_failures: int,
                 fields: dict) -> RetryLater | None:
     is_failure = not isinstance(error, RateLimited)  # waiting for our own budget is no failure
     failures = past_failures + (1 if is_failure else 0)
+    if isinstance(error, RateLimited):
+        error.backlog = _count_waiting(job, ctx)
     countdown = countdown_for(error, failures, ctx)
     deadline = (job.received_at or time.time()) + ctx.settings.routing_retry_window_seconds
     if time.time() + countdown > deadline:
