@@ -117,12 +117,11 @@ class RoutingPublisher:
             if existing is not None:
                 return Published(existing, duplicate=True)
         try:
-            self._store_and_send(job)
+            self._send(job)
         except EnqueueFailed:
             self._release_quietly(keys, marker)
             raise
-        if keys:
-            self._settle(keys, job.routing_id)
+        self._record_and_settle(job, keys)
         return Published(job.routing_id, duplicate=False)
 
     def _claim_or_wait(self, keys: list[str], marker: str) -> str | None:
@@ -174,26 +173,16 @@ class RoutingPublisher:
         except BROKER_ERRORS as exc:
             raise EnqueueFailed(f"cannot publish the task: {exc.__class__.__name__}") from exc
 
-    def _store_and_send(self, job: RoutingJob) -> None:
-        self._send(job)
+    def _record_and_settle(self, job: RoutingJob, keys: list[str]) -> None:
+        """After the publish: write the record and settle the duplicate keys (one round trip)."""
         try:
-            self.store.create(job)
+            self.store.create(job, settle_keys=keys, settle_ttl=self.dedupe_window_seconds)
         except BROKER_ERRORS:
-            # The task is in Redis; the worker creates the record when it takes the task.
+            # The task is queued: the worker writes the record when it takes it, and the pending
+            # claims expire by themselves (a resend meanwhile gets "retry shortly", then at worst
+            # a second routing to the same queue). Far better than a 503 for a routing we kept.
             log.warning("routing record not written after publish; the worker will write it",
                         extra={"routing_id": job.routing_id})
-
-    def _settle(self, keys: list[str], routing_id: str) -> None:
-        try:
-            pipe = self.redis.pipeline(transaction=True)
-            for key in keys:
-                pipe.set(key, routing_id, ex=self.dedupe_window_seconds)
-            pipe.execute()
-        except BROKER_ERRORS:
-            # The task is queued and the claim expires by itself: a resend in the meantime gets a
-            # "retry shortly" and then, at worst, a second routing to the same queue (a PUT is
-            # idempotent). Far better than answering 503 for a routing we kept.
-            log.warning("could not settle duplicate keys", extra={"routing_id": routing_id})
 
     def _release_quietly(self, keys: list[str], marker: str) -> None:
         if not keys:

@@ -74,17 +74,19 @@ class RoutingStatusStore:
         self._create_if_absent = client.register_script(_CREATE_IF_ABSENT)
         self._claim_replay = client.register_script(_CLAIM_REPLAY)
 
-    def create(self, job: RoutingJob) -> bool:
+    def create(self, job: RoutingJob, settle_keys: list[str] = (), settle_ttl: int = 0) -> bool:
         """Write the ``queued`` record and index it as open, unless a record already exists.
 
         Never overwrites: the worker may have taken the task (and even routed it) before the
-        ingress gets here. Returns True if this call created the record.
+        ingress gets here. ``settle_keys`` (the duplicate keys) are set to the routing id for
+        ``settle_ttl`` seconds in the same round trip. Returns True if this call created the record.
         """
         now = time.time()
         received_at = job.received_at or now
         return bool(self._create_if_absent(
-            keys=[redis_keys.routing(job.routing_id), redis_keys.OPEN_ROUTINGS],
-            args=[json.dumps(job.to_message()), received_at, now, self.ttl_seconds, job.routing_id],
+            keys=[redis_keys.routing(job.routing_id), redis_keys.OPEN_ROUTINGS, *settle_keys],
+            args=[json.dumps(job.to_message()), received_at, now, self.ttl_seconds, job.routing_id,
+                  settle_ttl],
         ))
 
     def get(self, routing_id: str) -> RoutingRecord | None:
@@ -195,7 +197,11 @@ class RoutingStatusStore:
 
 
 # KEYS = record, open index; ARGV = job json, received_at, now, ttl, routing id
+# KEYS[3..] = duplicate keys to settle to the routing id for ARGV[6] seconds
 _CREATE_IF_ABSENT = """
+for i = 3, #KEYS do
+    redis.call('SET', KEYS[i], ARGV[5], 'EX', tonumber(ARGV[6]))
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'queued', 'job', ARGV[1], 'received_at', ARGV[2],
            'updated_at', ARGV[3], 'attempts', 0)

@@ -170,7 +170,7 @@ def test_a_record_write_failing_after_the_publish_still_answers_with_the_routing
     sent = []
 
     class BrokenStore(RoutingStatusStore):
-        def create(self, job):
+        def create(self, job, settle_keys=(), settle_ttl=0):
             raise redis.ConnectionError("Redis went away right after the publish")
 
     publisher = RoutingPublisher(client, BrokenStore(client, 3600), sent.append, 600)
