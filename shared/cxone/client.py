@@ -34,6 +34,8 @@ SKILLS_PATH = "/inContactAPI/services/v30.0/skills"
 ROUTING_QUEUE_PATH = "/dfo/3.0/contacts/{contact_id}/routing-queue"
 SIGNAL_PATH = "/inContactAPI/services/v30.0/interactions/{contact_id}/signal"
 SKILLS_PAGE_SIZE = 100
+#: How long a process reuses the token it last read from Redis before reading it again.
+TOKEN_MEMO_SECONDS = 5.0
 #: After a failed token request, no worker asks again for this long (they retry with backoff).
 TOKEN_FAILURE_COOLDOWN_SECONDS = 5.0
 
@@ -68,6 +70,7 @@ class CXoneClient:
             redis_client, redis_keys.CXONE_RATE_LIMIT, settings.cxone_rate_limit_per_minute
         )
         self._token_endpoint: str | None = None
+        self._token_memo: tuple[Token, float] | None = None  # (token, reuse until)
         self._discovery_lock = threading.Lock()
         #: Counters for this process, read by metrics and the benchmark.
         self.token_requests = 0
@@ -76,6 +79,13 @@ class CXoneClient:
 
     def token(self) -> Token:
         """The shared token, fetched by exactly one process when absent or about to expire."""
+        # Every task needs the token twice; re-reading Redis for it each time was a measurable
+        # share of a worker's CPU. A copy is kept for a few seconds (never past its expiry); a
+        # 401 drops it, and then the next call reads what the other workers refreshed.
+        memo = self._token_memo
+        now = time.time()
+        if memo is not None and memo[1] > now and memo[0].expires_at > now + 5:
+            return memo[0]
         # The lock must outlive the slowest token call (discovery + token + configuration).
         lock_timeout = 3 * sum(self.timeout) + 5
         try:
@@ -87,7 +97,9 @@ class CXoneClient:
         except SingleFlightTimeout as exc:
             raise Transient(f"token refresh by another worker is taking too long: {exc}",
                             not_delivered=True, endpoint="token") from exc
-        return Token.from_json(raw)
+        token = Token.from_json(raw)
+        self._token_memo = (token, now + TOKEN_MEMO_SECONDS)
+        return token
 
     def _fetch_token_unless_failing(self) -> tuple[str, float]:
         # While CXone's token endpoint is down or refusing us, every waiting task would otherwise
@@ -106,6 +118,7 @@ class CXoneClient:
 
     def drop_token(self, token: Token) -> None:
         """Forget ``token`` after CXone rejected it, unless another worker already replaced it."""
+        self._token_memo = None
         delete_if_equal(self.redis, redis_keys.CXONE_TOKEN, token.to_json())
 
     def _fetch_token(self) -> tuple[str, float]:

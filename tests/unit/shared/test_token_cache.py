@@ -76,7 +76,8 @@ def test_the_token_is_reused_until_the_refresh_margin_then_refreshed_once(
     assert [client.token() for client in clients] == [first] * 3
     assert auth.token_requests == 1
 
-    clock.advance(2)  # now inside the margin: 29 s of validity left
+    # Now inside the margin (25 s of validity left) and past each process's 5 s copy of it.
+    clock.advance(6)
     refreshed = call_together(clients, threads_per_client=3)
 
     assert auth.token_requests == 2
@@ -98,7 +99,7 @@ def test_a_short_lived_token_is_refreshed_at_half_its_life(
     clock.advance(29)
     client.token()
     assert auth.token_requests == 1
-    clock.advance(2)
+    clock.advance(6)  # past the 30 s refresh point and the process's 5 s copy
     assert client.token().access_token == auth.issued[1]
     assert auth.token_requests == 2
 
@@ -133,3 +134,17 @@ def test_a_lock_left_by_a_crashed_worker_is_waited_out(
     assert auth.token_requests == 1
     assert {token.access_token for token in tokens} == {auth.issued[0]}
     assert not fake_redis.exists(redis_keys.CXONE_TOKEN_LOCK)
+
+
+def test_a_process_reuses_its_copy_briefly_and_drops_it_on_401(
+        http: responses.RequestsMock, redis_server: fakeredis.FakeServer,
+        clock: FakeClock) -> None:
+    auth = FakeCXoneAuth(http, expires_in=3600)
+    (client,) = workers(redis_server, 1)
+    first = client.token()
+    fakeredis.FakeRedis(server=redis_server).delete(redis_keys.CXONE_TOKEN)
+    assert client.token() == first  # within 5 s: no Redis read, no token request
+    assert auth.token_requests == 1
+    client.drop_token(first)  # what a 401 does
+    assert client.token().access_token == auth.issued[1]
+    assert auth.token_requests == 2
