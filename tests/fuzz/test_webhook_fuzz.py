@@ -24,6 +24,7 @@ from ingress.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from shared import redis_keys
 from shared.routing_table import RoutingTable
 from shared.settings import Settings
+from tests.support.send_recorder import SendRecorder as Recorder
 
 from .conftest import FUZZ_EXAMPLES, LONG_RUN, outcome
 
@@ -44,14 +45,6 @@ routes:
   sales_inquiry: Sales Support
   claims: Claims
 """
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-
-    def __call__(self, message: dict) -> None:
-        self.messages.append(json.loads(json.dumps(message, allow_nan=False)))
 
 
 @dataclass

@@ -18,6 +18,7 @@ from ingress import create_app
 from ingress.auth import signature_headers
 from shared.routing_table import RoutingTable
 from shared.settings import Settings
+from tests.support.send_recorder import SendRecorder
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "payloads"
 WEBHOOK_URL = "/webhook/cognigy/route"
@@ -39,19 +40,6 @@ routes:
   claims: {queue: Claims, mode: voice}
   vip_callback: {skill_id: 1200042}
 """
-
-
-class SendRecorder:
-    """Stands in for Celery's ``send_task``: keeps every message, or raises ``fail_with``."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-        self.fail_with: BaseException | None = None
-
-    def __call__(self, message: dict) -> None:
-        if self.fail_with is not None:
-            raise self.fail_with
-        self.messages.append(json.loads(json.dumps(message, allow_nan=False)))
 
 
 @dataclass

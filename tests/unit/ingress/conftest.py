@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from ingress import create_app
 from shared.routing_table import RoutingTable
 from shared.settings import Settings
+from tests.support.send_recorder import SendRecorder
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "payloads"
 WEBHOOK_URL = "/webhook/cognigy/route"
@@ -40,20 +41,6 @@ routes:
   sales_inquiry: Sales Support
   claims: Claims
 """
-
-
-class SendRecorder:
-    """Stands in for Celery's ``send_task``: keeps every message, or raises ``fail_with``."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-        self.fail_with: BaseException | None = None
-
-    def __call__(self, message: dict) -> None:
-        if self.fail_with is not None:
-            raise self.fail_with
-        # Round-trip through JSON as Celery's json serializer would: the message must survive it.
-        self.messages.append(json.loads(json.dumps(message, allow_nan=False)))
 
 
 def load_payload(name: str) -> dict:
