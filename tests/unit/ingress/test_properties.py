@@ -12,53 +12,11 @@ from ingress import create_app
 from shared.routing_job import RoutingJob
 from shared.routing_table import RoutingTable
 from shared.settings import Settings
+from tests.support.webhook_bodies import junk, mutated_body, plausible_body
 
 from .conftest import API_KEYS, ROUTES_NO_FALLBACK_YAML, ROUTES_YAML, WEBHOOK_URL, SendRecorder
 
-scalars = (st.none() | st.booleans() | st.integers() | st.floats()
-           | st.text(max_size=20) | st.sampled_from(["0.9", "0.2", "", "null", "1e999", "nan"]))
-#: Any JSON value: what a bot builder's typo or a broken CognigyScript expression can produce.
-junk = st.recursive(
-    scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=12,
-)
-
-# Plausible values, so that a good share of the bodies get as far as routing (202 or 422).
-names = st.sampled_from(["sales_inquiry", "claims", "vip_callback", "lost_luggage", ""]) | st.text(
-    max_size=10)
-scores = st.none() | st.floats(min_value=0, max_value=1) | st.floats(0, 1).map(str)
-ids = st.sampled_from(["4815162342", "728471935"]) | st.integers(0, 10**12) | st.text(
-    st.characters(min_codepoint=33, max_codepoint=0x2FFF), min_size=1, max_size=20)
-channels = st.none() | st.sampled_from(["webchat3", "voiceGateway2", "rest", "voice"])
-
-valid_body = st.fixed_dictionaries({"sessionId": ids}, optional={
-    "inputId": ids,
-    "contactId": ids,
-    "cxoneContactId": ids,
-    "channel": channels,
-    "text": st.text(max_size=30),
-    "userInput": st.fixed_dictionaries({}, optional={"text": st.text(max_size=30),
-                                                     "channel": channels}),
-    "intents": st.lists(st.fixed_dictionaries({"name": names}, optional={"confidence": scores}),
-                        max_size=3),
-    "intentName": names,
-    "confidence": scores,
-    "intent": names,
-    "intentScore": scores,
-    "nlu": st.fixed_dictionaries({}, optional={"intentMapperResults": st.fixed_dictionaries(
-        {}, optional={"finalIntentName": names, "finalIntentScore": scores,
-                      "scores": st.lists(st.fixed_dictionaries(
-                          {"name": names}, optional={"score": scores}), max_size=3)})}),
-    "data": st.fixed_dictionaries({}, optional={"contactId": ids, "spawnedContactId": ids}),
-})
-FIELDS = ["sessionId", "inputId", "contactId", "cxoneContactId", "channel", "text", "userInput",
-          "intents", "intentName", "confidence", "intent", "intentScore", "nlu", "data"]
-#: A plausible body with one or two fields replaced by (or added as) anything at all.
-mutated_body = st.builds(lambda body, changes: {**body, **changes}, valid_body,
-                         st.dictionaries(st.sampled_from(FIELDS), junk, min_size=1, max_size=2))
-bodies = valid_body | mutated_body | junk
+bodies = plausible_body | mutated_body(max_changes=2) | junk
 
 
 @settings(max_examples=300, deadline=None, database=None,
