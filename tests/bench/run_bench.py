@@ -213,6 +213,22 @@ def start_gunicorn(stack: Stack, args: argparse.Namespace, app: str, name: str) 
     return process, url
 
 
+def start_routing_stack(stack: Stack, args: argparse.Namespace, client: redis.Redis,
+                        watch, **faults) -> list[Process]:
+    """Sandbox (with ``faults``), web and workers, every process watched; returns the workers."""
+    stack.start_sandbox()
+    watch.add("sandbox", stack.processes[-1].popen.pid)
+    stack.set_faults(**faults)
+    web, stack.web_url = start_gunicorn(stack, args, "ingress.wsgi:app", "web")
+    watch.add("web", web.popen.pid)
+    workers = start_workers(stack, args)
+    for n, worker in enumerate(workers):
+        watch.add(f"worker:{n + 1}", worker.popen.pid)
+    if pid := redis_server_pid(client):
+        watch.add("redis", pid)
+    return workers
+
+
 def start_workers(stack: Stack, args: argparse.Namespace) -> list[Process]:
     """Celery workers as the Procfile's ``worker:`` line runs them; returns once each is ready."""
     processes = []
@@ -563,16 +579,7 @@ def section_e2e(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
     try:
         started = time.time()
         redis_before = redis_calls(client)
-        stack.start_sandbox()
-        watch.add("sandbox", stack.processes[-1].popen.pid)
-        stack.set_faults(latency_ms=args.cxone_latency_ms)
-        web, stack.web_url = start_gunicorn(stack, args, "ingress.wsgi:app", "web")
-        watch.add("web", web.popen.pid)
-        workers = start_workers(stack, args)
-        for n, worker in enumerate(workers):
-            watch.add(f"worker:{n + 1}", worker.popen.pid)
-        if pid := redis_server_pid(client):
-            watch.add("redis", pid)
+        workers = start_routing_stack(stack, args, client, watch, latency_ms=args.cxone_latency_ms)
         result["warm_up"] = warm_up(stack)
         expected = len(INTENT_QUEUES)
         run_id = int(time.time()) % 100000
@@ -699,16 +706,8 @@ def section_limit(args: argparse.Namespace, logdir: Path, watches: list) -> dict
     try:
         started = time.time()
         redis_before = redis_calls(client)
-        stack.start_sandbox()
-        watch.add("sandbox", stack.processes[-1].popen.pid)
-        stack.set_faults(rate_limit_per_minute=args.limit, latency_ms=args.limit_latency_ms)
-        web, stack.web_url = start_gunicorn(stack, args, "ingress.wsgi:app", "web")
-        watch.add("web", web.popen.pid)
-        workers = start_workers(stack, args)
-        for n, worker in enumerate(workers):
-            watch.add(f"worker:{n + 1}", worker.popen.pid)
-        if pid := redis_server_pid(client):
-            watch.add("redis", pid)
+        workers = start_routing_stack(stack, args, client, watch, rate_limit_per_minute=args.limit,
+                                      latency_ms=args.limit_latency_ms)
         log(f"limit: offering {args.limit_rate:g} webhooks/s for {args.limit_seconds:g}s against a "
             f"{args.limit}/min limit (sandbox and router)")
         window = CpuWindow(watch)
