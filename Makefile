@@ -27,7 +27,7 @@ test-unit: install  ## the fast tests only (no Redis server, no processes)
 	$(PY) -m pytest tests/unit tests/sandbox
 
 bench: install  ## the performance benchmark, not part of `make test` (ARGS=--quick: a smoke run under 3 min)
-	$(PY) -m tests.bench.run_bench $(ARGS)
+	$(PY) -m bench.run_bench $(ARGS)
 
 soak: install  ## the guarantee scenarios with ~6,000 webhooks across all faults; prints the table
 	scripts/ensure-redis

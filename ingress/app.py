@@ -11,9 +11,9 @@ from flask import Flask
 from ingress.errors import register_error_handlers
 from ingress.observability import register_metrics
 from ingress.views import blueprint
-from shared.routing_publisher import RoutingPublisher
-from shared.routing_status import RoutingStatusStore
-from shared.routing_table import RoutingTable
+from shared.routing.publisher import RoutingPublisher
+from shared.routing.records import RoutingStatusStore
+from shared.routing.table import RoutingTable
 from shared.settings import Settings, load_settings
 from shared.task_queue import ROUTE_CONTACT_TASK, ROUTING_QUEUE, make_celery
 

@@ -15,9 +15,9 @@ from ingress.auth import check_signature, is_valid_key, presented_key
 from ingress.edge import check_bounds
 from ingress.errors import error_response
 from ingress.webhook_schema import flatten_errors, parse_webhook
-from shared.routing_job import RoutingJob, new_routing_id
-from shared.routing_publisher import DuplicateInFlight, EnqueueFailed
-from shared.routing_table import Unroutable
+from shared.routing.job import RoutingJob, new_routing_id
+from shared.routing.publisher import DuplicateInFlight, EnqueueFailed
+from shared.routing.table import Unroutable
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("ingress", __name__)

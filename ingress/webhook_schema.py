@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from shared.routing_table import Candidate
+from shared.routing.table import Candidate
 
 MAX_ID_LENGTH = 128
 MAX_NAME_LENGTH = 256

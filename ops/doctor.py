@@ -36,7 +36,7 @@ import redis
 from shared.cxone.client import CXoneClient, Token
 from shared.cxone.errors import CXoneError, RateLimited
 from shared.cxone.queue_directory import QueueDirectory
-from shared.routing_table import Queue, RoutingTable, RoutingTableError
+from shared.routing.table import Queue, RoutingTable, RoutingTableError
 from shared.settings import Settings, SettingsError, load_settings
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"

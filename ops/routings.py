@@ -14,8 +14,8 @@ from typing import TextIO
 import redis
 
 from shared import redis_keys
-from shared.routing_publisher import EnqueueFailed, NotReplayable, RoutingPublisher
-from shared.routing_status import RoutingStatusStore
+from shared.routing.publisher import EnqueueFailed, NotReplayable, RoutingPublisher
+from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings
 from shared.task_queue import ROUTE_CONTACT_TASK, ROUTING_QUEUE, make_celery
 

@@ -14,7 +14,7 @@ import redis
 
 from shared.cxone.client import CXoneClient
 from shared.cxone.queue_directory import QueueDirectory
-from shared.routing_status import RoutingStatusStore
+from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings, load_settings
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable
 import redis
 
 from shared import redis_keys
-from shared.routing_status import RETRYING
+from shared.routing.records import RETRYING
 from shared.task_queue import ROUTING_QUEUE
 from worker.context import WorkerContext
 

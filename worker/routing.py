@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from shared import redis_keys
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
 from shared.metrics import count_routing
-from shared.routing_job import RoutingJob
-from shared.routing_status import TERMINAL
+from shared.routing.job import RoutingJob
+from shared.routing.records import TERMINAL
 from worker.context import WorkerContext
 
 log = logging.getLogger(__name__)

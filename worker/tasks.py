@@ -17,7 +17,7 @@ from celery.exceptions import Reject, Retry
 from marshmallow import ValidationError
 
 from shared.metrics import count_routing
-from shared.routing_job import RoutingJob
+from shared.routing.job import RoutingJob
 from shared.task_queue import ROUTE_CONTACT_TASK
 from worker.context import worker_context
 from worker.routing import RetryLater, process

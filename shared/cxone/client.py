@@ -26,7 +26,7 @@ from shared import metrics, redis_keys
 from shared.cxone.errors import Permanent, RateLimited, Throttled, Transient
 from shared.cxone.rate_limiter import CallLimiter
 from shared.settings import Settings
-from shared.single_flight import SingleFlightTimeout, delete_if_equal, get_or_compute
+from shared.cxone.single_flight import SingleFlightTimeout, delete_if_equal, get_or_compute
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import redis
 from shared import redis_keys
 from shared.cxone.client import SKILLS_PAGE_SIZE, CXoneClient
 from shared.cxone.errors import Permanent, Transient
-from shared.single_flight import SingleFlightTimeout, get_or_compute
+from shared.cxone.single_flight import SingleFlightTimeout, get_or_compute
 
 #: A name that resolved to nothing is remembered only briefly, so a queue created in CXone after a
 #: failed routing is found on replay without waiting out the full cache TTL.

@@ -14,7 +14,7 @@ from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
 from ingress import create_app
-from shared.routing_table import RoutingTable
+from shared.routing.table import RoutingTable
 from shared.settings import Settings
 
 from .conftest import FUZZ_EXAMPLES, LONG_RUN, outcome

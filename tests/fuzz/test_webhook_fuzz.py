@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from ingress import create_app
 from ingress.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from shared import redis_keys
-from shared.routing_table import RoutingTable
+from shared.routing.table import RoutingTable
 from shared.settings import Settings
 from tests.support.send_recorder import SendRecorder as Recorder
 from tests.support.webhook_bodies import junk, mutated_body, plausible_body

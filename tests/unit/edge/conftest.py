@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 
 from ingress import create_app
 from ingress.auth import signature_headers
-from shared.routing_table import RoutingTable
+from shared.routing.table import RoutingTable
 from shared.settings import Settings
 from tests.support.send_recorder import SendRecorder
 

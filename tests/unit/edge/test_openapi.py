@@ -16,7 +16,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from ingress import create_app
-from shared.routing_table import RoutingTable
+from shared.routing.table import RoutingTable
 from shared.settings import Settings
 
 from .conftest import (

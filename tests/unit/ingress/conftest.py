@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ingress import create_app
-from shared.routing_table import RoutingTable
+from shared.routing.table import RoutingTable
 from shared.settings import Settings
 from tests.support.send_recorder import SendRecorder
 

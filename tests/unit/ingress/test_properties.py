@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingress import create_app
-from shared.routing_job import RoutingJob
-from shared.routing_table import RoutingTable
+from shared.routing.job import RoutingJob
+from shared.routing.table import RoutingTable
 from shared.settings import Settings
 from tests.support.webhook_bodies import junk, mutated_body, plausible_body
 

@@ -9,8 +9,8 @@ import pytest
 
 from ingress import create_app
 from shared import redis_keys
-from shared.routing_job import RoutingJob
-from shared.routing_table import RoutingTable
+from shared.routing.job import RoutingJob
+from shared.routing.table import RoutingTable
 
 from .conftest import API_KEYS, MAX_BODY_BYTES, ROUTES_NO_FALLBACK_YAML, WEBHOOK_URL, load_payload
 

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingress import create_app
-from shared.routing_table import RoutingTable
+from shared.routing.table import RoutingTable
 from shared.settings import Settings
 from tests.unit.ingress.conftest import API_KEYS, MAX_BODY_BYTES, ROUTES_YAML, SendRecorder
 

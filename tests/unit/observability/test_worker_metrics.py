@@ -21,8 +21,8 @@ from shared import metrics, redis_keys
 from shared.cxone.client import ROUTING_QUEUE_PATH, CXoneClient
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
 from shared.cxone.queue_directory import QueueDirectory
-from shared.routing_job import RoutingJob, new_routing_id
-from shared.routing_status import RoutingStatusStore
+from shared.routing.job import RoutingJob, new_routing_id
+from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings
 from shared.task_queue import ROUTING_QUEUE
 from tests.unit.observability.conftest import parse_samples, sample

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from shared import redis_keys
-from shared.routing_job import RoutingJob, new_routing_id
-from shared.routing_publisher import (
+from shared.routing.job import RoutingJob, new_routing_id
+from shared.routing.publisher import (
     PENDING,
     DuplicateInFlight,
     EnqueueFailed,
@@ -19,7 +19,7 @@ from shared.routing_publisher import (
     RoutingPublisher,
     duplicate_keys,
 )
-from shared.routing_status import RoutingStatusStore
+from shared.routing.records import RoutingStatusStore
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_a_resend_waits_for_its_in_flight_twin_and_gets_its_id(client, store):
 
 
 def test_a_twin_that_stays_pending_gets_retry_shortly(client, store, monkeypatch):
-    monkeypatch.setattr("shared.routing_publisher.IN_FLIGHT_WAIT_SECONDS", 0.1)
+    monkeypatch.setattr("shared.routing.publisher.IN_FLIGHT_WAIT_SECONDS", 0.1)
     pending = job(input_id="stuck")
     for key in duplicate_keys(pending):
         client.set(key, PENDING + "someone-else", ex=30)

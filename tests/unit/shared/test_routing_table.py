@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.routing_table import (
+from shared.routing.table import (
     DEFAULT_MIN_SCORE,
     DEFAULT_VOICE_CHANNELS,
     Candidate,

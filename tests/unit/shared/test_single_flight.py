@@ -9,7 +9,7 @@ import fakeredis
 import pytest
 
 from shared import redis_keys
-from shared.single_flight import SingleFlightTimeout, delete_if_equal, get_or_compute
+from shared.cxone.single_flight import SingleFlightTimeout, delete_if_equal, get_or_compute
 
 
 def test_computes_once_then_serves_the_cache(fake_redis: fakeredis.FakeRedis) -> None:

@@ -10,8 +10,8 @@ import fakeredis
 import pytest
 
 from shared.cxone.queue_directory import QueueDirectory
-from shared.routing_job import RoutingJob, new_routing_id
-from shared.routing_status import RoutingStatusStore
+from shared.routing.job import RoutingJob, new_routing_id
+from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings
 from worker.context import WorkerContext
 

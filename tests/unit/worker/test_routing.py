@@ -11,7 +11,7 @@ import pytest
 from shared import redis_keys
 from shared.cxone.client import CXoneClient
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
-from shared.routing_status import FAILED, QUEUED, RETRYING, ROUTED
+from shared.routing.records import FAILED, QUEUED, RETRYING, ROUTED
 from worker.routing import MAX_REDELIVERIES, RetryLater, carry_out, process, signal_params
 
 from .conftest import SKILLS, FakeCXone

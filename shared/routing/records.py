@@ -4,7 +4,7 @@ States: ``queued`` (accepted, waiting for a worker) → ``retrying`` (a transien
 count, last error and next attempt time kept) → ``routed`` (skill id and time) or ``failed``
 (reason; also written to the dead-letter hash with the task message, so it can be replayed).
 
-The record is written right *after* the task is published (see ``shared/routing_publisher.py``) and
+The record is written right *after* the task is published (see ``shared/routing/publisher.py``) and
 never overwrites an existing one, because a fast worker may already have created and settled it.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import redis
 
 from shared import redis_keys
-from shared.routing_job import RoutingJob
+from shared.routing.job import RoutingJob
 
 QUEUED, RETRYING, ROUTED, FAILED = "queued", "retrying", "routed", "failed"
 TERMINAL = (ROUTED, FAILED)

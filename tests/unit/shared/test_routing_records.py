@@ -9,8 +9,8 @@ import fakeredis
 import pytest
 
 from shared import redis_keys
-from shared.routing_job import RoutingJob
-from shared.routing_status import FAILED, QUEUED, RETRYING, ROUTED, RoutingStatusStore
+from shared.routing.job import RoutingJob
+from shared.routing.records import FAILED, QUEUED, RETRYING, ROUTED, RoutingStatusStore
 
 TTL = 7 * 24 * 3600
 

@@ -1,12 +1,12 @@
 """`make bench`: start the router against the CXone sandbox on loopback, load it, print the figures.
 
-    python -m tests.bench.run_bench [--quick] [--sections ingress,e2e,limit] [--help for the rest]
+    python -m bench.run_bench [--quick] [--sections ingress,e2e,limit] [--help for the rest]
 
 Every part is a real process (tests.integration.stack starts them the way the Procfile does):
 the sandbox, gunicorn (``ingress.wsgi:app``), Celery workers and Redis. Sections:
 
 ingress  wrk at fixed concurrency against the ingress with no workers running (so only the ingress
-         is measured), then against ``tests.bench.bare_reference`` (a WSGI app that only LPUSHes the
+         is measured), then against ``bench.bare_reference`` (a WSGI app that only LPUSHes the
          body to Redis) under the same gunicorn settings: requests/s and answer latency p50/p99, and
          the ingress's rate as a share of the reference's.
 e2e      sandbox latency 50 ms, no limit; an open-loop paced sender steps the offered rate and each
@@ -49,7 +49,7 @@ from pathlib import Path
 import redis
 import requests
 
-from tests.bench.procstat import CpuWindow, ProcessWatch
+from bench.procstat import CpuWindow, ProcessWatch
 from tests.integration.stack import (
     API_KEY,
     REPO,
@@ -78,7 +78,7 @@ TASK_RECEIVED = re.compile(r"router\.route_contact\[[0-9a-f-]+\] received")
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     env = os.environ
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.run_bench",
+    parser = argparse.ArgumentParser(prog="python -m bench.run_bench",
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--quick", action="store_true",
@@ -98,7 +98,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     web.add_argument("--no-access-log", dest="access_log", action="store_false",
                      help="drop the Procfile's --access-logfile - (ingress and reference alike)")
     web.add_argument("--web-tweaks", default="",
-                     help="serve tests.bench.tuned_web with these BENCH_TWEAKS (no-sent-event, "
+                     help="serve bench.tuned_web with these BENCH_TWEAKS (no-sent-event, "
                           "switch=SECONDS) to measure settings the product has no flag for")
     wrk = parser.add_argument_group("ingress section (wrk)")
     wrk.add_argument("--wrk-connections", type=int, default=32)
@@ -118,7 +118,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         default=int(env.get("WORKER_CONCURRENCY", 16)))
     worker.add_argument("--worker-pool", default="threads")
     worker.add_argument("--worker-tweaks", default="",
-                        help="run tests.bench.tuned_worker with these BENCH_TWEAKS (no-events, "
+                        help="run bench.tuned_worker with these BENCH_TWEAKS (no-events, "
                              "switch=SECONDS)")
     e2e = parser.add_argument_group("e2e section (paced sender)")
     e2e.add_argument("--steps", default="100,150,200,300,400,600", help="offered rates, webhooks/s")
@@ -201,7 +201,7 @@ def start_gunicorn(stack: Stack, args: argparse.Namespace, app: str, name: str) 
     port = free_port()
     config = ["--config", "gunicorn.conf.py"] if (REPO / "gunicorn.conf.py").exists() else []
     if app == "ingress.wsgi:app" and args.web_tweaks:
-        app = "tests.bench.tuned_web:app"
+        app = "bench.tuned_web:app"
     argv = [sys.executable, "-m", "gunicorn", *config, "--bind", f"127.0.0.1:{port}",
             "--workers", str(args.web_workers), "--worker-class", args.web_worker_class,
             "--threads", str(args.web_threads), "--timeout", "30", "--graceful-timeout", "10"]
@@ -234,7 +234,7 @@ def start_workers(stack: Stack, args: argparse.Namespace) -> list[Process]:
     processes = []
     for n in range(args.worker_processes):
         name = f"w{n + 1}"
-        app = "tests.bench.tuned_worker" if args.worker_tweaks else "worker.app"
+        app = "bench.tuned_worker" if args.worker_tweaks else "worker.app"
         events = [] if "no-events" in args.worker_tweaks else ["--events"]
         argv = [sys.executable, "-m", "celery", "--app", app, "worker",
                 "--pool", args.worker_pool, "--concurrency", str(args.worker_concurrency),
@@ -296,9 +296,9 @@ class QueueSampler:
 
 def run_sender(stack: Stack, args: argparse.Namespace, rate: float, seconds: float, prefix: str,
                logdir: Path) -> dict:
-    """Run tests.bench.paced_sender in its own process and load its rows."""
+    """Run bench.paced_sender in its own process and load its rows."""
     out = logdir / f"sent-{prefix}.json"
-    argv = [sys.executable, "-m", "tests.bench.paced_sender", "--url", stack.web_url + WEBHOOK_PATH,
+    argv = [sys.executable, "-m", "bench.paced_sender", "--url", stack.web_url + WEBHOOK_PATH,
             "--key", API_KEY, "--rate", str(rate), "--duration", str(seconds), "--prefix", prefix,
             "--threads", str(args.sender_threads), "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -455,7 +455,7 @@ def section_ingress(args: argparse.Namespace, logdir: Path, watches: list) -> di
         watch = ProcessWatch().start()
         watches.append(("ingress", watch))
         try:
-            app = "ingress.wsgi:app" if target == "ingress" else "tests.bench.bare_reference:app"
+            app = "ingress.wsgi:app" if target == "ingress" else "bench.bare_reference:app"
             process, url = start_gunicorn(stack, args, app, "web" if target == "ingress" else "bare")
             stack.web_url = url
             watch.add("web" if target == "ingress" else "bare", process.popen.pid)
@@ -988,8 +988,8 @@ def settings_text(args: argparse.Namespace) -> str:
     access = " --access-logfile -" if args.access_log else ""
     redis_kind = "given" if args.redis_given else "private redis-server, no persistence"
     config = " --config gunicorn.conf.py" if (REPO / "gunicorn.conf.py").exists() else ""
-    web_tweaks = f"; tweaks: {args.web_tweaks} (tests.bench.tuned_web)" if args.web_tweaks else ""
-    worker_tweaks = (f"; tweaks: {args.worker_tweaks} (tests.bench.tuned_worker)"
+    web_tweaks = f"; tweaks: {args.web_tweaks} (bench.tuned_web)" if args.web_tweaks else ""
+    worker_tweaks = (f"; tweaks: {args.worker_tweaks} (bench.tuned_worker)"
                      if args.worker_tweaks else "")
     events = "" if "no-events" in args.worker_tweaks else " --events"
     return "\n".join([

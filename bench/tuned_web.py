@@ -1,6 +1,6 @@
 """The ingress with settings the product does not expose as flags, to measure alternatives.
 
-``gunicorn tests.bench.tuned_web:app`` serves exactly ``ingress.wsgi:app`` after applying the
+``gunicorn bench.tuned_web:app`` serves exactly ``ingress.wsgi:app`` after applying the
 comma-separated ``BENCH_TWEAKS``:
 
 - ``no-sent-event``: Celery's ``task_send_sent_event`` off (the product turns it on for Flower), so a

@@ -7,7 +7,7 @@ row ``[contact_id, due, sent, answered, status]`` (epoch seconds; status 0 = no 
 can report the rate actually achieved and match each send time to the sandbox's ``at`` of the
 CXone call. Run in its own process so its CPU and GIL are its own::
 
-    python -m tests.bench.paced_sender --url http://127.0.0.1:PORT/webhook/cognigy/route \
+    python -m bench.paced_sender --url http://127.0.0.1:PORT/webhook/cognigy/route \
         --key KEY --rate 200 --duration 10 --prefix run1 --out sent.json
 """
 
@@ -76,7 +76,7 @@ def send_paced(url: str, key: str, rate: float, duration: float, prefix: str,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.paced_sender",
+    parser = argparse.ArgumentParser(prog="python -m bench.paced_sender",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True)
     parser.add_argument("--key", required=True)

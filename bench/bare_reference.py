@@ -5,7 +5,7 @@ Redis list and answers 202. Served by gunicorn with exactly the ingress's worker
 threads, it shows what this machine, this server and one Redis round trip allow, so the ingress's
 rate can be quoted as a share of it::
 
-    gunicorn --worker-class gthread --workers 2 --threads 4 tests.bench.bare_reference:app
+    gunicorn --worker-class gthread --workers 2 --threads 4 bench.bare_reference:app
 
 Any GET answers 200 without touching Redis (the bench uses it to see that the server is up).
 """

@@ -1,6 +1,6 @@
 """The Celery worker app with settings the product does not expose as flags, to measure alternatives.
 
-``celery --app tests.bench.tuned_worker worker ...`` runs exactly ``worker.app`` after applying
+``celery --app bench.tuned_worker worker ...`` runs exactly ``worker.app`` after applying
 the comma-separated ``BENCH_TWEAKS``:
 
 - ``no-events``: no task events (``worker_send_task_events`` and ``task_send_sent_event`` off; the

@@ -29,8 +29,8 @@ import redis
 from kombu.exceptions import OperationalError
 
 from shared import redis_keys
-from shared.routing_job import RoutingJob
-from shared.routing_status import RoutingStatusStore
+from shared.routing.job import RoutingJob
+from shared.routing.records import RoutingStatusStore
 
 log = logging.getLogger(__name__)
 

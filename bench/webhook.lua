@@ -1,6 +1,6 @@
 -- wrk script for the ingress benchmark: POSTs a Cognigy chat webhook, a new contact id each time.
 --
---   wrk -t2 -c32 -d10s -s tests/bench/webhook.lua http://127.0.0.1:PORT/webhook/cognigy/route \
+--   wrk -t2 -c32 -d10s -s bench/webhook.lua http://127.0.0.1:PORT/webhook/cognigy/route \
 --       -- <api-key> <run-prefix>
 --
 -- The body has the shape of tests.integration.stack.chat_body(). Intents rotate over four queues.
