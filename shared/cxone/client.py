@@ -25,8 +25,8 @@ from requests.adapters import HTTPAdapter
 from shared import metrics, redis_keys
 from shared.cxone.errors import Permanent, RateLimited, Throttled, Transient
 from shared.cxone.rate_limiter import CallLimiter
-from shared.settings import Settings
 from shared.cxone.single_flight import SingleFlightTimeout, delete_if_equal, get_or_compute
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
