@@ -35,6 +35,7 @@ soak: install  ## the guarantee scenarios with ~6,000 webhooks across all faults
 
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 compose-config: install  ## validate docker-compose.yml with Docker Compose v2 (no engine needed)
 	docker-compose -f docker-compose.yml config --quiet

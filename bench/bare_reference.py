@@ -22,19 +22,23 @@ _OK = b'{"status":"ok"}'
 
 # One client per gunicorn worker (no --preload, so this runs after the fork), thread-safe pool,
 # with the same socket settings as the ingress's own client.
-_redis = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-                              socket_timeout=2, socket_connect_timeout=1, health_check_interval=10)
+_redis = redis.Redis.from_url(
+    os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+    socket_timeout=2,
+    socket_connect_timeout=1,
+    health_check_interval=10,
+)
 
 
 def app(environ, start_response):
     """Push the body onto ``LIST_KEY`` and answer 202 (GET: 200, nothing stored)."""
     if environ.get("REQUEST_METHOD") == "GET":
-        start_response("200 OK", [("Content-Type", "application/json"),
-                                  ("Content-Length", str(len(_OK)))])
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(_OK)))])
         return [_OK]
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     _redis.lpush(LIST_KEY, body)
-    start_response("202 Accepted", [("Content-Type", "application/json"),
-                                    ("Content-Length", str(len(_ANSWER)))])
+    start_response(
+        "202 Accepted", [("Content-Type", "application/json"), ("Content-Length", str(len(_ANSWER)))]
+    )
     return [_ANSWER]

@@ -28,13 +28,16 @@ from tests.integration.stack import chat_body
 INTENTS = ("sales_inquiry", "support_ticket", "billing_dispute", "cancel_subscription")
 
 
-def send_paced(url: str, key: str, rate: float, duration: float, prefix: str,
-               threads: int = 32, timeout: float = 10.0) -> dict:
+def send_paced(
+    url: str, key: str, rate: float, duration: float, prefix: str, threads: int = 32, timeout: float = 10.0
+) -> dict:
     """Send ``rate * duration`` webhooks at ``rate`` per second; return the rows and a summary."""
     total = max(1, int(round(rate * duration)))
     contacts = [f"{prefix}-{n:06d}" for n in range(total)]
-    bodies = [json.dumps(chat_body(contact, INTENTS[n % len(INTENTS)])).encode()
-              for n, contact in enumerate(contacts)]
+    bodies = [
+        json.dumps(chat_body(contact, INTENTS[n % len(INTENTS)])).encode()
+        for n, contact in enumerate(contacts)
+    ]
     rows: list[list | None] = [None] * total
     next_index = itertools.count()  # next() on a count is atomic under the GIL
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
@@ -55,8 +58,7 @@ def send_paced(url: str, key: str, rate: float, duration: float, prefix: str,
                 time.sleep(delay)
             sent = time.time()
             try:
-                status = session.post(url, data=bodies[index], headers=headers,
-                                      timeout=timeout).status_code
+                status = session.post(url, data=bodies[index], headers=headers, timeout=timeout).status_code
             except requests.RequestException:
                 status = 0
             rows[index] = [contacts[index], due, sent, time.time(), status]
@@ -71,13 +73,21 @@ def send_paced(url: str, key: str, rate: float, duration: float, prefix: str,
     for worker in workers:
         worker.join()
     done = [row for row in rows if row is not None]
-    return {"url": url, "offered_rate": rate, "duration": duration, "threads": threads,
-            "count": total, "cpu_seconds": time.process_time() - cpu_before, "rows": done}
+    return {
+        "url": url,
+        "offered_rate": rate,
+        "duration": duration,
+        "threads": threads,
+        "count": total,
+        "cpu_seconds": time.process_time() - cpu_before,
+        "rows": done,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.paced_sender",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.paced_sender", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--url", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--rate", type=float, required=True, help="webhooks per second")

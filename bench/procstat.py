@@ -104,10 +104,15 @@ class ProcessPeak:
     hwm_kb: int = 0
 
     def to_json(self) -> dict:
-        return {"pid": self.pid, "role": self.role, "kind": self.kind, "command": self.command[:160],
-                "peak_rss_mb": round(max(self.rss_max_kb, self.hwm_kb) / 1024, 1),
-                "sampled_rss_max_mb": round(self.rss_max_kb / 1024, 1),
-                "vm_hwm_mb": round(self.hwm_kb / 1024, 1)}
+        return {
+            "pid": self.pid,
+            "role": self.role,
+            "kind": self.kind,
+            "command": self.command[:160],
+            "peak_rss_mb": round(max(self.rss_max_kb, self.hwm_kb) / 1024, 1),
+            "sampled_rss_max_mb": round(self.rss_max_kb / 1024, 1),
+            "vm_hwm_mb": round(self.hwm_kb / 1024, 1),
+        }
 
 
 @dataclass
@@ -180,8 +185,10 @@ class ProcessWatch:
         return {role: sum(cpu_seconds(pid) for pid in tree(root)) for role, root in roots.items()}
 
     def report(self) -> list[dict]:
-        return [peak.to_json() for peak in sorted(self.peaks.values(),
-                                                   key=lambda p: (p.role, p.kind != "master", p.pid))]
+        return [
+            peak.to_json()
+            for peak in sorted(self.peaks.values(), key=lambda p: (p.role, p.kind != "master", p.pid))
+        ]
 
 
 def machine_busy_seconds() -> float:
@@ -220,8 +227,7 @@ class CpuWindow:
         if seconds <= 0:
             return {}
         roles = self.watch.cpu_by_role()
-        shares = {role: round((roles[role] - self.roles.get(role, 0.0)) / seconds, 3)
-                  for role in roles}
+        shares = {role: round((roles[role] - self.roles.get(role, 0.0)) / seconds, 3) for role in roles}
         loadgen = (reaped_children_seconds() - self.children) / seconds
         machine = (machine_busy_seconds() - self.machine) / seconds
         merged: dict[str, float] = {}

@@ -67,8 +67,12 @@ WRK_SCRIPT = BENCH_DIR / "webhook.lua"
 SECTIONS = ("ingress", "e2e", "limit")
 CELERY_QUEUE = "routing"  # the Redis list kombu keeps the routing queue's messages in
 WEBHOOK_PATH = "/webhook/cognigy/route"
-INTENT_QUEUES = {"sales_inquiry": "Sales Support", "support_ticket": "Technical Support",
-                 "billing_dispute": "Billing Disputes", "cancel_subscription": "Retention"}
+INTENT_QUEUES = {
+    "sales_inquiry": "Sales Support",
+    "support_ticket": "Technical Support",
+    "billing_dispute": "Billing Disputes",
+    "cancel_subscription": "Retention",
+}
 RSS_LIMIT_MB = 150
 #: Celery logs this line (plain or JSON logs) each time a worker takes a task: first runs and retries.
 TASK_RECEIVED = re.compile(r"router\.route_contact\[[0-9a-f-]+\] received")
@@ -78,60 +82,95 @@ TASK_RECEIVED = re.compile(r"router\.route_contact\[[0-9a-f-]+\] received")
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     env = os.environ
-    parser = argparse.ArgumentParser(prog="python -m bench.run_bench",
-                                     description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="short durations: a smoke run of the whole bench in under 3 minutes")
-    parser.add_argument("--sections", default=",".join(SECTIONS),
-                        help=f"comma-separated subset of {','.join(SECTIONS)} (cost and memory are "
-                             "derived from the sections that ran)")
-    parser.add_argument("--redis-url", default=env.get("BENCH_REDIS_URL"),
-                        help="use this Redis database (it gets flushed) instead of a private "
-                             "redis-server started for the run (BENCH_REDIS_URL)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run_bench",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="short durations: a smoke run of the whole bench in under 3 minutes",
+    )
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated subset of {','.join(SECTIONS)} (cost and memory are "
+        "derived from the sections that ran)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=env.get("BENCH_REDIS_URL"),
+        help="use this Redis database (it gets flushed) instead of a private "
+        "redis-server started for the run (BENCH_REDIS_URL)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "bench.json")
     parser.add_argument("--tag", default="", help="a label for this run (e.g. the variant measured)")
     web = parser.add_argument_group("web (gunicorn, as the Procfile runs it)")
     web.add_argument("--web-workers", type=int, default=int(env.get("WEB_CONCURRENCY", 2)))
     web.add_argument("--web-threads", type=int, default=int(env.get("WEB_THREADS", 4)))
     web.add_argument("--web-worker-class", default="gthread")
-    web.add_argument("--no-access-log", dest="access_log", action="store_false",
-                     help="drop the Procfile's --access-logfile - (ingress and reference alike)")
-    web.add_argument("--web-tweaks", default="",
-                     help="serve bench.tuned_web with these BENCH_TWEAKS (no-sent-event, "
-                          "switch=SECONDS) to measure settings the product has no flag for")
+    web.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="drop the Procfile's --access-logfile - (ingress and reference alike)",
+    )
+    web.add_argument(
+        "--web-tweaks",
+        default="",
+        help="serve bench.tuned_web with these BENCH_TWEAKS (no-sent-event, "
+        "switch=SECONDS) to measure settings the product has no flag for",
+    )
     wrk = parser.add_argument_group("ingress section (wrk)")
     wrk.add_argument("--wrk-connections", type=int, default=32)
     wrk.add_argument("--wrk-threads", type=int, default=2)
     wrk.add_argument("--wrk-seconds", type=float, default=None, help="default 10, quick 3")
     wrk.add_argument("--wrk-warmup", type=float, default=None, help="default 2, quick 1")
-    wrk.add_argument("--ingress-rate", type=float, default=200,
-                     help="then this many webhooks/s from the paced sender, for the answer latency "
-                          "below saturation (0: skip)")
-    wrk.add_argument("--rounds", type=int, default=None,
-                     help="ingress/reference pairs to run (ABBA order); the table shows the mean; "
-                          "default 2, quick 1")
+    wrk.add_argument(
+        "--ingress-rate",
+        type=float,
+        default=200,
+        help="then this many webhooks/s from the paced sender, for the answer latency "
+        "below saturation (0: skip)",
+    )
+    wrk.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="ingress/reference pairs to run (ABBA order); the table shows the mean; default 2, quick 1",
+    )
     worker = parser.add_argument_group("workers (celery, as the Procfile runs them)")
-    worker.add_argument("--worker-processes", type=int, default=1,
-                        help="celery worker processes (the Procfile starts one)")
-    worker.add_argument("--worker-concurrency", type=int,
-                        default=int(env.get("WORKER_CONCURRENCY", 16)))
+    worker.add_argument(
+        "--worker-processes", type=int, default=1, help="celery worker processes (the Procfile starts one)"
+    )
+    worker.add_argument("--worker-concurrency", type=int, default=int(env.get("WORKER_CONCURRENCY", 16)))
     worker.add_argument("--worker-pool", default="threads")
-    worker.add_argument("--worker-tweaks", default="",
-                        help="run bench.tuned_worker with these BENCH_TWEAKS (no-events, "
-                             "switch=SECONDS)")
+    worker.add_argument(
+        "--worker-tweaks",
+        default="",
+        help="run bench.tuned_worker with these BENCH_TWEAKS (no-events, switch=SECONDS)",
+    )
     e2e = parser.add_argument_group("e2e section (paced sender)")
     e2e.add_argument("--steps", default="100,150,200,300,400,600", help="offered rates, webhooks/s")
     e2e.add_argument("--step-seconds", type=float, default=None, help="default 10, quick 4")
-    e2e.add_argument("--all-steps", action="store_true",
-                     help="keep stepping after the first rate that is not sustained")
+    e2e.add_argument(
+        "--all-steps", action="store_true", help="keep stepping after the first rate that is not sustained"
+    )
     e2e.add_argument("--cxone-latency-ms", type=float, default=50)
-    e2e.add_argument("--latency-seconds", type=float, default=None,
-                     help="duration of the half-rate latency run; default 10, quick 5")
+    e2e.add_argument(
+        "--latency-seconds",
+        type=float,
+        default=None,
+        help="duration of the half-rate latency run; default 10, quick 5",
+    )
     e2e.add_argument("--sender-threads", type=int, default=32)
-    e2e.add_argument("--profile", action="store_true",
-                     help="py-spy record the worker (GIL holder: where its CPU goes) during "
-                          "the first step >= --profile-rate")
+    e2e.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy record the worker (GIL holder: where its CPU goes) during "
+        "the first step >= --profile-rate",
+    )
     e2e.add_argument("--profile-rate", type=float, default=300)
     lim = parser.add_argument_group("limit section")
     lim.add_argument("--limit-seconds", type=float, default=None, help="default 120, quick 65")
@@ -141,8 +180,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
 
     quick = args.quick
-    defaults = {"rounds": (2, 1), "wrk_seconds": (10, 3), "wrk_warmup": (2, 1), "step_seconds": (10, 4),
-                "latency_seconds": (10, 5), "limit_seconds": (120, 65)}
+    defaults = {
+        "rounds": (2, 1),
+        "wrk_seconds": (10, 3),
+        "wrk_warmup": (2, 1),
+        "step_seconds": (10, 4),
+        "latency_seconds": (10, 5),
+        "limit_seconds": (120, 65),
+    }
     for name, (full, short) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, short if quick else full)
@@ -202,9 +247,24 @@ def start_gunicorn(stack: Stack, args: argparse.Namespace, app: str, name: str) 
     config = ["--config", "gunicorn.conf.py"] if (REPO / "gunicorn.conf.py").exists() else []
     if app == "ingress.wsgi:app" and args.web_tweaks:
         app = "bench.tuned_web:app"
-    argv = [sys.executable, "-m", "gunicorn", *config, "--bind", f"127.0.0.1:{port}",
-            "--workers", str(args.web_workers), "--worker-class", args.web_worker_class,
-            "--threads", str(args.web_threads), "--timeout", "30", "--graceful-timeout", "10"]
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        *config,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(args.web_workers),
+        "--worker-class",
+        args.web_worker_class,
+        "--threads",
+        str(args.web_threads),
+        "--timeout",
+        "30",
+        "--graceful-timeout",
+        "10",
+    ]
     if args.access_log:
         argv += ["--access-logfile", "-"]
     process = stack.spawn(name, argv + [app], stack.env(BENCH_TWEAKS=args.web_tweaks))
@@ -213,8 +273,9 @@ def start_gunicorn(stack: Stack, args: argparse.Namespace, app: str, name: str) 
     return process, url
 
 
-def start_routing_stack(stack: Stack, args: argparse.Namespace, client: redis.Redis,
-                        watch, **faults) -> list[Process]:
+def start_routing_stack(
+    stack: Stack, args: argparse.Namespace, client: redis.Redis, watch, **faults
+) -> list[Process]:
     """Sandbox (with ``faults``), web and workers, every process watched; returns the workers."""
     stack.start_sandbox()
     watch.add("sandbox", stack.processes[-1].popen.pid)
@@ -236,19 +297,47 @@ def start_workers(stack: Stack, args: argparse.Namespace) -> list[Process]:
         name = f"w{n + 1}"
         app = "bench.tuned_worker" if args.worker_tweaks else "worker.app"
         events = [] if "no-events" in args.worker_tweaks else ["--events"]
-        argv = [sys.executable, "-m", "celery", "--app", app, "worker",
-                "--pool", args.worker_pool, "--concurrency", str(args.worker_concurrency),
-                "--queues", CELERY_QUEUE, *events, "--loglevel", "INFO", "--without-gossip",
-                "--without-mingle", "--hostname", f"{name}@%h"]
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "--app",
+            app,
+            "worker",
+            "--pool",
+            args.worker_pool,
+            "--concurrency",
+            str(args.worker_concurrency),
+            "--queues",
+            CELERY_QUEUE,
+            *events,
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"{name}@%h",
+        ]
         # WORKER_CONCURRENCY also sizes the worker's HTTP and Redis pools: keep the two in step.
         # Each worker gets its own metrics port, so a second worker (or a test run next door)
         # never finds it taken.
-        processes.append(stack.spawn(name, argv, stack.env(
-            WORKER_CONCURRENCY=str(args.worker_concurrency), WORKER_METRICS_PORT=str(free_port()),
-            BENCH_TWEAKS=args.worker_tweaks)))
+        processes.append(
+            stack.spawn(
+                name,
+                argv,
+                stack.env(
+                    WORKER_CONCURRENCY=str(args.worker_concurrency),
+                    WORKER_METRICS_PORT=str(free_port()),
+                    BENCH_TWEAKS=args.worker_tweaks,
+                ),
+            )
+        )
     for process in processes:
-        wait_until(lambda p=process: " ready." in p.log_path.read_text(errors="replace"), 60,
-                   what=f"celery worker {process.name}")
+        wait_until(
+            lambda p=process: " ready." in p.log_path.read_text(errors="replace"),
+            60,
+            what=f"celery worker {process.name}",
+        )
     return processes
 
 
@@ -294,13 +383,30 @@ class QueueSampler:
         return [n for t, n in self.samples if start <= t <= end]
 
 
-def run_sender(stack: Stack, args: argparse.Namespace, rate: float, seconds: float, prefix: str,
-               logdir: Path) -> dict:
+def run_sender(
+    stack: Stack, args: argparse.Namespace, rate: float, seconds: float, prefix: str, logdir: Path
+) -> dict:
     """Run bench.paced_sender in its own process and load its rows."""
     out = logdir / f"sent-{prefix}.json"
-    argv = [sys.executable, "-m", "bench.paced_sender", "--url", stack.web_url + WEBHOOK_PATH,
-            "--key", API_KEY, "--rate", str(rate), "--duration", str(seconds), "--prefix", prefix,
-            "--threads", str(args.sender_threads), "--out", str(out)]
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.paced_sender",
+        "--url",
+        stack.web_url + WEBHOOK_PATH,
+        "--key",
+        API_KEY,
+        "--rate",
+        str(rate),
+        "--duration",
+        str(seconds),
+        "--prefix",
+        prefix,
+        "--threads",
+        str(args.sender_threads),
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     subprocess.run(argv, cwd=REPO, env=env, check=True, timeout=seconds * 4 + 60)
     return json.loads(out.read_text())
@@ -340,9 +446,13 @@ def wait_drained(stack: Stack, client: redis.Redis, expected_routed: int, timeou
         if stats["contacts_routed"] >= expected_routed and client.llen(CELERY_QUEUE) == 0:
             return {"drained": True, "seconds": round(time.monotonic() - started, 1)}
         time.sleep(0.3)
-    return {"drained": False, "seconds": round(time.monotonic() - started, 1),
-            "routed": stats.get("contacts_routed"), "expected": expected_routed,
-            "queue": int(client.llen(CELERY_QUEUE))}
+    return {
+        "drained": False,
+        "seconds": round(time.monotonic() - started, 1),
+        "routed": stats.get("contacts_routed"),
+        "expected": expected_routed,
+        "queue": int(client.llen(CELERY_QUEUE)),
+    }
 
 
 def py_spy_available() -> str | None:
@@ -385,19 +495,30 @@ def summarize_profile(path: Path, top: int = 15) -> dict:
         own[frames[-1]] += n
         packages[_frame_package(frames[-1])] += n
         # Project functions without line numbers, so each counts once per stack.
-        for function in {re.sub(r":\d+\)$", ")", f) for f in frames
-                         if _frame_package(f).startswith(PROJECT_PACKAGES)}:
+        for function in {
+            re.sub(r":\d+\)$", ")", f) for f in frames if _frame_package(f).startswith(PROJECT_PACKAGES)
+        }:
             project[function] += n
-        kind = ("tasks" if any("apply_target" in f for f in frames) else
-                "consumer" if any("Consumer.start" in f for f in frames) else "other")
+        kind = (
+            "tasks"
+            if any("apply_target" in f for f in frames)
+            else "consumer"
+            if any("Consumer.start" in f for f in frames)
+            else "other"
+        )
         threads[kind] += n
 
     def share(counter: Counter[str], limit: int = top) -> list:
         return [[name, round(100 * c / total, 1)] for name, c in counter.most_common(limit)] if total else []
 
-    return {"samples": total, "file": str(path.relative_to(REPO) if path.is_relative_to(REPO) else path),
-            "self_pct": share(own), "self_by_package": share(packages),
-            "project_inclusive_pct": share(project), "consumer_vs_tasks": share(threads)}
+    return {
+        "samples": total,
+        "file": str(path.relative_to(REPO) if path.is_relative_to(REPO) else path),
+        "self_pct": share(own),
+        "self_by_package": share(packages),
+        "project_inclusive_pct": share(project),
+        "consumer_vs_tasks": share(threads),
+    }
 
 
 # ----------------------------------------------------------------------------------- sections
@@ -408,8 +529,10 @@ def ensure_wrk() -> str:
     if found:
         return found
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise RuntimeError("wrk is not installed and this is not root with apt-get: install it "
-                           "(sudo apt-get install -y wrk) and run the bench again")
+        raise RuntimeError(
+            "wrk is not installed and this is not root with apt-get: install it "
+            "(sudo apt-get install -y wrk) and run the bench again"
+        )
     log("wrk not found: installing it with apt-get (Debian package 'wrk')")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "-qq", "wrk"]
@@ -423,8 +546,19 @@ def ensure_wrk() -> str:
 
 
 def run_wrk(url: str, args: argparse.Namespace, seconds: float, prefix: str, log_path: Path) -> dict:
-    argv = ["wrk", f"-t{args.wrk_threads}", f"-c{args.wrk_connections}", f"-d{seconds:g}s",
-            "--latency", "-s", str(WRK_SCRIPT), url + WEBHOOK_PATH, "--", API_KEY, prefix]
+    argv = [
+        "wrk",
+        f"-t{args.wrk_threads}",
+        f"-c{args.wrk_connections}",
+        f"-d{seconds:g}s",
+        "--latency",
+        "-s",
+        str(WRK_SCRIPT),
+        url + WEBHOOK_PATH,
+        "--",
+        API_KEY,
+        prefix,
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     with log_path.open("a") as handle:
         handle.write(f"$ {' '.join(argv)}\n{done.stdout}{done.stderr}\n")
@@ -434,11 +568,16 @@ def run_wrk(url: str, args: argparse.Namespace, seconds: float, prefix: str, log
     data = json.loads(line.split(" ", 1)[1])
     seconds_run = data["duration_us"] / 1e6
     lat = data["latency_us"]
-    return {"requests": data["requests"], "seconds": round(seconds_run, 2),
-            "rps": round(data["requests"] / seconds_run, 1),
-            "p50_ms": round(lat["p50"] / 1000, 2), "p90_ms": round(lat["p90"] / 1000, 2),
-            "p99_ms": round(lat["p99"] / 1000, 2), "max_ms": round(lat["max"] / 1000, 1),
-            "errors": data["errors"]}
+    return {
+        "requests": data["requests"],
+        "seconds": round(seconds_run, 2),
+        "rps": round(data["requests"] / seconds_run, 1),
+        "p50_ms": round(lat["p50"] / 1000, 2),
+        "p90_ms": round(lat["p90"] / 1000, 2),
+        "p99_ms": round(lat["p99"] / 1000, 2),
+        "max_ms": round(lat["max"] / 1000, 1),
+        "errors": data["errors"],
+    }
 
 
 def section_ingress(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
@@ -464,24 +603,31 @@ def section_ingress(args: argparse.Namespace, logdir: Path, watches: list) -> di
                 watch.add("redis", pid)
             if target == "ingress":
                 wait_until(lambda u=url: answers(u + "/readyz"), 10, what="the ingress to be ready")
-            log(f"ingress: wrk against {target} ({args.wrk_connections} connections, "
-                f"{args.wrk_threads} threads, {args.wrk_seconds:g}s after {args.wrk_warmup:g}s warm-up)")
+            log(
+                f"ingress: wrk against {target} ({args.wrk_connections} connections, "
+                f"{args.wrk_threads} threads, {args.wrk_seconds:g}s after {args.wrk_warmup:g}s warm-up)"
+            )
             prefix = f"wrk{int(time.time())}{n}"
             run_wrk(url, args, args.wrk_warmup, prefix + "w", workdir / "wrk.log")
             cpu = CpuWindow(watch)
             result = run_wrk(url, args, args.wrk_seconds, prefix, workdir / "wrk.log")
             result["cpu_cores"] = cpu.close()
-            log(f"ingress: {target}: {result['rps']:.0f} req/s, p50 {result['p50_ms']} ms, "
-                f"p99 {result['p99_ms']} ms, errors {result['errors']}")
+            log(
+                f"ingress: {target}: {result['rps']:.0f} req/s, p50 {result['p50_ms']} ms, "
+                f"p99 {result['p99_ms']} ms, errors {result['errors']}"
+            )
             if args.ingress_rate:
                 # The same server below saturation: answer latency without wrk's queueing.
-                sent = run_sender(stack, args, args.ingress_rate, args.wrk_seconds,
-                                  f"{prefix}p", workdir)
+                sent = run_sender(stack, args, args.ingress_rate, args.wrk_seconds, f"{prefix}p", workdir)
                 paced = sender_summary(sent)
-                result["paced"] = {k: paced[k] for k in ("offered_rate", "achieved_rate", "accepted",
-                                                         "answer_p50_ms", "answer_p99_ms")}
-                log(f"ingress: {target} at {args.ingress_rate:g}/s paced: answer p50 "
-                    f"{paced['answer_p50_ms']} ms, p99 {paced['answer_p99_ms']} ms")
+                result["paced"] = {
+                    k: paced[k]
+                    for k in ("offered_rate", "achieved_rate", "accepted", "answer_p50_ms", "answer_p99_ms")
+                }
+                log(
+                    f"ingress: {target} at {args.ingress_rate:g}/s paced: answer p50 "
+                    f"{paced['answer_p50_ms']} ms, p99 {paced['answer_p99_ms']} ms"
+                )
             if target == "ingress":
                 result["celery_queue_after"] = int(client.llen(CELERY_QUEUE))
             else:
@@ -500,8 +646,9 @@ def section_ingress(args: argparse.Namespace, logdir: Path, watches: list) -> di
     if args.ingress_rate:
         for target in runs:
             for key in ("answer_p50_ms", "answer_p99_ms"):
-                summary[target][f"paced_{key}"] = round(statistics.fmean(
-                    r["paced"][key] for r in runs[target]), 2)
+                summary[target][f"paced_{key}"] = round(
+                    statistics.fmean(r["paced"][key] for r in runs[target]), 2
+                )
     summary["rate_share"] = round(summary["ingress"]["rps"] / summary["bare"]["rps"], 3)
     return {"runs": runs, "summary": summary}
 
@@ -513,11 +660,17 @@ def warm_up(stack: Stack) -> dict:
     for n, intent in enumerate(INTENT_QUEUES):
         response = stack.post_webhook(chat_body(f"warm-{n}", intent), session=session)
         response.raise_for_status()
-    wait_until(lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= len(INTENT_QUEUES),
-               60, interval=0.1, what="the warm-up routings")
+    wait_until(
+        lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= len(INTENT_QUEUES),
+        60,
+        interval=0.1,
+        what="the warm-up routings",
+    )
     routings = stack.sandbox_stats()["routings"]
-    return {"contacts": len(INTENT_QUEUES),
-            "slowest_ms": ms(max(h[0]["at"] for h in routings.values()) - started)}
+    return {
+        "contacts": len(INTENT_QUEUES),
+        "slowest_ms": ms(max(h[0]["at"] for h in routings.values()) - started),
+    }
 
 
 def cpu_per_contact(cpu: dict[str, float], accepted_rate: float, routed_rate: float) -> dict:
@@ -542,16 +695,18 @@ def step_figures(sent: dict, routings: dict, samples: QueueSampler, rate: float)
     latencies = [routed_at[row[0]] - row[2] for row in accepted if row[0] in routed_at]
     lengths = samples.between(first, last + 0.05)
     tail = samples.between(last - 1.0, last + 0.05)
-    figures.update({
-        "accepted_rate": round(accepted_in_window / window, 1),
-        "routed_rate": round(in_window / window, 1),
-        "routed_share": round(in_window / accepted_in_window, 3) if accepted_in_window else None,
-        "routed_total": len(routed_at),
-        "queue_max": max(lengths, default=0),
-        "queue_end": round(statistics.fmean(tail), 1) if tail else 0,
-        "e2e_p50_ms": ms(pct(latencies, 50)),
-        "e2e_p99_ms": ms(pct(latencies, 99)),
-    })
+    figures.update(
+        {
+            "accepted_rate": round(accepted_in_window / window, 1),
+            "routed_rate": round(in_window / window, 1),
+            "routed_share": round(in_window / accepted_in_window, 3) if accepted_in_window else None,
+            "routed_total": len(routed_at),
+            "queue_max": max(lengths, default=0),
+            "queue_end": round(statistics.fmean(tail), 1) if tail else 0,
+            "e2e_p50_ms": ms(pct(latencies, 50)),
+            "e2e_p99_ms": ms(pct(latencies, 99)),
+        }
+    )
     figures["not_accepted"] = dict(figures["not_accepted"])
     reasons = []
     if figures["achieved_rate"] is None or figures["achieved_rate"] < 0.95 * rate:
@@ -570,8 +725,9 @@ def step_figures(sent: dict, routings: dict, samples: QueueSampler, rate: float)
 def section_e2e(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
     flush(args.redis_url)
     logdir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(redis_url=args.redis_url, workdir=logdir,
-                  env_overrides={"CXONE_RATE_LIMIT_PER_MINUTE": "100000"})
+    stack = Stack(
+        redis_url=args.redis_url, workdir=logdir, env_overrides={"CXONE_RATE_LIMIT_PER_MINUTE": "100000"}
+    )
     watch = ProcessWatch().start()
     watches.append(("e2e", watch))
     client = redis.Redis.from_url(args.redis_url)
@@ -600,16 +756,25 @@ def section_e2e(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
                 expected += sum(1 for row in sent["rows"] if row[4] == 202)
                 drain = wait_drained(stack, client, expected, 30 if args.quick else 90)
             figures = step_figures(sent, stack.sandbox_stats()["routings"], samples, rate)
-            figures.update({"cpu_cores": cpu, "drain": drain, "cpu_ms_per_contact": cpu_per_contact(
-                cpu, figures["accepted_rate"], figures["routed_rate"])})
+            figures.update(
+                {
+                    "cpu_cores": cpu,
+                    "drain": drain,
+                    "cpu_ms_per_contact": cpu_per_contact(
+                        cpu, figures["accepted_rate"], figures["routed_rate"]
+                    ),
+                }
+            )
             if profiler is not None:
                 profiler.wait(args.step_seconds + 30)
                 figures["profile"] = summarize_profile(profile_path)
             result["steps"].append(figures)
-            log(f"e2e: {rate:g}/s -> sent {figures['achieved_rate']}/s, routed {figures['routed_rate']}/s, "
+            log(
+                f"e2e: {rate:g}/s -> sent {figures['achieved_rate']}/s, routed {figures['routed_rate']}/s, "
                 f"queue max {figures['queue_max']} end {figures['queue_end']}, "
                 f"p50 {figures['e2e_p50_ms']} ms: {'sustained' if figures['sustained'] else 'NOT sustained'}"
-                f"{' (' + figures['why_not'] + ')' if figures['why_not'] else ''}")
+                f"{' (' + figures['why_not'] + ')' if figures['why_not'] else ''}"
+            )
             if figures["sustained"] and not any(not s["sustained"] for s in result["steps"][:-1]):
                 best = rate
             if (not figures["sustained"] and not args.all_steps) or not drain["drained"]:
@@ -627,11 +792,12 @@ def section_e2e(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
             wait_drained(stack, client, expected, 60)
         latency = step_figures(sent, stack.sandbox_stats()["routings"], samples, half)
         latency["cpu_cores"] = cpu
-        latency["cpu_ms_per_contact"] = cpu_per_contact(cpu, latency["accepted_rate"],
-                                                        latency["routed_rate"])
+        latency["cpu_ms_per_contact"] = cpu_per_contact(cpu, latency["accepted_rate"], latency["routed_rate"])
         result["latency_run"] = latency
-        log(f"e2e: at {half:g}/s webhook->CXone p50 {latency['e2e_p50_ms']} ms, "
-            f"p99 {latency['e2e_p99_ms']} ms")
+        log(
+            f"e2e: at {half:g}/s webhook->CXone p50 {latency['e2e_p50_ms']} ms, "
+            f"p99 {latency['e2e_p99_ms']} ms"
+        )
         result["cost"] = cost_figures(stack, client, workers, redis_before, time.time() - started)
     finally:
         watch.stop()
@@ -646,14 +812,29 @@ def start_profiler(worker: Process, seconds: float, out: Path) -> subprocess.Pop
     if binary is None:
         log("--profile: py-spy is not installed (pip install py-spy); skipping the profile")
         return None
-    argv = [binary, "record", "--pid", str(worker.popen.pid), "--duration", str(int(seconds)),
-            "--rate", "100", "--format", "raw", "--gil", "--nonblocking", "--subprocesses",
-            "--output", str(out)]
+    argv = [
+        binary,
+        "record",
+        "--pid",
+        str(worker.popen.pid),
+        "--duration",
+        str(int(seconds)),
+        "--rate",
+        "100",
+        "--format",
+        "raw",
+        "--gil",
+        "--nonblocking",
+        "--subprocesses",
+        "--output",
+        str(out),
+    ]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def cost_figures(stack: Stack, client: redis.Redis, workers: list[Process], redis_before: int,
-                 seconds: float) -> dict:
+def cost_figures(
+    stack: Stack, client: redis.Redis, workers: list[Process], redis_before: int, seconds: float
+) -> dict:
     stats = stack.sandbox_stats(summary=True)
     knobs = stack.set_faults()  # an empty update: the current knobs
     routed = stats["contacts_routed"]
@@ -666,8 +847,9 @@ def cost_figures(stack: Stack, client: redis.Redis, workers: list[Process], redi
         "api_calls": calls,
         "api_calls_by_endpoint": stats["api_calls_by_endpoint"],
         "calls_per_routed_contact": round(calls / routed, 4) if routed else None,
-        "routing_puts_per_routed_contact": (round(stats["api_calls_by_endpoint"]["routing_put"] / routed, 4)
-                                            if routed else None),
+        "routing_puts_per_routed_contact": (
+            round(stats["api_calls_by_endpoint"]["routing_put"] / routed, 4) if routed else None
+        ),
         "token_requests": stats["token_requests"],
         "token_ttl_seconds": ttl,
         "token_lifetimes_in_run": max(1, math.ceil(seconds / ttl)),
@@ -678,8 +860,9 @@ def cost_figures(stack: Stack, client: redis.Redis, workers: list[Process], redi
         "answered_5xx": stats["answered_5xx"],
         "task_runs": runs,
         "task_runs_per_routed_contact": round(runs / routed, 3) if routed else None,
-        "redis_commands_per_routed_contact": (round((redis_calls(client) - redis_before) / routed, 1)
-                                              if routed else None),
+        "redis_commands_per_routed_contact": (
+            round((redis_calls(client) - redis_before) / routed, 1) if routed else None
+        ),
         "run_seconds": round(seconds, 1),
     }
 
@@ -698,22 +881,29 @@ def sliding_minutes(times: Sequence[float], start: float, end: float) -> list[in
 def section_limit(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
     flush(args.redis_url)
     logdir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(redis_url=args.redis_url, workdir=logdir,
-                  env_overrides={"CXONE_RATE_LIMIT_PER_MINUTE": str(args.limit)})
+    stack = Stack(
+        redis_url=args.redis_url,
+        workdir=logdir,
+        env_overrides={"CXONE_RATE_LIMIT_PER_MINUTE": str(args.limit)},
+    )
     watch = ProcessWatch().start()
     watches.append(("limit", watch))
     client = redis.Redis.from_url(args.redis_url)
     try:
         started = time.time()
         redis_before = redis_calls(client)
-        workers = start_routing_stack(stack, args, client, watch, rate_limit_per_minute=args.limit,
-                                      latency_ms=args.limit_latency_ms)
-        log(f"limit: offering {args.limit_rate:g} webhooks/s for {args.limit_seconds:g}s against a "
-            f"{args.limit}/min limit (sandbox and router)")
+        workers = start_routing_stack(
+            stack, args, client, watch, rate_limit_per_minute=args.limit, latency_ms=args.limit_latency_ms
+        )
+        log(
+            f"limit: offering {args.limit_rate:g} webhooks/s for {args.limit_seconds:g}s against a "
+            f"{args.limit}/min limit (sandbox and router)"
+        )
         window = CpuWindow(watch)
         with QueueSampler(args.redis_url, interval=0.5) as samples:
-            sent = run_sender(stack, args, args.limit_rate, args.limit_seconds,
-                              f"l{int(time.time()) % 100000}", logdir)
+            sent = run_sender(
+                stack, args, args.limit_rate, args.limit_seconds, f"l{int(time.time()) % 100000}", logdir
+            )
         cpu = window.close()
         stats = stack.sandbox_stats()
         sender = sender_summary(sent)
@@ -738,8 +928,8 @@ def section_limit(args: argparse.Namespace, logdir: Path, watches: list) -> dict
             "api_calls": calls,
             "answered_429": stats["answered_429"],
             "share_429": round(stats["answered_429"] / calls, 4) if calls else None,
-            "backlog_at_end": sender["accepted"] - len({c for c, h in stats["routings"].items()
-                                                        if h and h[0]["at"] < end}),
+            "backlog_at_end": sender["accepted"]
+            - len({c for c, h in stats["routings"].items() if h and h[0]["at"] < end}),
             "queue_max": max((n for _, n in samples.samples), default=0),
             "unacked_at_end": int(client.hlen("unacked")),
             "cpu_cores": cpu,
@@ -747,8 +937,10 @@ def section_limit(args: argparse.Namespace, logdir: Path, watches: list) -> dict
         if not windows:
             result["note"] = "run shorter than 60 s: per-minute figure extrapolated, not a sliding minute"
         result["cost"] = cost_figures(stack, client, workers, redis_before, time.time() - started)
-        log(f"limit: {result['routings_per_minute']} routings/min = {result['limit_share']:.1%} of "
-            f"{args.limit}; 429s {result['answered_429']} of {calls} calls")
+        log(
+            f"limit: {result['routings_per_minute']} routings/min = {result['limit_share']:.1%} of "
+            f"{args.limit}; 429s {result['answered_429']} of {calls} calls"
+        )
     finally:
         watch.stop()
         stack.close()
@@ -762,10 +954,11 @@ def section_limit(args: argparse.Namespace, logdir: Path, watches: list) -> dict
 
 def machine_facts() -> dict:
     cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace") if Path("/proc/cpuinfo").exists() else ""
-    model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines()
-                  if ln.startswith("model name")), platform.processor() or "unknown")
-    mhz = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines()
-                if ln.startswith("cpu MHz")), None)
+    model = next(
+        (ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
+        platform.processor() or "unknown",
+    )
+    mhz = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("cpu MHz")), None)
     meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
     mem_kb = next((int(ln.split()[1]) for ln in meminfo.splitlines() if ln.startswith("MemTotal")), 0)
     facts = {
@@ -783,10 +976,10 @@ def machine_facts() -> dict:
             facts[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             facts[name] = None
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                          text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                           capture_output=True, text=True)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True
+    )
     facts["git_commit"] = head.stdout.strip() or None
     facts["git_modified_files"] = len(dirty.stdout.splitlines())
     wrk = shutil.which("wrk")
@@ -810,9 +1003,10 @@ def memory_summary(watches: list) -> dict:
         return max(values) if values else None
 
     roles = sorted({p["role"] for p in processes})
-    by_role = {role: {"max_process_mb": peak(role),
-                      "processes_seen": sum(1 for p in processes if p["role"] == role)}
-               for role in roles}
+    by_role = {
+        role: {"max_process_mb": peak(role), "processes_seen": sum(1 for p in processes if p["role"] == role)}
+        for role in roles
+    }
     for role in ("web", "bare"):
         for kind in ("master", "worker"):
             values = [p["peak_rss_mb"] for p in processes if p["role"] == role and p["kind"] == kind]
@@ -820,9 +1014,9 @@ def memory_summary(watches: list) -> dict:
                 by_role[role][f"{kind}_max_mb"] = max(values)
     for role in by_role:
         by_role[role]["by_section_mb"] = {
-            section: max(p["peak_rss_mb"] for p in processes if p["role"] == role
-                         and p["section"] == section)
-            for section in dict.fromkeys(p["section"] for p in processes if p["role"] == role)}
+            section: max(p["peak_rss_mb"] for p in processes if p["role"] == role and p["section"] == section)
+            for section in dict.fromkeys(p["section"] for p in processes if p["role"] == role)
+        }
     growth = {}
     for section, points in timelines.items():
         worker = [(t, mb) for t, role, _pid, mb in points if role.startswith("worker")]
@@ -830,8 +1024,12 @@ def memory_summary(watches: list) -> dict:
         if len(half) >= 3:
             slope = statistics.linear_regression([t for t, _ in half], [mb for _, mb in half]).slope
             growth[section] = round(slope * 60, 1)
-    return {"by_role": by_role, "processes": processes, "rss_timeline_mb": timelines,
-            "worker_rss_growth_mb_per_min_second_half": growth}
+    return {
+        "by_role": by_role,
+        "processes": processes,
+        "rss_timeline_mb": timelines,
+        "worker_rss_growth_mb_per_min_second_half": growth,
+    }
 
 
 def verdict(ok: bool | None) -> str:
@@ -843,11 +1041,18 @@ def fmt(value: float | None, spec: str = ".0f", unit: str = "") -> str:
 
 
 def cpu_text(per_contact: dict[str, float], cpu: dict[str, float]) -> str:
-    parts = [f"{role} {per_contact[role]:.1f}" for role in ("web", "worker", "sandbox", "redis")
-             if role in per_contact]
+    parts = [
+        f"{role} {per_contact[role]:.1f}"
+        for role in ("web", "worker", "sandbox", "redis")
+        if role in per_contact
+    ]
     sender = per_contact.get("loadgen")
-    return (" + ".join(parts) + " ms" + (f" (+ sender {sender:.1f} ms)" if sender is not None else "")
-            + f"; machine {cpu.get('machine', 0):.2f} cores busy, others {cpu.get('others', 0):.2f}")
+    return (
+        " + ".join(parts)
+        + " ms"
+        + (f" (+ sender {sender:.1f} ms)" if sender is not None else "")
+        + f"; machine {cpu.get('machine', 0):.2f} cores busy, others {cpu.get('others', 0):.2f}"
+    )
 
 
 def build_table(results: dict) -> tuple[list[tuple[str, str, str, str, str]], list[dict]]:
@@ -858,111 +1063,189 @@ def build_table(results: dict) -> tuple[list[tuple[str, str, str, str, str]], li
     def add(section: str, figure: str, value: str, target: str = "", ok: bool | None = None) -> None:
         rows.append((section, figure, value, target, verdict(ok) if target else ""))
         if target:
-            targets.append({"section": section, "figure": figure, "value": value, "target": target,
-                            "met": ok})
+            targets.append(
+                {"section": section, "figure": figure, "value": value, "target": target, "met": ok}
+            )
 
     sections = results["sections"]
     if "summary" in sections.get("ingress", {}):
         ing = sections["ingress"]
         s = ing["summary"]
-        add("ingress", "bare reference: requests/s; answer p50 / p99",
-            f"{s['bare']['rps']:.0f}/s; {s['bare']['p50_ms']:.1f} / {s['bare']['p99_ms']:.1f} ms")
-        add("ingress", "ingress: requests/s; answer p50", f"{s['ingress']['rps']:.0f}/s; "
-            f"{s['ingress']['p50_ms']:.1f} ms")
-        rounds = [i["rps"] / b["rps"] for i, b in zip(ing["runs"]["ingress"], ing["runs"]["bare"],
-                                                       strict=False)]
+        add(
+            "ingress",
+            "bare reference: requests/s; answer p50 / p99",
+            f"{s['bare']['rps']:.0f}/s; {s['bare']['p50_ms']:.1f} / {s['bare']['p99_ms']:.1f} ms",
+        )
+        add(
+            "ingress",
+            "ingress: requests/s; answer p50",
+            f"{s['ingress']['rps']:.0f}/s; {s['ingress']['p50_ms']:.1f} ms",
+        )
+        rounds = [
+            i["rps"] / b["rps"] for i, b in zip(ing["runs"]["ingress"], ing["runs"]["bare"], strict=False)
+        ]
         spread = f" (rounds: {', '.join(f'{r:.0%}' for r in rounds)})" if len(rounds) > 1 else ""
-        add("ingress", "ingress rate / bare reference rate", f"{s['rate_share']:.0%}{spread}",
-            ">= 50%", s["rate_share"] >= 0.5)
-        add("ingress", "ingress: answer p99", f"{s['ingress']['p99_ms']:.1f} ms", "<= 20 ms",
-            s["ingress"]["p99_ms"] <= 20)
+        add(
+            "ingress",
+            "ingress rate / bare reference rate",
+            f"{s['rate_share']:.0%}{spread}",
+            ">= 50%",
+            s["rate_share"] >= 0.5,
+        )
+        add(
+            "ingress",
+            "ingress: answer p99",
+            f"{s['ingress']['p99_ms']:.1f} ms",
+            "<= 20 ms",
+            s["ingress"]["p99_ms"] <= 20,
+        )
         if "paced_answer_p99_ms" in s["ingress"]:
             rate = ing["runs"]["ingress"][0]["paced"]["offered_rate"]
-            add("ingress", f"paced {rate:g}/s, below saturation: answer p50 / p99, ingress; bare",
+            add(
+                "ingress",
+                f"paced {rate:g}/s, below saturation: answer p50 / p99, ingress; bare",
                 f"{s['ingress']['paced_answer_p50_ms']:.1f} / {s['ingress']['paced_answer_p99_ms']:.1f}"
-                f" ms; {s['bare']['paced_answer_p50_ms']:.1f} / {s['bare']['paced_answer_p99_ms']:.1f} ms")
+                f" ms; {s['bare']['paced_answer_p50_ms']:.1f} / {s['bare']['paced_answer_p99_ms']:.1f} ms",
+            )
         cpu_ms = {}
         for target in ("ingress", "bare"):
             role = "web" if target == "ingress" else "bare"
-            cpu_ms[target] = statistics.fmean(r["cpu_cores"].get(role, 0) / r["rps"] * 1000
-                                              for r in ing["runs"][target])
+            cpu_ms[target] = statistics.fmean(
+                r["cpu_cores"].get(role, 0) / r["rps"] * 1000 for r in ing["runs"][target]
+            )
         others = max(r["cpu_cores"].get("others", 0) for runs in ing["runs"].values() for r in runs)
-        add("ingress", "server CPU per request: ingress / bare",
-            f"{cpu_ms['ingress']:.2f} / {cpu_ms['bare']:.2f} ms (others used up to {others:.2f} cores)")
+        add(
+            "ingress",
+            "server CPU per request: ingress / bare",
+            f"{cpu_ms['ingress']:.2f} / {cpu_ms['bare']:.2f} ms (others used up to {others:.2f} cores)",
+        )
         errors = [r["errors"] for runs in ing["runs"].values() for r in runs]
         bad = sum(e["status"] + e["timeout"] + e["connect"] + e["read"] + e["write"] for e in errors)
         add("ingress", "non-2xx answers and socket errors", str(bad))
     e = sections.get("e2e", {})
     for step in e.get("steps", []):
-        add("e2e", f"offered {step['offered_rate']:g}/s: sent, routed; queue max/end; p50",
+        add(
+            "e2e",
+            f"offered {step['offered_rate']:g}/s: sent, routed; queue max/end; p50",
             f"{fmt(step['achieved_rate'])}/s, {fmt(step['routed_rate'])}/s; {step['queue_max']}/"
             f"{step['queue_end']:.0f}; {fmt(step['e2e_p50_ms'], '.0f', ' ms')}: "
-            + ("sustained" if step["sustained"] else "NOT sustained"))
+            + ("sustained" if step["sustained"] else "NOT sustained"),
+        )
     if "max_sustained_rate" in e:
-        add("e2e", f"highest sustained rate (CXone latency {e['cxone_latency_ms']:g} ms)",
-            f"{e['max_sustained_rate']:g}/s", ">= 300/s", e["max_sustained_rate"] >= 300)
+        add(
+            "e2e",
+            f"highest sustained rate (CXone latency {e['cxone_latency_ms']:g} ms)",
+            f"{e['max_sustained_rate']:g}/s",
+            ">= 300/s",
+            e["max_sustained_rate"] >= 300,
+        )
     if e.get("steps"):
         busiest = max(e["steps"], key=lambda st: st["routed_rate"] or 0)
         per = busiest.get("cpu_ms_per_contact", {})
-        add("e2e", f"CPU per contact at {busiest['offered_rate']:g}/s offered",
-            cpu_text(per, busiest.get("cpu_cores", {})))
+        add(
+            "e2e",
+            f"CPU per contact at {busiest['offered_rate']:g}/s offered",
+            cpu_text(per, busiest.get("cpu_cores", {})),
+        )
         product = sum(per.get(role, 0) for role in ("web", "worker", "redis"))
         sandbox = per.get("sandbox", 0)
         if product:
-            add("e2e", f"CPU ceiling: {cores} cores / CPU per contact",
+            add(
+                "e2e",
+                f"CPU ceiling: {cores} cores / CPU per contact",
                 f"{cores * 1000 / (product + sandbox):.0f}/s with the sandbox on the machine, "
-                f"{cores * 1000 / product:.0f}/s for web + worker + Redis alone")
+                f"{cores * 1000 / product:.0f}/s for web + worker + Redis alone",
+            )
     lat = e.get("latency_run")
     if lat:
-        add("e2e", f"webhook->CXone p50 at {lat['offered_rate']:g}/s (sent {fmt(lat['achieved_rate'])}/s)",
-            fmt(lat["e2e_p50_ms"], ".1f", " ms"), "<= 80 ms",
-            lat["e2e_p50_ms"] is not None and lat["e2e_p50_ms"] <= 80)
-        add("e2e", "webhook->CXone p99; webhook answer p50 / p99 at half rate",
+        add(
+            "e2e",
+            f"webhook->CXone p50 at {lat['offered_rate']:g}/s (sent {fmt(lat['achieved_rate'])}/s)",
+            fmt(lat["e2e_p50_ms"], ".1f", " ms"),
+            "<= 80 ms",
+            lat["e2e_p50_ms"] is not None and lat["e2e_p50_ms"] <= 80,
+        )
+        add(
+            "e2e",
+            "webhook->CXone p99; webhook answer p50 / p99 at half rate",
             f"{fmt(lat['e2e_p99_ms'], '.1f', ' ms')}; {fmt(lat['answer_p50_ms'], '.1f')} / "
-            f"{fmt(lat['answer_p99_ms'], '.1f', ' ms')}")
+            f"{fmt(lat['answer_p99_ms'], '.1f', ' ms')}",
+        )
     lim = sections.get("limit", {})
     if "limit_share" in lim:
-        add("limit", f"routings per sliding minute ({lim['offered_rate']:g}/s offered, "
-                     f"{lim['seconds']:.0f}s)",
+        add(
+            "limit",
+            f"routings per sliding minute ({lim['offered_rate']:g}/s offered, {lim['seconds']:.0f}s)",
             f"{lim['routings_per_minute']:.0f} of {lim['limit_per_minute']} (windows "
-            f"{lim['window_min']}..{lim['window_max']})")
-        add("limit", "routings per minute / limit", f"{lim['limit_share']:.1%}", ">= 95%",
-            lim["limit_share"] >= 0.95)
+            f"{lim['window_min']}..{lim['window_max']})",
+        )
+        add(
+            "limit",
+            "routings per minute / limit",
+            f"{lim['limit_share']:.1%}",
+            ">= 95%",
+            lim["limit_share"] >= 0.95,
+        )
         share_429 = "n/a (no calls)" if lim["share_429"] is None else f"{lim['share_429']:.2%}"
-        add("limit", "calls answered 429", f"{share_429} ({lim['answered_429']} of "
-            f"{lim['api_calls']})", "<= 1%", lim["share_429"] is not None and lim["share_429"] <= 0.01)
-        add("limit", "accepted but not yet routed at the end (offered > limit)",
-            f"{lim['backlog_at_end']}")
+        add(
+            "limit",
+            "calls answered 429",
+            f"{share_429} ({lim['answered_429']} of {lim['api_calls']})",
+            "<= 1%",
+            lim["share_429"] is not None and lim["share_429"] <= 0.01,
+        )
+        add("limit", "accepted but not yet routed at the end (offered > limit)", f"{lim['backlog_at_end']}")
     for name in ("e2e", "limit"):
         cost = sections.get(name, {}).get("cost")
         if not cost:
             continue
-        add("cost", f"{name}: CXone calls per routed contact",
+        add(
+            "cost",
+            f"{name}: CXone calls per routed contact",
             f"{fmt(cost['calls_per_routed_contact'], '.4f')} ({cost['api_calls']} / "
             f"{cost['contacts_routed']}; routed twice: {cost['contacts_routed_more_than_once']})",
-            "<= 1.01", cost["calls_per_routed_contact"] is not None
-            and cost["calls_per_routed_contact"] <= 1.01)
-        add("cost", f"{name}: token requests in {cost['run_seconds']:.0f}s "
-                    f"(TTL {cost['token_ttl_seconds']}s)",
-            str(cost["token_requests"]), f"<= {cost['token_lifetimes_in_run']} (1 per lifetime)",
-            cost["token_requests"] <= cost["token_lifetimes_in_run"])
-        add("cost", f"{name}: skill lookup calls ({cost['distinct_queue_names']} queue names)",
-            str(cost["skill_lookup_calls"]))
-        add("cost", f"{name}: task runs / Redis commands per routed contact",
+            "<= 1.01",
+            cost["calls_per_routed_contact"] is not None and cost["calls_per_routed_contact"] <= 1.01,
+        )
+        add(
+            "cost",
+            f"{name}: token requests in {cost['run_seconds']:.0f}s (TTL {cost['token_ttl_seconds']}s)",
+            str(cost["token_requests"]),
+            f"<= {cost['token_lifetimes_in_run']} (1 per lifetime)",
+            cost["token_requests"] <= cost["token_lifetimes_in_run"],
+        )
+        add(
+            "cost",
+            f"{name}: skill lookup calls ({cost['distinct_queue_names']} queue names)",
+            str(cost["skill_lookup_calls"]),
+        )
+        add(
+            "cost",
+            f"{name}: task runs / Redis commands per routed contact",
             f"{fmt(cost['task_runs_per_routed_contact'], '.2f')} / "
-            f"{fmt(cost['redis_commands_per_routed_contact'], '.1f')}")
+            f"{fmt(cost['redis_commands_per_routed_contact'], '.1f')}",
+        )
     memory = results.get("memory", {}).get("by_role", {})
     for role, label in (("web", "web (gunicorn master + workers)"), ("worker", "worker (celery)")):
         if role in memory:
             peak = memory[role]["max_process_mb"]
-            per_section = ", ".join(f"{sec} {mb:.0f}" for sec, mb in
-                                    memory[role].get("by_section_mb", {}).items())
-            add("memory", f"{label}: peak RSS per process", f"{peak:.0f} MB (by section: "
-                f"{per_section})", f"< {RSS_LIMIT_MB} MB", peak < RSS_LIMIT_MB)
+            per_section = ", ".join(
+                f"{sec} {mb:.0f}" for sec, mb in memory[role].get("by_section_mb", {}).items()
+            )
+            add(
+                "memory",
+                f"{label}: peak RSS per process",
+                f"{peak:.0f} MB (by section: {per_section})",
+                f"< {RSS_LIMIT_MB} MB",
+                peak < RSS_LIMIT_MB,
+            )
     growth = results.get("memory", {}).get("worker_rss_growth_mb_per_min_second_half", {})
     if growth:
-        add("memory", "worker RSS trend, second half of each section",
-            ", ".join(f"{sec} {mb:+.1f} MB/min" for sec, mb in growth.items()))
+        add(
+            "memory",
+            "worker RSS trend, second half of each section",
+            ", ".join(f"{sec} {mb:+.1f} MB/min" for sec, mb in growth.items()),
+        )
     for role in ("bare", "sandbox", "redis"):
         if role in memory:
             add("memory", f"{role}: peak RSS per process", f"{memory[role]['max_process_mb']:.0f} MB")
@@ -989,24 +1272,25 @@ def settings_text(args: argparse.Namespace) -> str:
     redis_kind = "given" if args.redis_given else "private redis-server, no persistence"
     config = " --config gunicorn.conf.py" if (REPO / "gunicorn.conf.py").exists() else ""
     web_tweaks = f"; tweaks: {args.web_tweaks} (bench.tuned_web)" if args.web_tweaks else ""
-    worker_tweaks = (f"; tweaks: {args.worker_tweaks} (bench.tuned_worker)"
-                     if args.worker_tweaks else "")
+    worker_tweaks = f"; tweaks: {args.worker_tweaks} (bench.tuned_worker)" if args.worker_tweaks else ""
     events = "" if "no-events" in args.worker_tweaks else " --events"
-    return "\n".join([
-        f"web:    gunicorn{config} --workers {args.web_workers} --worker-class {args.web_worker_class} "
-        f"--threads {args.web_threads} --timeout 30 --graceful-timeout 10{access}{web_tweaks}",
-        f"worker: {args.worker_processes} x celery worker --pool {args.worker_pool} "
-        f"--concurrency {args.worker_concurrency} --loglevel INFO{events} (WORKER_CONCURRENCY="
-        f"{args.worker_concurrency}){worker_tweaks}",
-        f"ingress: wrk -t{args.wrk_threads} -c{args.wrk_connections} -d{args.wrk_seconds:g}s "
-        f"(+{args.wrk_warmup:g}s warm-up), rounds {args.rounds}, workers stopped",
-        f"e2e:    CXone latency {args.cxone_latency_ms:g} ms, no limit; steps "
-        f"{'/'.join(f'{s:g}' for s in args.steps)} per s x {args.step_seconds:g}s; latency run "
-        f"{args.latency_seconds:g}s; sender: {args.sender_threads} threads, requests.Session each",
-        f"limit:  {args.limit}/min (sandbox and CXONE_RATE_LIMIT_PER_MINUTE), {args.limit_rate:g} "
-        f"webhooks/s for {args.limit_seconds:g}s, CXone latency {args.limit_latency_ms:g} ms",
-        f"redis:  {args.redis_url} ({redis_kind}; flushed before and after each section)",
-    ])
+    return "\n".join(
+        [
+            f"web:    gunicorn{config} --workers {args.web_workers} --worker-class {args.web_worker_class} "
+            f"--threads {args.web_threads} --timeout 30 --graceful-timeout 10{access}{web_tweaks}",
+            f"worker: {args.worker_processes} x celery worker --pool {args.worker_pool} "
+            f"--concurrency {args.worker_concurrency} --loglevel INFO{events} (WORKER_CONCURRENCY="
+            f"{args.worker_concurrency}){worker_tweaks}",
+            f"ingress: wrk -t{args.wrk_threads} -c{args.wrk_connections} -d{args.wrk_seconds:g}s "
+            f"(+{args.wrk_warmup:g}s warm-up), rounds {args.rounds}, workers stopped",
+            f"e2e:    CXone latency {args.cxone_latency_ms:g} ms, no limit; steps "
+            f"{'/'.join(f'{s:g}' for s in args.steps)} per s x {args.step_seconds:g}s; latency run "
+            f"{args.latency_seconds:g}s; sender: {args.sender_threads} threads, requests.Session each",
+            f"limit:  {args.limit}/min (sandbox and CXONE_RATE_LIMIT_PER_MINUTE), {args.limit_rate:g} "
+            f"webhooks/s for {args.limit_seconds:g}s, CXone latency {args.limit_latency_ms:g} ms",
+            f"redis:  {args.redis_url} ({redis_kind}; flushed before and after each section)",
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------------- main
@@ -1021,8 +1305,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     private = None
     if args.redis_url is None:
         if shutil.which("redis-server") is None:
-            print("bench: redis-server is not installed (apt-get install redis-server), and no "
-                  "--redis-url / BENCH_REDIS_URL was given", file=sys.stderr)
+            print(
+                "bench: redis-server is not installed (apt-get install redis-server), and no "
+                "--redis-url / BENCH_REDIS_URL was given",
+                file=sys.stderr,
+            )
             return 2
         # A Redis of the bench's own: nobody else's keys or commands in the figures, no persistence.
         private = PrivateRedis(logroot / "redis", durable=False)
@@ -1044,13 +1331,21 @@ def run(args: argparse.Namespace, logroot: Path) -> int:
         return 2
     finally:
         client.close()
-    results: dict = {"tag": args.tag, "quick": args.quick, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                     "machine": machine_facts(), "settings": {k: (str(v) if isinstance(v, Path) else v)
-                                                              for k, v in vars(args).items()},
-                     "settings_text": settings_text(args), "sections": {}}
+    results: dict = {
+        "tag": args.tag,
+        "quick": args.quick,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine_facts(),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings_text": settings_text(args),
+        "sections": {},
+    }
     watches: list = []
     runners: dict[str, Callable[[argparse.Namespace, Path, list], dict]] = {
-        "ingress": section_ingress, "e2e": section_e2e, "limit": section_limit}
+        "ingress": section_ingress,
+        "e2e": section_e2e,
+        "limit": section_limit,
+    }
     began = time.monotonic()
     for name in args.sections:
         section_started = time.monotonic()
@@ -1069,40 +1364,51 @@ def run(args: argparse.Namespace, logroot: Path) -> int:
     results["machine"]["loadavg_after"] = list(os.getloadavg())
     results["total_seconds"] = round(time.monotonic() - began, 1)
     rows, targets = build_table(results)
-    results["table"] = [dict(zip(("section", "figure", "value", "target", "result"), r, strict=True))
-                        for r in rows]
+    results["table"] = [
+        dict(zip(("section", "figure", "value", "target", "result"), r, strict=True)) for r in rows
+    ]
     results["targets"] = targets
 
     m = results["machine"]
     print()
-    print(f"cognigy-cxone-router bench{' [' + args.tag + ']' if args.tag else ''}"
-          f"{' (quick)' if args.quick else ''}: {m['cores']} cores ({m['cores_usable']} usable), "
-          f"{m['cpu_model']}, {m['memory_gb']} GB, Linux {m['kernel']}, Python {m['python']}, "
-          f"load {m['loadavg_before'][0]:.2f} before / {m['loadavg_after'][0]:.2f} after; code "
-          f"{m.get('git_commit')}" + (f" + {m['git_modified_files']} modified files"
-                                      if m.get("git_modified_files") else ""))
+    print(
+        f"cognigy-cxone-router bench{' [' + args.tag + ']' if args.tag else ''}"
+        f"{' (quick)' if args.quick else ''}: {m['cores']} cores ({m['cores_usable']} usable), "
+        f"{m['cpu_model']}, {m['memory_gb']} GB, Linux {m['kernel']}, Python {m['python']}, "
+        f"load {m['loadavg_before'][0]:.2f} before / {m['loadavg_after'][0]:.2f} after; code "
+        f"{m.get('git_commit')}"
+        + (f" + {m['git_modified_files']} modified files" if m.get("git_modified_files") else "")
+    )
     print(results["settings_text"])
     print(format_table(rows))
     for name, section in results["sections"].items():
         if "error" in section:
-            print(f"section {name} did not complete: {section['error']} (logs: "
-                  f"{(logroot / name).relative_to(REPO)})")
+            print(
+                f"section {name} did not complete: {section['error']} (logs: "
+                f"{(logroot / name).relative_to(REPO)})"
+            )
     missed = [t for t in targets if t["met"] is False]
-    print(f"targets: {len(targets) - len(missed)} of {len(targets)} met"
-          + (f"; missed: {', '.join(t['figure'] for t in missed)}" if missed else ""))
+    print(
+        f"targets: {len(targets) - len(missed)} of {len(targets)} met"
+        + (f"; missed: {', '.join(t['figure'] for t in missed)}" if missed else "")
+    )
     for step in results["sections"].get("e2e", {}).get("steps", []):
         if "profile" in step:
             p = step["profile"]
-            print(f"py-spy --gil, worker at {step['offered_rate']:g}/s ({p['samples']} samples, "
-                  f"{p['file']}): where the worker's CPU (GIL) time goes")
+            print(
+                f"py-spy --gil, worker at {step['offered_rate']:g}/s ({p['samples']} samples, "
+                f"{p['file']}): where the worker's CPU (GIL) time goes"
+            )
             print("  by thread: " + ", ".join(f"{n} {v}%" for n, v in p["consumer_vs_tasks"]))
             print("  by package (self): " + ", ".join(f"{n} {v}%" for n, v in p["self_by_package"][:10]))
             for frame, share in p["project_inclusive_pct"][:8]:
                 print(f"  {share:5.1f}% incl  {frame}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=str))
-    print(f"JSON: {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}; "
-          f"logs: {logroot.relative_to(REPO)}/ ; {results['total_seconds']:.0f}s in all")
+    print(
+        f"JSON: {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}; "
+        f"logs: {logroot.relative_to(REPO)}/ ; {results['total_seconds']:.0f}s in all"
+    )
     return 0
 
 

@@ -18,8 +18,9 @@ import sys
 
 import shared.task_queue as task_queue
 
-TWEAKS = dict(part.partition("=")[::2] for part in os.environ.get("BENCH_TWEAKS", "").split(",")
-              if part.strip())
+TWEAKS = dict(
+    part.partition("=")[::2] for part in os.environ.get("BENCH_TWEAKS", "").split(",") if part.strip()
+)
 _make_celery = task_queue.make_celery
 
 

@@ -18,8 +18,9 @@ import sys
 
 from worker.app import celery
 
-TWEAKS = dict(part.partition("=")[::2] for part in os.environ.get("BENCH_TWEAKS", "").split(",")
-              if part.strip())
+TWEAKS = dict(
+    part.partition("=")[::2] for part in os.environ.get("BENCH_TWEAKS", "").split(",") if part.strip()
+)
 if "no-events" in TWEAKS:
     celery.conf.worker_send_task_events = False
     celery.conf.task_send_sent_event = False

@@ -36,9 +36,7 @@ class SandboxConfig:
             access_key_id=environ.get("SANDBOX_ACCESS_KEY_ID", defaults.access_key_id),
             access_key_secret=environ.get("SANDBOX_ACCESS_KEY_SECRET", defaults.access_key_secret),
             tenant_id=environ.get("SANDBOX_TENANT_ID", defaults.tenant_id),
-            token_ttl_seconds=_positive_int(
-                environ, "SANDBOX_TOKEN_TTL_SECONDS", defaults.token_ttl_seconds
-            ),
+            token_ttl_seconds=_positive_int(environ, "SANDBOX_TOKEN_TTL_SECONDS", defaults.token_ttl_seconds),
             public_url=environ.get("SANDBOX_PUBLIC_URL") or None,
         )
 

@@ -84,9 +84,7 @@ def _build_seed_skills() -> tuple[SeedSkill, ...]:
         rows.append((f"Region {region:03d} Sales", _REGION_SALES_MEDIA[region % 3], True))
         # Every 17th region's support skill is retired, like the odd leftover in a real tenant.
         support_active = region % 17 != 0
-        rows.append(
-            (f"Region {region:03d} Support", _REGION_SUPPORT_MEDIA[region % 4], support_active)
-        )
+        rows.append((f"Region {region:03d} Support", _REGION_SUPPORT_MEDIA[region % 4], support_active))
     return tuple(
         SeedSkill(FIRST_SKILL_ID + offset, name, media, active)
         for offset, (name, media, active) in enumerate(rows)

@@ -63,9 +63,7 @@ def seconds_until_free_slot(
     return max(1, math.ceil(freeing_call + window - now))
 
 
-def max_calls_in_any_window(
-    sorted_times: Sequence[float], window: float = RATE_WINDOW_SECONDS
-) -> int:
+def max_calls_in_any_window(sorted_times: Sequence[float], window: float = RATE_WINDOW_SECONDS) -> int:
     """Most calls arriving within one window (t_last - t_first < window), by two pointers."""
     best = 0
     first = 0

@@ -29,9 +29,13 @@ class Ingress:
     publisher: RoutingPublisher
 
 
-def create_app(settings: Settings | None = None, *, routing_table: RoutingTable | None = None,
-               redis_client: redis.Redis | None = None,
-               send_task: Callable[[dict], None] | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    routing_table: RoutingTable | None = None,
+    redis_client: redis.Redis | None = None,
+    send_task: Callable[[dict], None] | None = None,
+) -> Flask:
     """Build the ingress. Tests pass settings, a fake Redis and a recording ``send_task``.
 
     Refuses to start (``SettingsError``/``RoutingTableError``) without webhook keys, unless auth is
@@ -41,7 +45,8 @@ def create_app(settings: Settings | None = None, *, routing_table: RoutingTable 
     settings.require_webhook_auth()
     table = routing_table or RoutingTable.load(settings.routes_file)
     redis_client = redis_client or redis.Redis.from_url(
-        settings.redis_url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=10)
+        settings.redis_url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=10
+    )
     if send_task is None:
         celery = make_celery(settings)
 
@@ -53,9 +58,11 @@ def create_app(settings: Settings | None = None, *, routing_table: RoutingTable 
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.extensions["ingress"] = Ingress(
-        settings=settings, routing_table=table, redis=redis_client, store=store,
-        publisher=RoutingPublisher(redis_client, store, send_task,
-                                    settings.dedupe_window_seconds),
+        settings=settings,
+        routing_table=table,
+        redis=redis_client,
+        store=store,
+        publisher=RoutingPublisher(redis_client, store, send_task, settings.dedupe_window_seconds),
     )
     register_error_handlers(app)
     app.register_blueprint(blueprint)

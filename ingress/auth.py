@@ -79,8 +79,14 @@ def signature_headers(secret: str, body: bytes, now: float | None = None) -> dic
     return {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: sign(secret, timestamp, body)}
 
 
-def check_signature(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], *,
-                    required: bool, now: float | None = None) -> SignatureProblem | None:
+def check_signature(
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: Sequence[str],
+    *,
+    required: bool,
+    now: float | None = None,
+) -> SignatureProblem | None:
     """None when the request may pass; else the problem (answered 401).
 
     Without configured ``secrets`` nothing is checked. With them, a request that carries either
@@ -94,18 +100,20 @@ def check_signature(headers: Mapping[str, str], body: bytes, secrets: Sequence[s
         if required:
             return SignatureProblem(
                 "signature_missing",
-                f"missing webhook signature: send '{TIMESTAMP_HEADER}' and '{SIGNATURE_HEADER}'")
+                f"missing webhook signature: send '{TIMESTAMP_HEADER}' and '{SIGNATURE_HEADER}'",
+            )
         return None
     raw_signature, raw_timestamp = (raw_signature or "").strip(), (raw_timestamp or "").strip()
     if not _TIMESTAMP.fullmatch(raw_timestamp):
         return _invalid(f"'{TIMESTAMP_HEADER}' must be the signing time in Unix seconds")
     skew = int(raw_timestamp) - (time.time() if now is None else now)
     if abs(skew) > SIGNATURE_TOLERANCE_SECONDS:
-        return _invalid(f"'{TIMESTAMP_HEADER}' is {abs(skew):.0f}s in the "
-                        f"{'future' if skew > 0 else 'past'}; the tolerance is "
-                        f"{SIGNATURE_TOLERANCE_SECONDS}s (check the sender's clock)")
-    candidates = [part[3:].lower() for part in _SEPARATORS.split(raw_signature)
-                  if part[:3].lower() == "v1="]
+        return _invalid(
+            f"'{TIMESTAMP_HEADER}' is {abs(skew):.0f}s in the "
+            f"{'future' if skew > 0 else 'past'}; the tolerance is "
+            f"{SIGNATURE_TOLERANCE_SECONDS}s (check the sender's clock)"
+        )
+    candidates = [part[3:].lower() for part in _SEPARATORS.split(raw_signature) if part[:3].lower() == "v1="]
     if not candidates:
         return _invalid(f"'{SIGNATURE_HEADER}' has no 'v1=<hex>' value")
     if len(candidates) > MAX_SIGNATURES:
@@ -121,8 +129,9 @@ def check_signature(headers: Mapping[str, str], body: bytes, secrets: Sequence[s
 
 
 def _digest(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body,
-                    hashlib.sha256).hexdigest()
+    return hmac.new(
+        secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256
+    ).hexdigest()
 
 
 def _invalid(detail: str) -> SignatureProblem:

@@ -43,8 +43,9 @@ class BoundsProblem:
         return {"field": self.field, "detail": "unpaired UTF-16 surrogate escape (\\ud800-\\udfff)"}
 
 
-def check_bounds(body: object, *, max_depth: int = MAX_JSON_DEPTH,
-                 max_string: int = MAX_STRING_LENGTH) -> BoundsProblem | None:
+def check_bounds(
+    body: object, *, max_depth: int = MAX_JSON_DEPTH, max_string: int = MAX_STRING_LENGTH
+) -> BoundsProblem | None:
     """The first place (in document order) where ``body`` is nested too deeply, or a string or key
     is too long or holds an unpaired surrogate.
 
@@ -57,14 +58,16 @@ def check_bounds(body: object, *, max_depth: int = MAX_JSON_DEPTH,
         value, path, depth, keyed = stack.pop()
         if keyed:
             if len(path[1]) > max_string:
-                return BoundsProblem("string_too_long", f"key longer than {max_string} characters",
-                                     _path(path), max_string)
+                return BoundsProblem(
+                    "string_too_long", f"key longer than {max_string} characters", _path(path), max_string
+                )
             if _LONE_SURROGATE.search(path[1]):
                 return BoundsProblem("malformed_json", "malformed JSON", _path(path))
         if isinstance(value, str):
             if len(value) > max_string:
-                return BoundsProblem("string_too_long", f"string longer than {max_string} characters",
-                                     _path(path), max_string)
+                return BoundsProblem(
+                    "string_too_long", f"string longer than {max_string} characters", _path(path), max_string
+                )
             if _LONE_SURROGATE.search(value):
                 return BoundsProblem("malformed_json", "malformed JSON", _path(path))
             continue

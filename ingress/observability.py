@@ -59,12 +59,10 @@ def scrape():
     """Prometheus text format: all gunicorn processes' webhook counts and timings, summed."""
     multiprocess_dir = current_app.extensions["ingress"].settings.prometheus_multiproc_dir
     body = generate_latest(metrics.ingress_scrape_registry(multiprocess_dir))
-    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST,
-                                   "Cache-Control": "no-store"})
+    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
 
 
-def webhook_outcome(status: int, rejection_reason: str | None,
-                    body: dict | None) -> tuple[str, str]:
+def webhook_outcome(status: int, rejection_reason: str | None, body: dict | None) -> tuple[str, str]:
     """``(outcome, reason)`` of one webhook answer, with the metric's label values."""
     if 200 <= status < 300:
         return ("duplicate" if (body or {}).get("duplicate") else "accepted"), metrics.NO_REASON
@@ -82,8 +80,9 @@ def _count_webhook(response: Response) -> Response:
     if started is None:
         return response
     body = response.get_json(silent=True) if response.status_code == 202 else None
-    outcome, reason = webhook_outcome(response.status_code, g.get("rejection_reason"),
-                                      body if isinstance(body, dict) else None)
+    outcome, reason = webhook_outcome(
+        response.status_code, g.get("rejection_reason"), body if isinstance(body, dict) else None
+    )
     metrics.WEBHOOKS.labels(outcome=outcome, reason=reason).inc()
     metrics.WEBHOOK_DURATION.labels(outcome=outcome).observe(time.perf_counter() - started)
     return response

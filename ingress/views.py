@@ -43,8 +43,7 @@ def _unauthorized():
     return response
 
 
-def _reject(status: int, reason: str, message: str, headers: dict[str, str] | None = None, /,
-            **details):
+def _reject(status: int, reason: str, message: str, headers: dict[str, str] | None = None, /, **details):
     """Every refusal of a webhook goes out through here, with a stable ``reason`` name.
 
     Reasons: unauthorized, signature_missing, signature_invalid, unsupported_media_type,
@@ -64,9 +63,12 @@ def route_webhook():
     if not _authenticated():
         return _reject(401, "unauthorized", _API_KEY_HELP, {"WWW-Authenticate": "ApiKey"})
     if not _is_json(request.mimetype):
-        return _reject(415, "unsupported_media_type",
-                       "send the body as JSON with 'Content-Type: application/json'",
-                       received=request.mimetype or None)
+        return _reject(
+            415,
+            "unsupported_media_type",
+            "send the body as JSON with 'Content-Type: application/json'",
+            received=request.mimetype or None,
+        )
     ingress = _ingress()
     settings = ingress.settings
     too_large = f"body larger than {settings.max_body_bytes} bytes"
@@ -81,8 +83,9 @@ def route_webhook():
         # werkzeug; reaching the cap means the sender had more to say.
         return _reject(413, "body_too_large", too_large)
     # The signature covers the raw bytes: check it before anything parses them.
-    problem = check_signature(request.headers, raw, settings.webhook_signing_secrets,
-                              required=settings.webhook_signature_required)
+    problem = check_signature(
+        request.headers, raw, settings.webhook_signing_secrets, required=settings.webhook_signature_required
+    )
     if problem is not None:
         return _reject(401, problem.reason, problem.message)
     try:
@@ -122,28 +125,43 @@ def route_webhook():
         published = ingress.publisher.publish(job)
     except EnqueueFailed as exc:
         log.error("routing not queued: %s", exc, extra={"contact_id": job.contact_id})
-        return _reject(503, "enqueue_failed", "could not queue the routing; please retry",
-                       {"Retry-After": "1"})
+        return _reject(
+            503, "enqueue_failed", "could not queue the routing; please retry", {"Retry-After": "1"}
+        )
     except DuplicateInFlight:
-        return _reject(503, "duplicate_in_flight",
-                       "the same webhook is being queued right now; please retry",
-                       {"Retry-After": "1"})
+        return _reject(
+            503,
+            "duplicate_in_flight",
+            "the same webhook is being queued right now; please retry",
+            {"Retry-After": "1"},
+        )
     if published.duplicate:
         # A resend (Cognigy retry attempt): answer with the first routing, queue nothing new.
-        log.info("duplicate webhook", extra={"routing_id": published.routing_id,
-                                             "contact_id": job.contact_id, "intent": job.intent})
+        log.info(
+            "duplicate webhook",
+            extra={"routing_id": published.routing_id, "contact_id": job.contact_id, "intent": job.intent},
+        )
     else:
-        log.info("routing queued", extra={"routing_id": job.routing_id, "contact_id": job.contact_id,
-                                          "intent": job.intent, "queue": job.queue_label})
-    return jsonify({
-        "status": "queued",
-        "routingId": published.routing_id,
-        "intent": job.intent,
-        "queue": job.queue_label,
-        "contactId": job.contact_id,
-        "mode": job.mode,
-        **({"duplicate": True} if published.duplicate else {}),
-    }), 202
+        log.info(
+            "routing queued",
+            extra={
+                "routing_id": job.routing_id,
+                "contact_id": job.contact_id,
+                "intent": job.intent,
+                "queue": job.queue_label,
+            },
+        )
+    return jsonify(
+        {
+            "status": "queued",
+            "routingId": published.routing_id,
+            "intent": job.intent,
+            "queue": job.queue_label,
+            "contactId": job.contact_id,
+            "mode": job.mode,
+            **({"duplicate": True} if published.duplicate else {}),
+        }
+    ), 202
 
 
 @blueprint.get("/routings/<routing_id>")
@@ -180,4 +198,5 @@ def readyz():
 
 def _is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or (
-        mimetype.startswith("application/") and mimetype.endswith("+json"))
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )

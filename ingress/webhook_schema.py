@@ -137,11 +137,20 @@ class WebhookSchema(_Lenient):
     @validates_schema
     def require_a_contact(self, body: dict, **_: object) -> None:
         data = body.get("data") or {}
-        if not any((body.get("cxoneContactId"), body.get("contactId"), data.get("contactId"),
-                    data.get("spawnedContactId"), body.get("sessionId"))):
+        if not any(
+            (
+                body.get("cxoneContactId"),
+                body.get("contactId"),
+                data.get("contactId"),
+                data.get("spawnedContactId"),
+                body.get("sessionId"),
+            )
+        ):
             raise ValidationError(
                 "Missing data for required field: give sessionId, contactId, cxoneContactId "
-                "or data.contactId (the CXone contact to move).", field_name="sessionId")
+                "or data.contactId (the CXone contact to move).",
+                field_name="sessionId",
+            )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from shared.settings import SettingsError, load_settings
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m ops", description="Operate the Cognigy → CXone router (reads REDIS_URL etc.).")
+        prog="python -m ops", description="Operate the Cognigy → CXone router (reads REDIS_URL etc.)."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     routings.add_commands(commands)
     doctor.add_command(commands)

@@ -41,8 +41,13 @@ from shared.settings import Settings, SettingsError, load_settings
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 #: Settings whose values are secrets (comma-separated lists are split into their parts).
-SECRET_SETTINGS = ("CXONE_CLIENT_SECRET", "CXONE_ACCESS_KEY_SECRET", "WEBHOOK_API_KEYS",
-                   "WEBHOOK_SIGNING_SECRETS", "FLOWER_BASIC_AUTH")
+SECRET_SETTINGS = (
+    "CXONE_CLIENT_SECRET",
+    "CXONE_ACCESS_KEY_SECRET",
+    "WEBHOOK_API_KEYS",
+    "WEBHOOK_SIGNING_SECRETS",
+    "FLOWER_BASIC_AUTH",
+)
 #: An API key shorter than this is guessable; warn about it.
 MIN_KEY_LENGTH = 16
 #: How long the doctor waits in total for slots of the shared CXone rate limiter.
@@ -52,8 +57,10 @@ MAX_LIMITER_WAIT_SECONDS = 30.0
 def add_command(subparsers: argparse._SubParsersAction) -> None:
     """Register ``doctor`` on the top-level parser."""
     doctor = subparsers.add_parser(
-        "doctor", help="check settings, routing table, Redis, CXone token and every queue",
-        description="Check a deployment before it takes traffic. Exit 0: ready; 1: problems found.")
+        "doctor",
+        help="check settings, routing table, Redis, CXone token and every queue",
+        description="Check a deployment before it takes traffic. Exit 0: ready; 1: problems found.",
+    )
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     doctor.add_argument("--strict", action="store_true", help="count warnings as problems")
     # The doctor reports bad settings itself, as one of its checks.
@@ -64,8 +71,9 @@ def doctor_command(args: argparse.Namespace, _settings: Settings | None, out: Te
     """Run every check against ``os.environ`` and print the report."""
     report = run_checks(os.environ)
     redactor = Redactor.from_environ(os.environ)
-    text = json.dumps(report.to_dict(args.strict), indent=2) + "\n" if args.json \
-        else render(report, args.strict)
+    text = (
+        json.dumps(report.to_dict(args.strict), indent=2) + "\n" if args.json else render(report, args.strict)
+    )
     out.write(redactor.scrub(text))
     return 1 if report.problems(args.strict) else 0
 
@@ -126,8 +134,9 @@ class Report:
 # ------------------------------------------------------------------------------ the checks
 
 
-def run_checks(environ: Mapping[str, str],
-               redis_factory: Callable[[Settings], redis.Redis] | None = None) -> Report:
+def run_checks(
+    environ: Mapping[str, str], redis_factory: Callable[[Settings], redis.Redis] | None = None
+) -> Report:
     """Every check, in order; later ones are skipped when what they need failed."""
     report = Report()
     try:
@@ -149,8 +158,12 @@ def run_checks(environ: Mapping[str, str],
         try:
             token = _check_token(report, settings, cxone)
             if table is not None:
-                _check_routes(report, table, cxone if token and redis_ok else None,
-                              "no CXone token" if not token else "Redis unreachable")
+                _check_routes(
+                    report,
+                    table,
+                    cxone if token and redis_ok else None,
+                    "no CXone token" if not token else "Redis unreachable",
+                )
         finally:
             if cxone is not None:
                 cxone.session.close()
@@ -162,18 +175,30 @@ def run_checks(environ: Mapping[str, str],
 def _check_webhook_auth(report: Report, settings: Settings) -> None:
     signatures = _signatures(settings)
     if settings.webhook_auth_disabled:
-        report.add("webhook auth", WARN, "WEBHOOK_AUTH_DISABLED=true: webhooks are accepted "
-                   f"without an API key (local use only); {signatures}")
+        report.add(
+            "webhook auth",
+            WARN,
+            "WEBHOOK_AUTH_DISABLED=true: webhooks are accepted "
+            f"without an API key (local use only); {signatures}",
+        )
         return
     keys = settings.webhook_api_keys
     if not keys:
-        report.add("webhook auth", FAIL, "WEBHOOK_API_KEYS is empty: set one or more "
-                   "comma-separated keys (or WEBHOOK_AUTH_DISABLED=true, local use only)")
+        report.add(
+            "webhook auth",
+            FAIL,
+            "WEBHOOK_API_KEYS is empty: set one or more "
+            "comma-separated keys (or WEBHOOK_AUTH_DISABLED=true, local use only)",
+        )
         return
     short = [str(i) for i, key in enumerate(keys, start=1) if len(key) < MIN_KEY_LENGTH]
     if short:
-        report.add("webhook auth", WARN, f"{len(keys)} API key(s); key #{', #'.join(short)} is "
-                   f"shorter than {MIN_KEY_LENGTH} characters; {signatures}")
+        report.add(
+            "webhook auth",
+            WARN,
+            f"{len(keys)} API key(s); key #{', #'.join(short)} is "
+            f"shorter than {MIN_KEY_LENGTH} characters; {signatures}",
+        )
         return
     report.add("webhook auth", OK, f"{len(keys)} API key(s); {signatures}")
 
@@ -182,8 +207,9 @@ def _signatures(settings: Settings) -> str:
     count = len(settings.webhook_signing_secrets)
     if not count:
         return "signatures not configured"
-    return f"signatures {'required' if settings.webhook_signature_required else 'optional'} " \
-           f"({count} secret(s))"
+    return (
+        f"signatures {'required' if settings.webhook_signature_required else 'optional'} ({count} secret(s))"
+    )
 
 
 def _check_credentials(report: Report, settings: Settings) -> bool:
@@ -207,14 +233,18 @@ def _check_routing_table(report: Report, settings: Settings) -> RoutingTable | N
         report.add("routing table", FAIL, str(exc))
         return None
     fallback = f"fallback '{table.fallback.label}'" if table.fallback else "no fallback (422)"
-    report.add("routing table", OK, f"{settings.routes_file}: {len(table.routes)} route(s), "
-               f"{fallback}, min_score {table.min_score:g}")
+    report.add(
+        "routing table",
+        OK,
+        f"{settings.routes_file}: {len(table.routes)} route(s), {fallback}, min_score {table.min_score:g}",
+    )
     return table
 
 
 def _redis_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=2,
-                                decode_responses=True)
+    return redis.Redis.from_url(
+        settings.redis_url, socket_timeout=3, socket_connect_timeout=2, decode_responses=True
+    )
 
 
 def _check_redis(report: Report, settings: Settings, client: redis.Redis) -> bool:
@@ -236,8 +266,10 @@ def _check_redis(report: Report, settings: Settings, client: redis.Redis) -> boo
         findings.append("maxmemory-policy unknown")
         status = WARN
     elif policy != "noeviction":
-        findings.append(f"maxmemory-policy is {policy}: Redis may evict queued tasks and routing "
-                        "records under memory pressure; set noeviction")
+        findings.append(
+            f"maxmemory-policy is {policy}: Redis may evict queued tasks and routing "
+            "records under memory pressure; set noeviction"
+        )
         status = WARN
     else:
         findings.append("maxmemory-policy noeviction")
@@ -245,14 +277,17 @@ def _check_redis(report: Report, settings: Settings, client: redis.Redis) -> boo
         findings.append("appendonly unknown")
         status = WARN
     elif appendonly != "yes":
-        findings.append("appendonly is off: a Redis restart loses the queued tasks accepted since "
-                        "the last snapshot; set appendonly yes")
+        findings.append(
+            "appendonly is off: a Redis restart loses the queued tasks accepted since "
+            "the last snapshot; set appendonly yes"
+        )
         status = WARN
     else:
         findings.append("appendonly yes")
     if policy is None or appendonly is None:
-        findings.append("(CONFIG GET and INFO refused, as on some managed Redis: check these in "
-                        "the provider's settings)")
+        findings.append(
+            "(CONFIG GET and INFO refused, as on some managed Redis: check these in the provider's settings)"
+        )
     report.add("redis durability", status, "; ".join(findings))
     return True
 
@@ -290,32 +325,48 @@ def _check_token(report: Report, settings: Settings, cxone: _DoctorClient | None
     except CXoneError as exc:
         hint = ""
         if exc.status in (400, 401, 403):
-            hint = (" (check CXONE_CLIENT_ID/CXONE_CLIENT_SECRET and the access key pair; an "
-                    "access key must belong to an active CXone API user)")
-        report.add("cxone token", FAIL,
-                   f"no token from {settings.cxone_auth_url}: {exc.reason}{hint}")
+            hint = (
+                " (check CXONE_CLIENT_ID/CXONE_CLIENT_SECRET and the access key pair; an "
+                "access key must belong to an active CXone API user)"
+            )
+        report.add("cxone token", FAIL, f"no token from {settings.cxone_auth_url}: {exc.reason}{hint}")
         return None
-    host = (f"{token.api_base} (pinned by CXONE_API_URL)" if settings.cxone_api_url
-            else f"{token.api_base} (discovered for the tenant)")
-    report.add("cxone token", OK,
-               f"{settings.cxone_grant_type} grant; tenant {token.tenant_id or '(none in token)'}; "
-               f"API {host}; valid {max(0, token.expires_at - time.time()):.0f}s")
+    host = (
+        f"{token.api_base} (pinned by CXONE_API_URL)"
+        if settings.cxone_api_url
+        else f"{token.api_base} (discovered for the tenant)"
+    )
+    report.add(
+        "cxone token",
+        OK,
+        f"{settings.cxone_grant_type} grant; tenant {token.tenant_id or '(none in token)'}; "
+        f"API {host}; valid {max(0, token.expires_at - time.time()):.0f}s",
+    )
     return token
 
 
-def _check_routes(report: Report, table: RoutingTable, cxone: _DoctorClient | None,
-                  why_skipped: str) -> None:
+def _check_routes(report: Report, table: RoutingTable, cxone: _DoctorClient | None, why_skipped: str) -> None:
     directory = QueueDirectory(cxone, cxone.redis, 1) if cxone is not None else None
     found: dict[str, tuple[int | None, str, str, str]] = {}  # one lookup per distinct name
     for intent, queue in table.queues().items():
         mode = _mode(table, queue)
         if queue.skill_id is not None:
-            report.routes.append(RouteCheck(intent, queue.label, queue.skill_id, OK,
-                                            "pinned, not looked up", "skill id from the table", mode))
+            report.routes.append(
+                RouteCheck(
+                    intent,
+                    queue.label,
+                    queue.skill_id,
+                    OK,
+                    "pinned, not looked up",
+                    "skill id from the table",
+                    mode,
+                )
+            )
             continue
         if directory is None:
-            report.routes.append(RouteCheck(intent, queue.label, None, SKIP,
-                                            f"skipped: {why_skipped}", "not looked up", mode))
+            report.routes.append(
+                RouteCheck(intent, queue.label, None, SKIP, f"skipped: {why_skipped}", "not looked up", mode)
+            )
             continue
         if queue.name not in found:
             found[queue.name] = _lookup(directory, queue.name)
@@ -332,8 +383,12 @@ def _lookup(directory: QueueDirectory, name: str) -> tuple[int | None, str, str,
             break
         except RateLimited as exc:  # the workers are using the budget: wait our turn, bounded
             if waited + exc.wait > MAX_LIMITER_WAIT_SECONDS:
-                return None, FAIL, "error", f"shared CXone rate limiter busy for over " \
-                                            f"{MAX_LIMITER_WAIT_SECONDS:g}s"
+                return (
+                    None,
+                    FAIL,
+                    "error",
+                    f"shared CXone rate limiter busy for over {MAX_LIMITER_WAIT_SECONDS:g}s",
+                )
             time.sleep(exc.wait)
             waited += exc.wait
         except CXoneError as exc:
@@ -374,27 +429,35 @@ class _DoctorClient(CXoneClient):
 def render(report: Report, strict: bool = False) -> str:
     """The report as two plain-text tables and a verdict line."""
     lines = ["cognigy-cxone-router doctor", ""]
-    lines += _table(["CHECK", "RESULT", "DETAIL"],
-                    [[c.name, _shown(c.status), c.detail] for c in report.checks])
+    lines += _table(
+        ["CHECK", "RESULT", "DETAIL"], [[c.name, _shown(c.status), c.detail] for c in report.checks]
+    )
     if report.routes:
         lines.append("")
         rows = []
         for r in report.routes:
-            rows.append([r.intent, r.queue, str(r.skill_id or "-"), _shown(r.status), r.lookup,
-                         r.mode])
-        lines += _table(["INTENT", "QUEUE", "SKILL ID", "RESULT", "LOOKUP", "MODE"], rows,
-                        notes=[r.detail if r.status == FAIL else "" for r in report.routes])
+            rows.append([r.intent, r.queue, str(r.skill_id or "-"), _shown(r.status), r.lookup, r.mode])
+        lines += _table(
+            ["INTENT", "QUEUE", "SKILL ID", "RESULT", "LOOKUP", "MODE"],
+            rows,
+            notes=[r.detail if r.status == FAIL else "" for r in report.routes],
+        )
     problems, warnings = report.statuses().count(FAIL), report.statuses().count(WARN)
     verdict = "NOT READY" if report.problems(strict) else "ready for traffic"
-    lines += ["", f"{verdict}: {problems} problem(s), {warnings} warning(s)"
-                  f"{' (--strict: warnings count)' if strict and warnings else ''}"]
+    lines += [
+        "",
+        f"{verdict}: {problems} problem(s), {warnings} warning(s)"
+        f"{' (--strict: warnings count)' if strict and warnings else ''}",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def _table(header: list[str], rows: list[list[str]], notes: list[str] | None = None) -> list[str]:
     """Left-aligned columns; multi-line cells continue under their column; ``notes`` go below a row."""
-    widths = [max(len(header[i]), *(len(_first_line(row[i])) for row in rows)) if rows
-              else len(header[i]) for i in range(len(header))]
+    widths = [
+        max(len(header[i]), *(len(_first_line(row[i])) for row in rows)) if rows else len(header[i])
+        for i in range(len(header))
+    ]
     indent = sum(widths[:-1]) + 2 * (len(widths) - 1)
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
     for n, row in enumerate(rows):

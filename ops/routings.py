@@ -35,9 +35,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(handler=show_command)
     replay = actions.add_parser("replay", help="send through the workers again")
     _ids_or_all(replay)
-    replay.add_argument("--resend-signal", action="store_true",
-                        help="voice only: allow a signal whose outcome was unknown to be sent again "
-                             "(check the contact in CXone first)")
+    replay.add_argument(
+        "--resend-signal",
+        action="store_true",
+        help="voice only: allow a signal whose outcome was unknown to be sent again "
+        "(check the contact in CXone first)",
+    )
     replay.set_defaults(handler=replay_command)
     purge = actions.add_parser("purge", help="drop entries without replaying them")
     _ids_or_all(purge)
@@ -65,12 +68,15 @@ def stuck_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
         out.write(f"no routing has been open for more than {args.minutes:g} minutes\n")
         return 0
     now = time.time()
-    out.write(f"{'ROUTING ID':<34} {'STATE':<9} {'AGE':>7} {'TRIES':>5} {'CONTACT':<16} "
-              f"{'QUEUE':<22} LAST ERROR\n")
+    out.write(
+        f"{'ROUTING ID':<34} {'STATE':<9} {'AGE':>7} {'TRIES':>5} {'CONTACT':<16} {'QUEUE':<22} LAST ERROR\n"
+    )
     for r in records:
-        out.write(f"{r.routing_id:<34} {r.state:<9} {_age(now - r.received_at):>7} {r.attempts:>5} "
-                  f"{str(r.job.get('contact_id'))[:16]:<16} {_queue(r.job)[:22]:<22} "
-                  f"{r.last_error or '-'}\n")
+        out.write(
+            f"{r.routing_id:<34} {r.state:<9} {_age(now - r.received_at):>7} {r.attempts:>5} "
+            f"{str(r.job.get('contact_id'))[:16]:<16} {_queue(r.job)[:22]:<22} "
+            f"{r.last_error or '-'}\n"
+        )
     out.write(f"{len(records)} open routing(s) older than {args.minutes:g} minutes\n")
     return 1
 
@@ -84,8 +90,10 @@ def list_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
     for routing_id, letter in letters.items():
         job = letter.get("job", {})
         failed_at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(letter.get("failed_at", 0)))
-        out.write(f"{routing_id:<34} {failed_at:<20} {str(job.get('contact_id'))[:16]:<16} "
-                  f"{_queue(job)[:22]:<22} {letter.get('reason')}\n")
+        out.write(
+            f"{routing_id:<34} {failed_at:<20} {str(job.get('contact_id'))[:16]:<16} "
+            f"{_queue(job)[:22]:<22} {letter.get('reason')}\n"
+        )
     out.write(f"{len(letters)} dead letter(s)\n")
     return 0
 
@@ -107,9 +115,11 @@ def replay_command(args: argparse.Namespace, settings: Settings, out: TextIO) ->
         return 2
     celery = make_celery(settings)
     publisher = RoutingPublisher(
-        store.redis, store,
+        store.redis,
+        store,
         lambda message: celery.send_task(ROUTE_CONTACT_TASK, args=[message], queue=ROUTING_QUEUE),
-        settings.dedupe_window_seconds)
+        settings.dedupe_window_seconds,
+    )
     failures = 0
     for routing_id in ids:
         if args.resend_signal:

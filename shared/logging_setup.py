@@ -39,7 +39,8 @@ MIN_SECRET_LENGTH = 4
 
 #: Fields bound for the current task or request (empty outside one).
 _context: contextvars.ContextVar[Mapping[str, object]] = contextvars.ContextVar(
-    "router_log_context", default=MappingProxyType({}))
+    "router_log_context", default=MappingProxyType({})
+)
 
 #: Attributes every LogRecord has; anything else on a record came from ``extra={…}``.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -52,8 +53,10 @@ _TOKEN_PATTERNS = (
     # Anything shaped like a JWT (header.payload.signature), wherever it appears.
     re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"),
     # access_token=…, "client_secret": "…", password: … in form bodies, JSON or query strings.
-    re.compile(r"(?i)\b(access_token|refresh_token|id_token|client_secret|password)"
-               r"(\"?\s*[:=]\s*\"?)[^\"&\s,;}]+"),
+    re.compile(
+        r"(?i)\b(access_token|refresh_token|id_token|client_secret|password)"
+        r"(\"?\s*[:=]\s*\"?)[^\"&\s,;}]+"
+    ),
 )
 
 
@@ -99,8 +102,12 @@ class SecretRedactor:
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretRedactor:
         """Every secret ``settings`` holds: webhook keys, signing secrets, CXone secrets, Redis password."""
-        secrets = [*settings.webhook_api_keys, *getattr(settings, "webhook_signing_secrets", ()),
-                   settings.cxone_client_secret, settings.cxone_access_key_secret]
+        secrets = [
+            *settings.webhook_api_keys,
+            *getattr(settings, "webhook_signing_secrets", ()),
+            settings.cxone_client_secret,
+            settings.cxone_access_key_secret,
+        ]
         try:
             secrets.append(urlparse(settings.redis_url).password or "")
         except ValueError:

@@ -51,19 +51,32 @@ disable_created_metrics()
 
 WEBHOOK_OUTCOMES = ("accepted", "duplicate", "rejected")
 #: Why a webhook was answered 4xx/5xx. ``error`` is an unexpected crash (500).
-WEBHOOK_REJECTION_REASONS = ("unauthorized", "unsupported_media_type", "too_large",
-                             "malformed_json", "invalid", "unroutable", "unavailable", "error")
+WEBHOOK_REJECTION_REASONS = (
+    "unauthorized",
+    "unsupported_media_type",
+    "too_large",
+    "malformed_json",
+    "invalid",
+    "unroutable",
+    "unavailable",
+    "error",
+)
 
 INGRESS_REGISTRY = CollectorRegistry(auto_describe=True)
 
 WEBHOOKS = Counter(
-    "router_webhooks", "Cognigy webhooks answered, by outcome and (for rejections) reason.",
-    ["outcome", "reason"], registry=INGRESS_REGISTRY)
+    "router_webhooks",
+    "Cognigy webhooks answered, by outcome and (for rejections) reason.",
+    ["outcome", "reason"],
+    registry=INGRESS_REGISTRY,
+)
 WEBHOOK_DURATION = Histogram(
     "router_webhook_duration_seconds",
     "Time from receiving a webhook to answering it, by outcome.",
-    ["outcome"], registry=INGRESS_REGISTRY,
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
+    ["outcome"],
+    registry=INGRESS_REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
 
 # ---------------------------------------------------------------- worker
 
@@ -82,22 +95,28 @@ ROUTINGS = Counter(
     "router_routings",
     "Routing attempts by outcome: routed, retried (reason: the cause) or failed (reason: the "
     "kind of failure).",
-    ["outcome", "reason"], registry=WORKER_REGISTRY)
+    ["outcome", "reason"],
+    registry=WORKER_REGISTRY,
+)
 CXONE_REQUEST_DURATION = Histogram(
     "router_cxone_request_duration_seconds",
     "CXone HTTP calls by endpoint and status (HTTP status, or timeout, connect_timeout, "
     "connection_error, error).",
-    ["endpoint", "status"], registry=WORKER_REGISTRY,
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
+    ["endpoint", "status"],
+    registry=WORKER_REGISTRY,
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 TOKEN_REFRESHES = Counter(
     "router_cxone_token_refreshes",
     "CXone token requests made by this process (one per refresh, shared by all workers).",
-    registry=WORKER_REGISTRY)
+    registry=WORKER_REGISTRY,
+)
 LIMITER_WAIT = Histogram(
     "router_cxone_limiter_wait_seconds",
     "Calls the shared rate limiter refused (_count), and the wait it asked for.",
     registry=WORKER_REGISTRY,
-    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 
 
 def count_routing(outcome: str, reason: str = NO_REASON) -> None:
@@ -136,20 +155,20 @@ class RoutingStateCollector(Collector):
     @staticmethod
     def _families() -> list[GaugeMetricFamily]:
         return [
-            GaugeMetricFamily("router_routing_queue_depth",
-                              f"Task messages waiting in the Celery '{ROUTING_QUEUE}' list."),
-            GaugeMetricFamily("router_open_routings",
-                              "Routings accepted and neither routed nor failed yet."),
-            GaugeMetricFamily("router_oldest_open_routing_age_seconds",
-                              "Age of the oldest routing that is neither routed nor failed "
-                              "(0 when none is open)."),
+            GaugeMetricFamily(
+                "router_routing_queue_depth", f"Task messages waiting in the Celery '{ROUTING_QUEUE}' list."
+            ),
+            GaugeMetricFamily("router_open_routings", "Routings accepted and neither routed nor failed yet."),
+            GaugeMetricFamily(
+                "router_oldest_open_routing_age_seconds",
+                "Age of the oldest routing that is neither routed nor failed (0 when none is open).",
+            ),
             RoutingStateCollector._redis_up(None),
         ]
 
     @staticmethod
     def _redis_up(value: float | None) -> GaugeMetricFamily:
-        family = GaugeMetricFamily("router_redis_up",
-                                   "1 when Redis answered the scrape-time reads, else 0.")
+        family = GaugeMetricFamily("router_redis_up", "1 when Redis answered the scrape-time reads, else 0.")
         if value is not None:
             family.add_metric([], value)
         return family
@@ -164,8 +183,7 @@ def ingress_scrape_registry(multiprocess_dir: str | None) -> CollectorRegistry:
     if not multiprocess_dir:
         return INGRESS_REGISTRY
     registry = CollectorRegistry()
-    registry.register(_OnlyNamed(MultiProcessCollector(None, path=multiprocess_dir),
-                                 _ingress_family_names()))
+    registry.register(_OnlyNamed(MultiProcessCollector(None, path=multiprocess_dir), _ingress_family_names()))
     return registry
 
 

@@ -133,11 +133,8 @@ class Settings:
             worker_concurrency=reader.integer(
                 "WORKER_CONCURRENCY", defaults.worker_concurrency, minimum=1, maximum=512
             ),
-            log_level=reader.choice(
-                "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
-            ),
-            log_format=reader.choice("LOG_FORMAT", defaults.log_format, ("json", "text"),
-                                     lower=True),
+            log_level=reader.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
+            log_format=reader.choice("LOG_FORMAT", defaults.log_format, ("json", "text"), lower=True),
             metrics_enabled=reader.boolean("METRICS_ENABLED", defaults.metrics_enabled),
             worker_metrics_port=reader.integer(
                 "WORKER_METRICS_PORT", defaults.worker_metrics_port, minimum=0, maximum=65535
@@ -167,9 +164,7 @@ class Settings:
             if not value
         ]
         if bool(self.cxone_access_key_id) != bool(self.cxone_access_key_secret):
-            missing.append(
-                "CXONE_ACCESS_KEY_SECRET" if self.cxone_access_key_id else "CXONE_ACCESS_KEY_ID"
-            )
+            missing.append("CXONE_ACCESS_KEY_SECRET" if self.cxone_access_key_id else "CXONE_ACCESS_KEY_ID")
         if missing:
             raise SettingsError("missing CXone credentials: " + ", ".join(missing))
 
@@ -212,8 +207,7 @@ class _Reader:
             return ()
         return tuple(part.strip() for part in raw.split(",") if part.strip())
 
-    def integer(self, name: str, default: int, minimum: int | None = None,
-                maximum: int | None = None) -> int:
+    def integer(self, name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
         value = self._parse(name, default, int, "an integer")
         self._check_range(name, value, minimum, maximum)
         return value
@@ -235,8 +229,9 @@ class _Reader:
 
         return self._parse(name, default, convert, "true or false")
 
-    def choice(self, name: str, default: str, options: tuple[str, ...], upper: bool = False,
-               lower: bool = False) -> str:
+    def choice(
+        self, name: str, default: str, options: tuple[str, ...], upper: bool = False, lower: bool = False
+    ) -> str:
         raw = self._raw(name)
         if raw is None:
             return default
@@ -246,8 +241,7 @@ class _Reader:
             return default
         return value
 
-    def url(self, name: str, default: str | None,
-            schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+    def url(self, name: str, default: str | None, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
         raw = self._raw(name)
         if raw is None:
             return default
@@ -257,8 +251,7 @@ class _Reader:
             return default
         return raw.rstrip("/")
 
-    def _check_range(self, name: str, value: float, minimum: float | None,
-                     maximum: float | None) -> None:
+    def _check_range(self, name: str, value: float, minimum: float | None, maximum: float | None) -> None:
         if minimum is not None and value < minimum:
             self.errors.append(f"{name}={value} must be at least {minimum}")
         if maximum is not None and value > maximum:

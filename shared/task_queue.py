@@ -52,8 +52,12 @@ def make_celery(settings: Settings) -> Celery:
         },
         # A publish that cannot reach Redis fails fast, so the ingress can answer 503 in time.
         task_publish_retry=True,
-        task_publish_retry_policy={"max_retries": 2, "interval_start": 0,
-                                   "interval_step": 0.2, "interval_max": 0.5},
+        task_publish_retry_policy={
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
         # Flower shows queued, started, retried and failed routings from these events.
         worker_send_task_events=True,
         task_send_sent_event=True,

@@ -63,8 +63,11 @@ class Outcome:
         """Good examples must end ``routed``; ``bad-*`` ones must be refused for their content (4xx)."""
         if self.meant_to_route:
             return self.state == "routed"
-        return self.http_status is not None and 400 <= self.http_status < 500 \
+        return (
+            self.http_status is not None
+            and 400 <= self.http_status < 500
             and self.http_status not in AUTH_REFUSALS
+        )
 
     def update_from_record(self, record: Mapping) -> None:
         """Take state and destination from a ``GET /routings/<id>`` body (or the 202 body)."""
@@ -90,6 +93,7 @@ class Outcome:
 
 # ---------------------------------------------------------------------------- settings
 
+
 def default_url(environ: Mapping[str, str]) -> str:
     """ROUTER_URL, else the local router on $PORT (what `make run` and compose publish)."""
     return environ.get("ROUTER_URL") or f"http://127.0.0.1:{environ.get('PORT') or 8000}"
@@ -104,13 +108,23 @@ def default_key(environ: Mapping[str, str]) -> str:
 def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
     """Flags, with defaults taken from ``environ``."""
     parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default=default_url(environ),
-                        help="router base URL (default: $ROUTER_URL or http://127.0.0.1:$PORT)")
-    parser.add_argument("--key", default=default_key(environ),
-                        help="webhook API key (default: first of $WEBHOOK_API_KEYS, else the demo key)")
+    parser.add_argument(
+        "--url",
+        default=default_url(environ),
+        help="router base URL (default: $ROUTER_URL or http://127.0.0.1:$PORT)",
+    )
+    parser.add_argument(
+        "--key",
+        default=default_key(environ),
+        help="webhook API key (default: first of $WEBHOOK_API_KEYS, else the demo key)",
+    )
     parser.add_argument("--payloads", type=Path, default=PAYLOADS, help="directory of *.json bodies")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS,
-                        help="seconds to wait for the accepted routings to finish (default 20)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        help="seconds to wait for the accepted routings to finish (default 20)",
+    )
     args = parser.parse_args(argv)
     args.url = args.url.rstrip("/")
     return args
@@ -118,12 +132,17 @@ def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpar
 
 # ---------------------------------------------------------------------------- talking to the router
 
+
 def send(session: requests.Session, url: str, path: Path) -> Outcome:
     """POST one payload file exactly as it is on disk."""
     outcome = Outcome(file=path.name, meant_to_route=not path.name.startswith("bad-"))
     try:
-        response = session.post(f"{url}/webhook/cognigy/route", data=path.read_bytes(),
-                                headers={"Content-Type": "application/json"}, timeout=HTTP_TIMEOUT)
+        response = session.post(
+            f"{url}/webhook/cognigy/route",
+            data=path.read_bytes(),
+            headers={"Content-Type": "application/json"},
+            timeout=HTTP_TIMEOUT,
+        )
     except requests.ConnectionError as exc:
         raise RouterUnreachable(str(exc)) from exc
     except requests.RequestException as exc:  # e.g. a read timeout: the router is there but stuck
@@ -182,8 +201,9 @@ def follow(session: requests.Session, url: str, pending: list[Outcome], timeout:
         if waiting:
             time.sleep(POLL_INTERVAL_SECONDS)
     for outcome in waiting:
-        outcome.note = (f"still {outcome.state} after {timeout:g} s: is a worker running? "
-                        f"{outcome.note}").strip()
+        outcome.note = (
+            f"still {outcome.state} after {timeout:g} s: is a worker running? {outcome.note}"
+        ).strip()
 
 
 def _json_or_none(response: requests.Response) -> object:
@@ -204,8 +224,9 @@ def render(outcomes: Sequence[Outcome]) -> str:
     for o in outcomes:
         head = [o.file, str(o.http_status or "-"), o.state or "-"]
         if o.routing_id:
-            rows.append((head + [o.queue or "-", o.skill_id or "-", o.mode or "-", o.contact_id or "-"],
-                         o.remarks))
+            rows.append(
+                (head + [o.queue or "-", o.skill_id or "-", o.mode or "-", o.contact_id or "-"], o.remarks)
+            )
         else:
             rows.append((head, o.remarks))
     widths = [len(c) for c in COLUMNS]
@@ -246,12 +267,18 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         try:
             outcomes = [send(session, args.url, path) for path in files]
         except RouterUnreachable:
-            print(f"demo: no router answers at {args.url}.\n"
-                  "      Start one with `make run` or `docker compose up`, or pass --url.", file=sys.stderr)
+            print(
+                f"demo: no router answers at {args.url}.\n"
+                "      Start one with `make run` or `docker compose up`, or pass --url.",
+                file=sys.stderr,
+            )
             return 2
         except KeyRefused as exc:
-            print(f"demo: the router refused the key {_masked(args.key)}: {exc}\n"
-                  "      Pass --key, or set WEBHOOK_API_KEYS to the router's keys.", file=sys.stderr)
+            print(
+                f"demo: the router refused the key {_masked(args.key)}: {exc}\n"
+                "      Pass --key, or set WEBHOOK_API_KEYS to the router's keys.",
+                file=sys.stderr,
+            )
             return 1
         follow(session, args.url, [o for o in outcomes if o.routing_id], args.timeout)
     print(render(outcomes))

@@ -32,8 +32,11 @@ class WorkerContext:
     @classmethod
     def build(cls, settings: Settings) -> WorkerContext:
         client = redis.Redis.from_url(
-            settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
-            health_check_interval=10, max_connections=settings.worker_concurrency * 2 + 8,
+            settings.redis_url,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=10,
+            max_connections=settings.worker_concurrency * 2 + 8,
         )
         cxone = CXoneClient(settings, client)
         return cls(

@@ -63,8 +63,7 @@ def install(settings: Settings) -> None:
     signals.task_postrun.connect(unbind_task_context, weak=False, dispatch_uid="router.log_unbind")
 
 
-def start_metrics_server(settings: Settings,
-                         redis_client: redis.Redis | None = None) -> WSGIServer | None:
+def start_metrics_server(settings: Settings, redis_client: redis.Redis | None = None) -> WSGIServer | None:
     """Serve this process's metrics on ``WORKER_METRICS_PORT`` (all addresses); return the
     server, or None when disabled (0), already started here, or the port is taken."""
     global _metrics_started
@@ -73,12 +72,17 @@ def start_metrics_server(settings: Settings,
         return None
     # No retries: a scrape must answer quickly (router_redis_up 0), the next one tries again.
     client = redis_client or redis.Redis.from_url(
-        settings.redis_url, socket_timeout=2, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+        settings.redis_url, socket_timeout=2, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+    )
     try:
         server, _thread = start_http_server(port, registry=metrics.WORKER_REGISTRY)
     except OSError as exc:
-        log.warning("worker metrics not served: port %s is unavailable (%s); set "
-                    "WORKER_METRICS_PORT to a free port, or 0 to turn them off", port, exc.strerror)
+        log.warning(
+            "worker metrics not served: port %s is unavailable (%s); set "
+            "WORKER_METRICS_PORT to a free port, or 0 to turn them off",
+            port,
+            exc.strerror,
+        )
         return None
     metrics.WORKER_REGISTRY.register(metrics.RoutingStateCollector(client))
     _metrics_started = True

@@ -44,8 +44,9 @@ STALE_MARGIN_SECONDS = 15.0
 class OrphanSweeper:
     """Re-publishes lost routings; ``sweep_once`` is the unit of work, ``start`` runs it forever."""
 
-    def __init__(self, ctx: WorkerContext, republish: Callable[[dict], None],
-                 interval: float = SWEEP_INTERVAL_SECONDS):
+    def __init__(
+        self, ctx: WorkerContext, republish: Callable[[dict], None], interval: float = SWEEP_INTERVAL_SECONDS
+    ):
         self.ctx = ctx
         self.republish = republish
         self.interval = interval
@@ -59,14 +60,16 @@ class OrphanSweeper:
     def sweep_once(self) -> list[str]:
         """One sweep (if this process wins the sweep lock); returns the routing ids re-published."""
         client = self.ctx.redis
-        if not client.set(redis_keys.ORPHAN_SWEEP_LOCK, "1", nx=True,
-                          px=int(max(1.0, self.interval - 1) * 1000)):
+        if not client.set(
+            redis_keys.ORPHAN_SWEEP_LOCK, "1", nx=True, px=int(max(1.0, self.interval - 1) * 1000)
+        ):
             return []
         if client.llen(ROUTING_QUEUE) >= BACKLOG_LIMIT:
             return []
         now = time.time()
         candidates = [
-            record for record in self.ctx.store.open_older_than(self.stale_after)
+            record
+            for record in self.ctx.store.open_older_than(self.stale_after)
             if _last_activity(record) < now - self.stale_after
             and not client.exists(redis_keys.routing_in_flight(record.routing_id))
         ]
@@ -80,10 +83,14 @@ class OrphanSweeper:
             self.ctx.store.touch(record.routing_id)  # so the next sweep does not resend it again
             self.republish(record.job)
             republished.append(record.routing_id)
-            log.warning("re-published a routing whose task message was lost",
-                        extra={"routing_id": record.routing_id,
-                               "contact_id": record.job.get("contact_id"),
-                               "intent": record.job.get("intent")})
+            log.warning(
+                "re-published a routing whose task message was lost",
+                extra={
+                    "routing_id": record.routing_id,
+                    "contact_id": record.job.get("contact_id"),
+                    "intent": record.job.get("intent"),
+                },
+            )
         return republished
 
     def start(self) -> threading.Thread:

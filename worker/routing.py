@@ -42,8 +42,9 @@ class RetryLater:
     reason: str
 
 
-def process(job: RoutingJob, ctx: WorkerContext, *, attempt: int = 0,
-            redelivered: bool = False) -> RetryLater | None:
+def process(
+    job: RoutingJob, ctx: WorkerContext, *, attempt: int = 0, redelivered: bool = False
+) -> RetryLater | None:
     """Carry out ``job`` once; return :class:`RetryLater` when it should be tried again later."""
     fields = {"routing_id": job.routing_id, "contact_id": job.contact_id, "intent": job.intent}
     if redelivered and _is_poison(job, ctx, attempt, fields):
@@ -57,8 +58,7 @@ def process(job: RoutingJob, ctx: WorkerContext, *, attempt: int = 0,
         wait = max(1.0, float(ctx.redis.ttl(lease_key) or 1))
         cap = ctx.settings.routing_max_countdown_seconds
         count_routing("retried", "in_flight")
-        return RetryLater(min(cap, wait + ctx.rng.uniform(0.1, 1.0)),
-                          "another worker holds this routing")
+        return RetryLater(min(cap, wait + ctx.rng.uniform(0.1, 1.0)), "another worker holds this routing")
     try:
         # Read the state only while holding the lease, and settle it before letting go, so a
         # second copy can never see a half-finished routing.
@@ -74,8 +74,7 @@ def process(job: RoutingJob, ctx: WorkerContext, *, attempt: int = 0,
             skill_id = carry_out(job, ctx)
         except Permanent as exc:
             ctx.store.mark_failed(job.routing_id, exc.reason, job.to_message())
-            count_routing("failed", "outcome_unknown" if isinstance(exc, OutcomeUnknown)
-                          else "permanent")
+            count_routing("failed", "outcome_unknown" if isinstance(exc, OutcomeUnknown) else "permanent")
             log.error("routing failed: %s", exc.reason, extra=fields)
             return None
         except Transient as exc:
@@ -98,8 +97,7 @@ def _is_poison(job: RoutingJob, ctx: WorkerContext, attempt: int, fields: dict) 
     record = ctx.store.get(job.routing_id)
     if record is not None and record.state in TERMINAL:
         return True  # finished after all; this copy has nothing left to do
-    reason = (f"poison message: delivered {deliveries} times without finishing "
-              "(its worker died each time)")
+    reason = f"poison message: delivered {deliveries} times without finishing (its worker died each time)"
     ctx.store.mark_failed(job.routing_id, reason, job.to_message())
     count_routing("failed", "poison")
     log.error("routing dead-lettered: %s", reason, extra=fields)
@@ -126,12 +124,12 @@ def signal_params(job: RoutingJob, skill_id: int) -> list[str]:
 
 def _signal_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> None:
     marker = redis_keys.routing_signal_sent(job.routing_id)
-    if not ctx.redis.set(marker, str(time.time()), nx=True,
-                         ex=ctx.settings.routing_status_ttl_seconds):
+    if not ctx.redis.set(marker, str(time.time()), nx=True, ex=ctx.settings.routing_status_ttl_seconds):
         raise OutcomeUnknown(
             "a signal for this routing was already started and its outcome is unknown; "
             "not sending it twice (check the contact in CXone before replaying)",
-            endpoint="signal")
+            endpoint="signal",
+        )
     try:
         ctx.client.signal(job.contact_id, signal_params(job, skill_id))
     except Transient as exc:
@@ -140,7 +138,9 @@ def _signal_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> None:
             raise
         raise OutcomeUnknown(
             f"{exc.reason}; the signal may have reached CXone, so it is not re-sent "
-            "(check the contact before replaying)", endpoint="signal", status=exc.status
+            "(check the contact before replaying)",
+            endpoint="signal",
+            status=exc.status,
         ) from exc
     except Permanent:
         ctx.redis.delete(marker)  # refused (4xx): nothing was signalled
@@ -180,8 +180,9 @@ def _count_waiting(job: RoutingJob, ctx: WorkerContext) -> int:
     return int(pipe.execute()[-1])
 
 
-def _plan_retry(job: RoutingJob, ctx: WorkerContext, error: Transient, past_failures: int,
-                fields: dict) -> RetryLater | None:
+def _plan_retry(
+    job: RoutingJob, ctx: WorkerContext, error: Transient, past_failures: int, fields: dict
+) -> RetryLater | None:
     is_failure = not isinstance(error, RateLimited)  # waiting for our own budget is no failure
     failures = past_failures + (1 if is_failure else 0)
     if isinstance(error, RateLimited):
@@ -189,14 +190,17 @@ def _plan_retry(job: RoutingJob, ctx: WorkerContext, error: Transient, past_fail
     countdown = countdown_for(error, failures, ctx)
     deadline = (job.received_at or time.time()) + ctx.settings.routing_retry_window_seconds
     if time.time() + countdown > deadline:
-        reason = (f"gave up after the {ctx.settings.routing_retry_window_seconds}s retry "
-                  f"window ({failures} failed attempts); last error: {error.reason}")
+        reason = (
+            f"gave up after the {ctx.settings.routing_retry_window_seconds}s retry "
+            f"window ({failures} failed attempts); last error: {error.reason}"
+        )
         ctx.store.mark_failed(job.routing_id, reason, job.to_message())
         count_routing("failed", "retry_window")
         log.error("routing failed: %s", reason, extra=fields)
         return None
-    ctx.store.mark_retrying(job.routing_id, error.reason, time.time() + countdown,
-                            counts_as_attempt=is_failure)
+    ctx.store.mark_retrying(
+        job.routing_id, error.reason, time.time() + countdown, counts_as_attempt=is_failure
+    )
     count_routing("retried", retry_cause(error))
     level = logging.DEBUG if isinstance(error, RateLimited) else logging.WARNING
     log.log(level, "retrying in %.1fs: %s", countdown, error.reason, extra=fields)

@@ -29,8 +29,14 @@ log = logging.getLogger(__name__)
 RETRY_PUBLISH_PAUSES = (0.0, 1.0, 2.0, 4.0, 8.0)
 
 
-@shared_task(bind=True, name=ROUTE_CONTACT_TASK, acks_late=True, reject_on_worker_lost=True,
-             ignore_result=True, max_retries=None)
+@shared_task(
+    bind=True,
+    name=ROUTE_CONTACT_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    max_retries=None,
+)
 def route_contact(self, message: dict) -> None:
     """Move one CXone contact to its queue (see :mod:`worker.routing` for the guarantees)."""
     try:
@@ -43,12 +49,15 @@ def route_contact(self, message: dict) -> None:
     ctx = worker_context()
     delivery = self.request.delivery_info or {}
     try:
-        outcome = process(job, ctx, attempt=self.request.retries,
-                          redelivered=bool(delivery.get("redelivered")))
+        outcome = process(
+            job, ctx, attempt=self.request.retries, redelivered=bool(delivery.get("redelivered"))
+        )
     except redis.RedisError as exc:
         count_routing("retried", "redis_unavailable")
-        outcome = RetryLater(min(5.0, ctx.settings.routing_max_countdown_seconds),
-                             f"Redis unavailable: {exc.__class__.__name__}")
+        outcome = RetryLater(
+            min(5.0, ctx.settings.routing_max_countdown_seconds),
+            f"Redis unavailable: {exc.__class__.__name__}",
+        )
     if outcome is not None:
         _publish_retry(self, outcome)
 

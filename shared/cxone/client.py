@@ -60,8 +60,9 @@ class Token:
 class CXoneClient:
     """Talks to one CXone tenant. One instance per process; safe to share between threads."""
 
-    def __init__(self, settings: Settings, redis_client: redis.Redis,
-                 session: requests.Session | None = None):
+    def __init__(
+        self, settings: Settings, redis_client: redis.Redis, session: requests.Session | None = None
+    ):
         self.settings = settings
         self.redis = redis_client
         self.session = session or _new_session(pool_size=settings.worker_concurrency)
@@ -90,13 +91,19 @@ class CXoneClient:
         lock_timeout = 3 * sum(self.timeout) + 5
         try:
             raw = get_or_compute(
-                self.redis, redis_keys.CXONE_TOKEN, self._fetch_token_unless_failing,
-                lock_timeout=lock_timeout, wait_timeout=lock_timeout,
+                self.redis,
+                redis_keys.CXONE_TOKEN,
+                self._fetch_token_unless_failing,
+                lock_timeout=lock_timeout,
+                wait_timeout=lock_timeout,
                 is_fresh=lambda text: Token.from_json(text).expires_at > time.time() + 5,
             )
         except SingleFlightTimeout as exc:
-            raise Transient(f"token refresh by another worker is taking too long: {exc}",
-                            not_delivered=True, endpoint="token") from exc
+            raise Transient(
+                f"token refresh by another worker is taking too long: {exc}",
+                not_delivered=True,
+                endpoint="token",
+            ) from exc
         token = Token.from_json(raw)
         self._token_memo = (token, now + TOKEN_MEMO_SECONDS)
         return token
@@ -112,8 +119,9 @@ class CXoneClient:
         try:
             return self._fetch_token()
         except Transient as exc:
-            self.redis.set(redis_keys.CXONE_TOKEN_FAILURE, exc.reason,
-                           px=int(TOKEN_FAILURE_COOLDOWN_SECONDS * 1000))
+            self.redis.set(
+                redis_keys.CXONE_TOKEN_FAILURE, exc.reason, px=int(TOKEN_FAILURE_COOLDOWN_SECONDS * 1000)
+            )
             raise
 
     def drop_token(self, token: Token) -> None:
@@ -124,22 +132,32 @@ class CXoneClient:
     def _fetch_token(self) -> tuple[str, float]:
         s = self.settings
         if s.cxone_grant_type == "password":
-            form = {"grant_type": "password", "username": s.cxone_access_key_id,
-                    "password": s.cxone_access_key_secret}
+            form = {
+                "grant_type": "password",
+                "username": s.cxone_access_key_id,
+                "password": s.cxone_access_key_secret,
+            }
         else:
             form = {"grant_type": "client_credentials"}
         self.token_requests += 1
         metrics.TOKEN_REFRESHES.inc()
         log.info("requesting a CXone token", extra={"grant_type": form["grant_type"]})
         response = self._send(
-            "POST", self._discover_token_endpoint(), "token", data=form,
+            "POST",
+            self._discover_token_endpoint(),
+            "token",
+            data=form,
             auth=(s.cxone_client_id, s.cxone_client_secret),
         )
         if response.status_code != 200:
             # Wrong credentials are an operator's fix, not the routing's fault: retry (with
             # backoff) so the routing completes once the credentials are corrected.
-            raise Transient(f"CXone token request refused: {_error_text(response)}",
-                            status=response.status_code, endpoint="token", not_delivered=True)
+            raise Transient(
+                f"CXone token request refused: {_error_text(response)}",
+                status=response.status_code,
+                endpoint="token",
+                not_delivered=True,
+            )
         body = _json(response, "token")
         access_token = body.get("access_token")
         if not isinstance(access_token, str) or not access_token:
@@ -158,8 +176,11 @@ class CXoneClient:
                 url = f"{self.settings.cxone_auth_url}/.well-known/openid-configuration"
                 response = self._send("GET", url, "discovery")
                 if response.status_code != 200:
-                    raise Transient(f"OIDC discovery failed: HTTP {response.status_code}",
-                                    status=response.status_code, endpoint="discovery")
+                    raise Transient(
+                        f"OIDC discovery failed: HTTP {response.status_code}",
+                        status=response.status_code,
+                        endpoint="discovery",
+                    )
                 endpoint = _json(response, "discovery").get("token_endpoint")
                 if not isinstance(endpoint, str):
                     raise Transient("OIDC discovery has no token_endpoint", endpoint="discovery")
@@ -168,13 +189,15 @@ class CXoneClient:
 
     def _discover_api_base(self, tenant_id: str) -> str:
         if not tenant_id:
-            raise Permanent("the CXone token carries no tenantId: set CXONE_API_URL",
-                            endpoint="discovery")
+            raise Permanent("the CXone token carries no tenantId: set CXONE_API_URL", endpoint="discovery")
         url = f"{self.settings.cxone_auth_url}/.well-known/cxone-configuration"
         response = self._send("GET", url, "discovery", params={"tenantId": tenant_id})
         if response.status_code != 200:
-            raise Transient(f"cxone-configuration failed: HTTP {response.status_code}",
-                            status=response.status_code, endpoint="discovery")
+            raise Transient(
+                f"cxone-configuration failed: HTTP {response.status_code}",
+                status=response.status_code,
+                endpoint="discovery",
+            )
         api = _json(response, "discovery").get("api_endpoint")
         if not isinstance(api, str) or not api.startswith("http"):
             raise Transient("cxone-configuration has no api_endpoint", endpoint="discovery")
@@ -188,22 +211,26 @@ class CXoneClient:
 
     def search_skills(self, search: str, skip: int = 0, top: int = SKILLS_PAGE_SIZE) -> dict:
         """One page of ``GET skills?searchString=…`` (a substring match): ``{skills, totalRecords}``."""
-        response = self.call("GET", SKILLS_PATH, "skills",
-                             params={"searchString": search, "skip": skip, "top": top})
+        response = self.call(
+            "GET", SKILLS_PATH, "skills", params={"searchString": search, "skip": skip, "top": top}
+        )
         if response.status_code == 204:  # CXone answers "no content" to an empty search
             return {"skills": [], "totalRecords": 0}
         return _json(response, "skills")
 
     def route_digital(self, contact_id: str, skill_id: int) -> None:
         """Move a digital contact to the routing queue of ``skill_id`` (idempotent PUT)."""
-        self.call("PUT", ROUTING_QUEUE_PATH.format(contact_id=_path_part(contact_id)),
-                  "routing_queue", json={"skillId": skill_id})
+        self.call(
+            "PUT",
+            ROUTING_QUEUE_PATH.format(contact_id=_path_part(contact_id)),
+            "routing_queue",
+            json={"skillId": skill_id},
+        )
 
     def signal(self, contact_id: str, params: list[str]) -> None:
         """Send the Signal API call the customer's Studio script turns into a Reskill (p1…p9)."""
         query = {f"p{i}": value for i, value in enumerate(params[:9], start=1)}
-        self.call("POST", SIGNAL_PATH.format(contact_id=_path_part(contact_id)), "signal",
-                  params=query)
+        self.call("POST", SIGNAL_PATH.format(contact_id=_path_part(contact_id)), "signal", params=query)
 
     def call(self, method: str, path: str, endpoint: str, **kwargs) -> requests.Response:
         """Make one metered API call; on 401 drop the token and try once more with a new one."""
@@ -213,9 +240,13 @@ class CXoneClient:
                 metrics.LIMITER_WAIT.observe(wait)
                 raise RateLimited(wait)
             token = self.token()
-            response = self._send(method, token.api_base + path, endpoint,
-                                  headers={"Authorization": f"Bearer {token.access_token}"},
-                                  **kwargs)
+            response = self._send(
+                method,
+                token.api_base + path,
+                endpoint,
+                headers={"Authorization": f"Bearer {token.access_token}"},
+                **kwargs,
+            )
             if response.status_code == 401 and attempt == 1:
                 log.info("CXone rejected the token; refreshing once", extra={"endpoint": endpoint})
                 self.drop_token(token)
@@ -232,19 +263,19 @@ class CXoneClient:
             return response
         except requests.ConnectTimeout as exc:
             status = "connect_timeout"
-            raise Transient(f"{endpoint}: connect timeout", endpoint=endpoint,
-                            not_delivered=True) from exc
+            raise Transient(f"{endpoint}: connect timeout", endpoint=endpoint, not_delivered=True) from exc
         except requests.Timeout as exc:
             status = "timeout"
-            raise Transient(f"{endpoint}: no answer within {self.timeout[1]:g}s",
-                            endpoint=endpoint) from exc
+            raise Transient(f"{endpoint}: no answer within {self.timeout[1]:g}s", endpoint=endpoint) from exc
         except requests.ConnectionError as exc:
             status = "connection_error"
-            raise Transient(f"{endpoint}: connection failed", endpoint=endpoint,
-                            not_delivered=_never_connected(exc)) from exc
+            raise Transient(
+                f"{endpoint}: connection failed", endpoint=endpoint, not_delivered=_never_connected(exc)
+            ) from exc
         finally:
             metrics.CXONE_REQUEST_DURATION.labels(endpoint=endpoint, status=status).observe(
-                time.perf_counter() - started)
+                time.perf_counter() - started
+            )
 
 
 def _check(response: requests.Response, endpoint: str) -> requests.Response:
@@ -253,11 +284,11 @@ def _check(response: requests.Response, endpoint: str) -> requests.Response:
         return response
     reason = f"{endpoint}: HTTP {status}: {_error_text(response)}"
     if status == 429:
-        raise Throttled(reason, retry_after=_retry_after(response), status=status,
-                        endpoint=endpoint)
+        raise Throttled(reason, retry_after=_retry_after(response), status=status, endpoint=endpoint)
     if status == 401:
-        raise Transient(reason + " (token rejected twice)", status=status, endpoint=endpoint,
-                        not_delivered=True)
+        raise Transient(
+            reason + " (token rejected twice)", status=status, endpoint=endpoint, not_delivered=True
+        )
     if status >= 500:
         # 503 means the service refused before doing anything; 500/502/504 may have acted.
         raise Transient(reason, status=status, endpoint=endpoint, not_delivered=status == 503)
@@ -331,7 +362,5 @@ def _new_session(pool_size: int) -> requests.Session:
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(4, pool_size), max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    session.headers.update({"Accept": "application/json",
-                            "User-Agent": "cognigy-cxone-router/0.1"})
+    session.headers.update({"Accept": "application/json", "User-Agent": "cognigy-cxone-router/0.1"})
     return session
-

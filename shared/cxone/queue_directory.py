@@ -55,8 +55,13 @@ class QueueDirectory:
         key = redis_keys.cxone_skill(self.client.api_base(), queue_name)
         lock_timeout = MAX_PAGES * sum(self.client.timeout) + 5
         try:
-            raw = get_or_compute(self.redis, key, lambda: self._lookup_for_cache(queue_name),
-                                 lock_timeout=lock_timeout, wait_timeout=30)
+            raw = get_or_compute(
+                self.redis,
+                key,
+                lambda: self._lookup_for_cache(queue_name),
+                lock_timeout=lock_timeout,
+                wait_timeout=30,
+            )
         except SingleFlightTimeout as exc:
             raise Transient(str(exc), not_delivered=True, endpoint="skills") from exc
         cached = json.loads(raw)
@@ -87,9 +92,17 @@ class QueueDirectory:
             return SkillLookup(queue_name, int(active[0]["skillId"]), pages=pages)
         if len(active) > 1:
             ids = ", ".join(str(s.get("skillId")) for s in active)
-            return SkillLookup(queue_name, None, f"ambiguous: {len(active)} active skills have "
-                               f"this exact name (ids {ids}); use skill_id", pages)
+            return SkillLookup(
+                queue_name,
+                None,
+                f"ambiguous: {len(active)} active skills have this exact name (ids {ids}); use skill_id",
+                pages,
+            )
         if exact:
-            return SkillLookup(queue_name, None, f"inactive: skill {exact[0].get('skillId')} "
-                               "has this name but is not active", pages)
+            return SkillLookup(
+                queue_name,
+                None,
+                f"inactive: skill {exact[0].get('skillId')} has this name but is not active",
+                pages,
+            )
         return SkillLookup(queue_name, None, "missing: no CXone skill has this exact name", pages)

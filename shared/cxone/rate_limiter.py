@@ -34,8 +34,14 @@ return 0
 class CallLimiter:
     """Grants at most ``limit`` calls per sliding ``window_seconds`` across all processes."""
 
-    def __init__(self, client: redis.Redis, key: str, limit: int, window_seconds: float = 60.0,
-                 guard_seconds: float = 1.0):
+    def __init__(
+        self,
+        client: redis.Redis,
+        key: str,
+        limit: int,
+        window_seconds: float = 60.0,
+        guard_seconds: float = 1.0,
+    ):
         # The guard widens the window a little: a call granted at t reaches CXone a few ms later,
         # and uneven network delay must not squeeze limit+1 arrivals into CXone's own 60 s.
         self._script = client.register_script(_SLIDING_WINDOW)

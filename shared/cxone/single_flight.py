@@ -34,9 +34,7 @@ def get_or_compute(
     cached = _read(client, key)
     if cached is not None and is_fresh(cached):
         return cached
-    lock = client.lock(
-        key + ":lock", timeout=lock_timeout, blocking_timeout=wait_timeout, sleep=0.05
-    )
+    lock = client.lock(key + ":lock", timeout=lock_timeout, blocking_timeout=wait_timeout, sleep=0.05)
     if not lock.acquire():
         raise SingleFlightTimeout(f"waited {wait_timeout:g}s for another process to refresh {key}")
     try:

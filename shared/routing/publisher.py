@@ -95,8 +95,13 @@ def duplicate_keys(job: RoutingJob) -> list[str]:
 class RoutingPublisher:
     """Guards against duplicates, stores the routing record and publishes the task with ``send``."""
 
-    def __init__(self, client: redis.Redis, store: RoutingStatusStore, send: Callable[[dict], None],
-                 dedupe_window_seconds: int):
+    def __init__(
+        self,
+        client: redis.Redis,
+        store: RoutingStatusStore,
+        send: Callable[[dict], None],
+        dedupe_window_seconds: int,
+    ):
         self.redis = client
         self.store = store
         self.send = send
@@ -142,7 +147,7 @@ class RoutingPublisher:
             if not existing.startswith(PENDING):
                 return existing
             if time.monotonic() >= deadline:
-                raise DuplicateInFlight(existing[len(PENDING):])
+                raise DuplicateInFlight(existing[len(PENDING) :])
             time.sleep(0.02)
 
     def replay(self, routing_id: str) -> RoutingJob:
@@ -181,8 +186,10 @@ class RoutingPublisher:
             # The task is queued: the worker writes the record when it takes it, and the pending
             # claims expire by themselves (a resend meanwhile gets "retry shortly", then at worst
             # a second routing to the same queue). Far better than a 503 for a routing we kept.
-            log.warning("routing record not written after publish; the worker will write it",
-                        extra={"routing_id": job.routing_id})
+            log.warning(
+                "routing record not written after publish; the worker will write it",
+                extra={"routing_id": job.routing_id},
+            )
 
     def _release_quietly(self, keys: list[str], marker: str) -> None:
         if not keys:

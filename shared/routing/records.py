@@ -83,11 +83,19 @@ class RoutingStatusStore:
         """
         now = time.time()
         received_at = job.received_at or now
-        return bool(self._create_if_absent(
-            keys=[redis_keys.routing(job.routing_id), redis_keys.OPEN_ROUTINGS, *settle_keys],
-            args=[json.dumps(job.to_message()), received_at, now, self.ttl_seconds, job.routing_id,
-                  settle_ttl],
-        ))
+        return bool(
+            self._create_if_absent(
+                keys=[redis_keys.routing(job.routing_id), redis_keys.OPEN_ROUTINGS, *settle_keys],
+                args=[
+                    json.dumps(job.to_message()),
+                    received_at,
+                    now,
+                    self.ttl_seconds,
+                    job.routing_id,
+                    settle_ttl,
+                ],
+            )
+        )
 
     def get(self, routing_id: str) -> RoutingRecord | None:
         """The record, or None when unknown or expired."""
@@ -109,14 +117,22 @@ class RoutingStatusStore:
             failed_reason=data.get("failed_reason") or None,
         )
 
-    def mark_retrying(self, routing_id: str, error: str, next_attempt_at: float,
-                      counts_as_attempt: bool = True) -> int:
+    def mark_retrying(
+        self, routing_id: str, error: str, next_attempt_at: float, counts_as_attempt: bool = True
+    ) -> int:
         """Record a transient failure; return the number of failed attempts so far."""
         key = redis_keys.routing(routing_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hincrby(key, "attempts", 1 if counts_as_attempt else 0)
-        pipe.hset(key, mapping={"state": RETRYING, "last_error": error[:500],
-                                "next_attempt_at": next_attempt_at, "updated_at": time.time()})
+        pipe.hset(
+            key,
+            mapping={
+                "state": RETRYING,
+                "last_error": error[:500],
+                "next_attempt_at": next_attempt_at,
+                "updated_at": time.time(),
+            },
+        )
         pipe.expire(key, self.ttl_seconds)
         attempts, *_ = pipe.execute()
         return int(attempts)
@@ -129,8 +145,10 @@ class RoutingStatusStore:
         """Record success and close the routing."""
         now = time.time()
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(redis_keys.routing(routing_id), mapping={
-            "state": ROUTED, "skill_id": skill_id, "routed_at": now, "updated_at": now})
+        pipe.hset(
+            redis_keys.routing(routing_id),
+            mapping={"state": ROUTED, "skill_id": skill_id, "routed_at": now, "updated_at": now},
+        )
         pipe.expire(redis_keys.routing(routing_id), self.ttl_seconds)
         pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
         pipe.zrem(redis_keys.LIMITER_WAITING, routing_id)
@@ -140,19 +158,25 @@ class RoutingStatusStore:
         """Record a final failure and put the task message in the dead-letter hash for replay."""
         now = time.time()
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(redis_keys.routing(routing_id), mapping={
-            "state": FAILED, "failed_reason": reason[:500], "updated_at": now})
+        pipe.hset(
+            redis_keys.routing(routing_id),
+            mapping={"state": FAILED, "failed_reason": reason[:500], "updated_at": now},
+        )
         pipe.expire(redis_keys.routing(routing_id), self.ttl_seconds)
         pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
         pipe.zrem(redis_keys.LIMITER_WAITING, routing_id)
-        pipe.hset(redis_keys.DEAD_LETTERS, routing_id,
-                  json.dumps({"job": job, "reason": reason[:500], "failed_at": now}))
+        pipe.hset(
+            redis_keys.DEAD_LETTERS,
+            routing_id,
+            json.dumps({"job": job, "reason": reason[:500], "failed_at": now}),
+        )
         pipe.execute()
 
     def open_older_than(self, seconds: float, limit: int = 1000) -> list[RoutingRecord]:
         """Routings received more than ``seconds`` ago that are neither routed nor failed."""
-        ids = self.redis.zrangebyscore(redis_keys.OPEN_ROUTINGS, "-inf", time.time() - seconds,
-                                       start=0, num=limit)
+        ids = self.redis.zrangebyscore(
+            redis_keys.OPEN_ROUTINGS, "-inf", time.time() - seconds, start=0, num=limit
+        )
         records = []
         for routing_id in ids:
             record = self.get(_text(routing_id))
@@ -189,11 +213,18 @@ class RoutingStatusStore:
 
         False if the routing is in any other state (already replayed, or routed since).
         """
-        return bool(self._claim_replay(
-            keys=[redis_keys.routing(job.routing_id), redis_keys.OPEN_ROUTINGS],
-            args=[json.dumps(job.to_message()), job.received_at, time.time(), self.ttl_seconds,
-                  job.routing_id],
-        ))
+        return bool(
+            self._claim_replay(
+                keys=[redis_keys.routing(job.routing_id), redis_keys.OPEN_ROUTINGS],
+                args=[
+                    json.dumps(job.to_message()),
+                    job.received_at,
+                    time.time(),
+                    self.ttl_seconds,
+                    job.routing_id,
+                ],
+            )
+        )
 
 
 # KEYS = record, open index; ARGV = job json, received_at, now, ttl, routing id
@@ -235,4 +266,5 @@ def _iso(timestamp: float | None) -> str | None:
     if not timestamp:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + (
-        f".{int((timestamp % 1) * 1000):03d}Z")
+        f".{int((timestamp % 1) * 1000):03d}Z"
+    )

@@ -90,14 +90,13 @@ class RoutingTable:
         best = max(candidates, key=lambda c: 1.0 if c.score is None else c.score)
         if best.score is not None and best.score < self.min_score:
             return self._fallback_or_raise(
-                best.name, best.score,
+                best.name,
+                best.score,
                 f"intent '{best.name}' scored {best.score:g}, below min_score {self.min_score:g}",
             )
         queue = self.routes.get(best.name)
         if queue is None:
-            return self._fallback_or_raise(
-                best.name, best.score, f"intent '{best.name}' has no route"
-            )
+            return self._fallback_or_raise(best.name, best.score, f"intent '{best.name}' has no route")
         return Decision(best.name, best.score, queue, "matched")
 
     def _fallback_or_raise(self, intent: str, score: float | None, why: str) -> Decision:
@@ -155,8 +154,9 @@ class _TableParser:
 
         top = self.mapping(root)
         for unknown in set(top) - {"routes", "fallback", "min_score", "voice_channels"}:
-            self.error(top[unknown][0], unknown, "unknown key (expected routes, fallback, "
-                       "min_score, voice_channels)")
+            self.error(
+                top[unknown][0], unknown, "unknown key (expected routes, fallback, min_score, voice_channels)"
+            )
 
         routes: dict[str, Queue] = {}
         if "routes" not in top:
@@ -216,8 +216,12 @@ class _TableParser:
                 return None
             if node.tag.endswith((":int", ":float")) and node.style is None:
                 # A bare number is more likely a skill id than a queue name: make it explicit.
-                self.error(node, key, f"bare number {name}: write {{skill_id: {name}}} for a skill "
-                           f"id, or quote it for a queue named \"{name}\"")
+                self.error(
+                    node,
+                    key,
+                    f"bare number {name}: write {{skill_id: {name}}} for a skill "
+                    f'id, or quote it for a queue named "{name}"',
+                )
                 return None
             return Queue(name=name)
         if not isinstance(node, yaml.MappingNode):
@@ -225,8 +229,7 @@ class _TableParser:
             return None
         fields = self.mapping(node)
         for unknown in set(fields) - {"queue", "skill_id", "mode"}:
-            self.error(fields[unknown][0], f"{key}.{unknown}", "unknown key (expected queue, "
-                       "skill_id, mode)")
+            self.error(fields[unknown][0], f"{key}.{unknown}", "unknown key (expected queue, skill_id, mode)")
         name = skill_id = mode = None
         if "queue" in fields:
             raw = fields["queue"][1]

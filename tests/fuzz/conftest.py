@@ -34,6 +34,7 @@ def pytest_terminal_summary(terminalreporter):
         statuses = {k: v for k, v in counts.items() if " " not in k}
         total = sum(statuses.values())
         terminalreporter.write_line(
-            f"{run}: {total} requests: " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
+            f"{run}: {total} requests: " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
+        )
         for key, value in sorted((k, v) for k, v in counts.items() if " " in k):
             terminalreporter.write_line(f"    {key:<40} {value}")

@@ -22,24 +22,32 @@ from .test_webhook_fuzz import API_KEY, ROUTES, SECRETS, Recorder
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 EXAMPLES = max(50, FUZZ_EXAMPLES // 15)
-CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_code_conformance,
-          schemathesis.checks.content_type_conformance,
-          schemathesis.checks.response_schema_conformance,
-          schemathesis.checks.response_headers_conformance]
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_schema_conformance,
+    schemathesis.checks.response_headers_conformance,
+]
 
 
 #: An invalid request may be refused with any of the router's refusals, 413 (too large) included.
-SCHEMATHESIS_CONFIG_DICT = {"checks": {"negative_data_rejection": {
-    "expected-statuses": [400, 401, 413, 415, 422]}}}
+SCHEMATHESIS_CONFIG_DICT = {
+    "checks": {"negative_data_rejection": {"expected-statuses": [400, 401, 413, 415, 422]}}
+}
 SCHEMATHESIS_CONFIG = SchemathesisConfig.from_dict(SCHEMATHESIS_CONFIG_DICT)
 
 
 def _app(secrets: tuple[str, ...] = ()):
     sent = Recorder()
-    app = create_app(Settings(webhook_api_keys=(API_KEY,), webhook_signing_secrets=secrets,
-                              routing_status_ttl_seconds=3600),
-                     routing_table=RoutingTable.parse(ROUTES),
-                     redis_client=fakeredis.FakeRedis(server=fakeredis.FakeServer()), send_task=sent)
+    app = create_app(
+        Settings(
+            webhook_api_keys=(API_KEY,), webhook_signing_secrets=secrets, routing_status_ttl_seconds=3600
+        ),
+        routing_table=RoutingTable.parse(ROUTES),
+        redis_client=fakeredis.FakeRedis(server=fakeredis.FakeServer()),
+        send_task=sent,
+    )
     reasons: list = []
 
     @app.after_request
@@ -52,12 +60,21 @@ def _app(secrets: tuple[str, ...] = ()):
 
 def _fuzz(operation, mode, app, sent, reasons):
     """One hypothesis test: ``mode`` requests for ``operation``, each answer checked."""
-    checks = [*CHECKS, schemathesis.checks.positive_data_acceptance
-              if mode == GenerationMode.POSITIVE else schemathesis.checks.negative_data_rejection]
+    checks = [
+        *CHECKS,
+        schemathesis.checks.positive_data_acceptance
+        if mode == GenerationMode.POSITIVE
+        else schemathesis.checks.negative_data_rejection,
+    ]
     examples = EXAMPLES if operation.method == "post" else max(10, EXAMPLES // 5)
 
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=not LONG_RUN,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=not LONG_RUN,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case):
         before = len(sent.messages)

@@ -61,14 +61,22 @@ class Target:
     reasons: list
 
     @classmethod
-    def build(cls, name: str, routes: str = ROUTES, secrets: tuple[str, ...] = (),
-              required: bool = False) -> Target:
+    def build(
+        cls, name: str, routes: str = ROUTES, secrets: tuple[str, ...] = (), required: bool = False
+    ) -> Target:
         sent, fake = Recorder(), fakeredis.FakeRedis(server=fakeredis.FakeServer())
         app = create_app(
-            Settings(webhook_api_keys=(API_KEY,), max_body_bytes=MAX_BODY_BYTES,
-                     webhook_signing_secrets=secrets, webhook_signature_required=required,
-                     routing_status_ttl_seconds=3600),
-            routing_table=RoutingTable.parse(routes), redis_client=fake, send_task=sent)
+            Settings(
+                webhook_api_keys=(API_KEY,),
+                max_body_bytes=MAX_BODY_BYTES,
+                webhook_signing_secrets=secrets,
+                webhook_signature_required=required,
+                routing_status_ttl_seconds=3600,
+            ),
+            routing_table=RoutingTable.parse(routes),
+            redis_client=fake,
+            send_task=sent,
+        )
         reasons: list = []
 
         @app.after_request
@@ -97,33 +105,60 @@ def _nest(depth: int, opener: str, closer: str, leaf: str) -> str:
     return opener * depth + leaf + closer * depth
 
 
-deep = st.tuples(st.integers(1, 6000), st.sampled_from(
-    [("[", "]", "1"), ('{"a":', "}", "1"), ("[", "", ""), ('{"x":[', "]}", '"y"')])).map(
-    lambda t: _nest(t[0], *t[1]))
+deep = st.tuples(
+    st.integers(1, 6000),
+    st.sampled_from([("[", "]", "1"), ('{"a":', "}", "1"), ("[", "", ""), ('{"x":[', "]}", '"y"')]),
+).map(lambda t: _nest(t[0], *t[1]))
 huge_string = st.builds(
     lambda body, field, n, char: json.dumps({**body, field: char * n}),
-    plausible, st.sampled_from(["text", "note", "sessionId", "intent"]),
-    st.sampled_from([7999, 8000, 8001, 9000, 15000, 20000]), st.sampled_from(["x", "é", "😀"]))
-huge_key = st.builds(lambda body, n: json.dumps({**body, "k" * n: 1}), plausible,
-                     st.sampled_from([8000, 8001, 12000]))
-raw_texts = st.sampled_from([
-    "", "null", "[]", "{}", '"str"', "1", "true", "{", '{"sessionId": "1",}', "{'a': 1}",
-    '{"sessionId": NaN}', '{"sessionId": "1", "sessionId": 2}', '{"a":' + "9" * 5000 + "}",
-    '{"sessionId": "\\ud800"}', "\ufeff{}", '{"sessionId": "1"}\x00',
-])
+    plausible,
+    st.sampled_from(["text", "note", "sessionId", "intent"]),
+    st.sampled_from([7999, 8000, 8001, 9000, 15000, 20000]),
+    st.sampled_from(["x", "é", "😀"]),
+)
+huge_key = st.builds(
+    lambda body, n: json.dumps({**body, "k" * n: 1}), plausible, st.sampled_from([8000, 8001, 12000])
+)
+raw_texts = st.sampled_from(
+    [
+        "",
+        "null",
+        "[]",
+        "{}",
+        '"str"',
+        "1",
+        "true",
+        "{",
+        '{"sessionId": "1",}',
+        "{'a': 1}",
+        '{"sessionId": NaN}',
+        '{"sessionId": "1", "sessionId": 2}',
+        '{"a":' + "9" * 5000 + "}",
+        '{"sessionId": "\\ud800"}',
+        "\ufeff{}",
+        '{"sessionId": "1"}\x00',
+    ]
+)
 
 bodies = st.one_of(
-    plausible.map(json.dumps), plausible.map(json.dumps), plausible.map(json.dumps),
-    mutated.map(json.dumps), mutated.map(json.dumps),
+    plausible.map(json.dumps),
+    plausible.map(json.dumps),
+    plausible.map(json.dumps),
+    mutated.map(json.dumps),
+    mutated.map(json.dumps),
     junk.map(json.dumps),
     st.binary(max_size=300),
     st.text(max_size=200),
-    deep, huge_string, huge_key, raw_texts,
+    deep,
+    huge_string,
+    huge_key,
+    raw_texts,
     st.binary(min_size=1, max_size=64).map(lambda b: b'{"sessionId": "' + b + b'"}'),
 ).map(lambda b: b if isinstance(b, bytes) else b.encode("utf-8", "surrogatepass"))
 
 
 # ------------------------------------------------------------------------------ headers
+
 
 def weighted(*choices: tuple[int, st.SearchStrategy]) -> st.SearchStrategy:
     """One of ``choices``, each picked in proportion to its weight."""
@@ -136,28 +171,68 @@ printable = st.characters(min_codepoint=32, max_codepoint=255)
 keys = weighted(
     (6, st.just({"X-API-Key": API_KEY})),
     (2, st.just({"Authorization": f"ApiKey {API_KEY}"})),
-    (2, st.sampled_from([{}, {"X-API-Key": "wrong"}, {"X-API-Key": API_KEY[:-1]}, {"X-API-Key": ""},
-                         {"Authorization": f"Bearer {API_KEY}"}, {"X-API-Key": API_KEY + " "}])),
+    (
+        2,
+        st.sampled_from(
+            [
+                {},
+                {"X-API-Key": "wrong"},
+                {"X-API-Key": API_KEY[:-1]},
+                {"X-API-Key": ""},
+                {"Authorization": f"Bearer {API_KEY}"},
+                {"X-API-Key": API_KEY + " "},
+            ]
+        ),
+    ),
     (1, st.text(alphabet=printable, max_size=40).map(lambda k: {"X-API-Key": k})),
 )
 content_types = weighted(
-    (8, st.sampled_from(["application/json", "application/json; charset=utf-8",
-                         "application/vnd.cognigy+json"])),
-    (1, st.sampled_from(["text/plain", "application/x-www-form-urlencoded", "application/xml",
-                         "multipart/form-data; boundary=x", "", "application/jsonx", "json"])),
+    (
+        8,
+        st.sampled_from(
+            ["application/json", "application/json; charset=utf-8", "application/vnd.cognigy+json"]
+        ),
+    ),
+    (
+        1,
+        st.sampled_from(
+            [
+                "text/plain",
+                "application/x-www-form-urlencoded",
+                "application/xml",
+                "multipart/form-data; boundary=x",
+                "",
+                "application/jsonx",
+                "json",
+            ]
+        ),
+    ),
     (1, st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=30)),
 )
-SIGNATURE_KINDS = ["none", "good", "good-next-secret", "good-among-several", "wrong-secret",
-                   "stale", "future", "garbage", "timestamp-only", "signature-only", "empty"]
-signature_kinds = weighted((4, st.just("none")), (4, st.sampled_from(SIGNATURE_KINDS[1:4])),
-                           (3, st.sampled_from(SIGNATURE_KINDS[4:])))
+SIGNATURE_KINDS = [
+    "none",
+    "good",
+    "good-next-secret",
+    "good-among-several",
+    "wrong-secret",
+    "stale",
+    "future",
+    "garbage",
+    "timestamp-only",
+    "signature-only",
+    "empty",
+]
+signature_kinds = weighted(
+    (4, st.just("none")),
+    (4, st.sampled_from(SIGNATURE_KINDS[1:4])),
+    (3, st.sampled_from(SIGNATURE_KINDS[4:])),
+)
 
 
 def signature_headers(kind: str, body: bytes, garbage: str) -> dict[str, str]:
     now = int(time.time())
     at = {"stale": now - 400, "future": now + 400}.get(kind, now)
-    secret = {"good-next-secret": SECRETS[1], "wrong-secret": "not-a-configured-secret"}.get(
-        kind, SECRETS[0])
+    secret = {"good-next-secret": SECRETS[1], "wrong-secret": "not-a-configured-secret"}.get(kind, SECRETS[0])
     signature = sign(secret, at, body)
     if kind == "none":
         return {}
@@ -181,18 +256,27 @@ def _good_signature(kind: str) -> bool:
 # ------------------------------------------------------------------------------ the property
 
 
-@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, derandomize=not LONG_RUN,
-          suppress_health_check=list(HealthCheck))
-@given(target=st.sampled_from(TARGETS), body=bodies, key=keys, content_type=content_types,
-       signature=signature_kinds,
-       garbage=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=80))
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=not LONG_RUN,
+    suppress_health_check=list(HealthCheck),
+)
+@given(
+    target=st.sampled_from(TARGETS),
+    body=bodies,
+    key=keys,
+    content_type=content_types,
+    signature=signature_kinds,
+    garbage=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=80),
+)
 def test_webhook_fuzz(target, body, key, content_type, signature, garbage):
     headers = {**key, **signature_headers(signature, body, garbage)}
     sent_before = len(target.sent.messages)
     open_before = target.redis.zcard(redis_keys.OPEN_ROUTINGS)
 
-    response = CLIENTS[target.name].post(WEBHOOK_URL, data=body, headers=headers,
-                                         content_type=content_type)
+    response = CLIENTS[target.name].post(WEBHOOK_URL, data=body, headers=headers, content_type=content_type)
 
     status = response.status_code
     reason = target.reasons[-1]
@@ -207,8 +291,7 @@ def test_webhook_fuzz(target, body, key, content_type, signature, garbage):
         assert answer["status"] == "queued" and answer["routingId"]
         expected = 0 if answer.get("duplicate") else 1
         assert (new_messages, new_records) == (expected, expected)
-        assert key.get("X-API-Key", "").strip() == API_KEY or key.get("Authorization") \
-            == f"ApiKey {API_KEY}"
+        assert key.get("X-API-Key", "").strip() == API_KEY or key.get("Authorization") == f"ApiKey {API_KEY}"
         if target.secrets and (signature != "none" or target.required):
             assert _good_signature(signature), signature
     else:
@@ -227,6 +310,13 @@ def test_fuzz_reached_every_kind_of_answer():
         pytest.skip("run with test_webhook_fuzz")
     for status in ("202", "400", "401", "413", "415", "422"):
         assert counts[status] > 0, dict(counts)
-    for reason in ("json_too_deep", "string_too_long", "malformed_json", "invalid_request",
-                   "signature_invalid", "signature_missing", "unauthorized"):
+    for reason in (
+        "json_too_deep",
+        "string_too_long",
+        "malformed_json",
+        "invalid_request",
+        "signature_invalid",
+        "signature_missing",
+        "unauthorized",
+    ):
         assert any(k.endswith(" " + reason) for k in counts), (reason, dict(counts))

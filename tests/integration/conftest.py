@@ -32,8 +32,10 @@ def pytest_runtest_makereport(item, call):
 def redis_url(tmp_path_factory):
     if TEST_REDIS_URL is None:
         if shutil.which("redis-server") is None:  # a clear failure, never a skip
-            pytest.fail("integration tests need redis-server on PATH (scripts/ensure-redis "
-                        "installs it) or TEST_REDIS_URL pointing at a Redis to use")
+            pytest.fail(
+                "integration tests need redis-server on PATH (scripts/ensure-redis "
+                "installs it) or TEST_REDIS_URL pointing at a Redis to use"
+            )
         private = PrivateRedis(tmp_path_factory.mktemp("redis"), durable=False)
         private.start()
         yield private.url
@@ -59,8 +61,9 @@ def stack(redis_url, tmp_path, request):
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     client.close()
-    running = Stack(redis_url=redis_url, workdir=tmp_path,
-                    env_overrides=dict(getattr(request, "param", None) or {}))
+    running = Stack(
+        redis_url=redis_url, workdir=tmp_path, env_overrides=dict(getattr(request, "param", None) or {})
+    )
     try:
         running.start_sandbox()
         running.start_web()
@@ -76,8 +79,16 @@ def pytest_terminal_summary(terminalreporter):
     """Print the guarantee tests' counts as one table (the soak report)."""
     if not GUARANTEE_RESULTS:
         return
-    columns = ["scenario", "webhooks_2xx", "lost", "contacts_routed", "routed_more_than_once",
-               "calls_above_limit", "answered_429", "token_requests"]
+    columns = [
+        "scenario",
+        "webhooks_2xx",
+        "lost",
+        "contacts_routed",
+        "routed_more_than_once",
+        "calls_above_limit",
+        "answered_429",
+        "token_requests",
+    ]
     extra = sorted({k for row in GUARANTEE_RESULTS for k in row} - set(columns))
     header = columns + extra
     widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in GUARANTEE_RESULTS)) for c in header}
@@ -88,4 +99,5 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(
         f"total: {sum(r['webhooks_2xx'] for r in GUARANTEE_RESULTS)} webhooks answered 2xx, "
         f"{sum(r['lost'] for r in GUARANTEE_RESULTS)} lost, "
-        f"{sum(r['routed_more_than_once'] for r in GUARANTEE_RESULTS)} contacts routed more than once")
+        f"{sum(r['routed_more_than_once'] for r in GUARANTEE_RESULTS)} contacts routed more than once"
+    )

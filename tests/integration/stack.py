@@ -39,8 +39,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2,
-               what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, interval: float = 0.2, what: str = "condition"
+) -> None:
     """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -94,18 +95,20 @@ class Stack:
 
     def env(self, **extra: str) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("CXONE_", "WEBHOOK_"))}
-        base.update({
-            "PYTHONPATH": str(REPO),
-            "PYTHONUNBUFFERED": "1",
-            "REDIS_URL": self.redis_url,
-            "WEBHOOK_API_KEYS": API_KEY,
-            "ROUTES_FILE": str(REPO / "config" / "routes.example.yaml"),
-            "CXONE_AUTH_URL": self.sandbox_url,
-            "CXONE_RATE_LIMIT_PER_MINUTE": "100000",
-            "ROUTING_RETRY_WINDOW_SECONDS": "300",
-            "LOG_LEVEL": "INFO",
-            **SANDBOX_CREDENTIALS,
-        })
+        base.update(
+            {
+                "PYTHONPATH": str(REPO),
+                "PYTHONUNBUFFERED": "1",
+                "REDIS_URL": self.redis_url,
+                "WEBHOOK_API_KEYS": API_KEY,
+                "ROUTES_FILE": str(REPO / "config" / "routes.example.yaml"),
+                "CXONE_AUTH_URL": self.sandbox_url,
+                "CXONE_RATE_LIMIT_PER_MINUTE": "100000",
+                "ROUTING_RETRY_WINDOW_SECONDS": "300",
+                "LOG_LEVEL": "INFO",
+                **SANDBOX_CREDENTIALS,
+            }
+        )
         base.update(self.env_overrides)
         base.update(extra)
         return base
@@ -113,8 +116,9 @@ class Stack:
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
         log_path = self.workdir / f"{name}.log"
         with log_path.open("ab") as handle:  # the child keeps its own descriptor
-            popen = subprocess.Popen(argv, cwd=REPO, env=env, stdout=handle,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+            popen = subprocess.Popen(
+                argv, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            )
         process = Process(name, popen, log_path)
         self.processes.append(process)
         return process
@@ -122,25 +126,62 @@ class Stack:
     def start_sandbox(self) -> None:
         port = free_port()
         self.sandbox_url = f"http://127.0.0.1:{port}"
-        self.spawn("sandbox", [sys.executable, "-m", "cxone_sandbox", "--host", "127.0.0.1",
-                               "--port", str(port)], self.env())
+        self.spawn(
+            "sandbox",
+            [sys.executable, "-m", "cxone_sandbox", "--host", "127.0.0.1", "--port", str(port)],
+            self.env(),
+        )
         wait_until(lambda: _answers(self.sandbox_url + "/sandbox/faults"), 15, what="the sandbox")
 
     def start_web(self, workers: int = 2) -> None:
         port = free_port()
         self.web_url = f"http://127.0.0.1:{port}"
-        self.spawn("web", [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-                           "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
-                           "ingress.wsgi:app"], self.env())
+        self.spawn(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+                "ingress.wsgi:app",
+            ],
+            self.env(),
+        )
         wait_until(lambda: _answers(self.web_url + "/healthz"), 20, what="the ingress")
 
     def start_worker(self, name: str = "w1", concurrency: int = 8, **extra_env: str) -> Process:
-        return self.spawn(name, [
-            sys.executable, "-m", "celery", "--app", "worker.app", "worker",
-            "--pool", "threads", "--concurrency", str(concurrency), "--queues", "routing",
-            "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--events",
-            "--hostname", f"{name}@%h",
-        ], self.env(**extra_env))
+        return self.spawn(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "--app",
+                "worker.app",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                str(concurrency),
+                "--queues",
+                "routing",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--events",
+                "--hostname",
+                f"{name}@%h",
+            ],
+            self.env(**extra_env),
+        )
 
     def close(self) -> None:
         for process in reversed(self.processes):
@@ -151,15 +192,17 @@ class Stack:
 
     # ------------------------------------------------------------------ traffic
 
-    def post_webhook(self, body: dict, key: str = API_KEY,
-                     session: requests.Session | None = None) -> requests.Response:
+    def post_webhook(
+        self, body: dict, key: str = API_KEY, session: requests.Session | None = None
+    ) -> requests.Response:
         return (session or requests).post(
-            self.web_url + "/webhook/cognigy/route", json=body, headers={"X-API-Key": key},
-            timeout=10)
+            self.web_url + "/webhook/cognigy/route", json=body, headers={"X-API-Key": key}, timeout=10
+        )
 
     def routing(self, routing_id: str) -> dict:
-        response = requests.get(f"{self.web_url}/routings/{routing_id}",
-                                headers={"X-API-Key": API_KEY}, timeout=5)
+        response = requests.get(
+            f"{self.web_url}/routings/{routing_id}", headers={"X-API-Key": API_KEY}, timeout=5
+        )
         response.raise_for_status()
         return response.json()
 
@@ -183,12 +226,18 @@ def _answers(url: str) -> bool:
         return False
 
 
-def chat_body(contact_id: str, intent: str = "sales_inquiry", score: float = 0.9,
-              input_id: str | None = None) -> dict:
+def chat_body(
+    contact_id: str, intent: str = "sales_inquiry", score: float = 0.9, input_id: str | None = None
+) -> dict:
     """A Cognigy input-object body for a digital (chat) contact."""
-    body = {"sessionId": f"session-{contact_id}", "channel": "webchat3", "intent": intent,
-            "intentScore": score, "text": "customer words stay out of the task",
-            "data": {"contactId": contact_id}}
+    body = {
+        "sessionId": f"session-{contact_id}",
+        "channel": "webchat3",
+        "intent": intent,
+        "intentScore": score,
+        "text": "customer words stay out of the task",
+        "data": {"contactId": contact_id},
+    }
     if input_id:
         body["inputId"] = input_id
     return body
@@ -215,15 +264,30 @@ class PrivateRedis:
     def start(self) -> None:
         # appendfsync always: every write is on disk before Redis answers it, so a 202 that was
         # answered after the write survives even SIGKILL. (everysec may lose the last second.)
-        persistence = (["--appendonly", "yes", "--appendfsync", "always"] if self.durable
-                       else ["--appendonly", "no"])
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else ["--appendonly", "no"]
+        )
         self.workdir.mkdir(parents=True, exist_ok=True)
         with (self.workdir / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(
-                ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
-                 "--dir", str(self.workdir), *persistence,
-                 "--maxmemory-policy", "noeviction", "--save", ""],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    "redis-server",
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--dir",
+                    str(self.workdir),
+                    *persistence,
+                    "--maxmemory-policy",
+                    "noeviction",
+                    "--save",
+                    "",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         wait_until(self._answers, 10, what="the private redis-server")
 
     def kill(self) -> None:

@@ -24,8 +24,14 @@ EXPECTED_REJECTIONS = {
 
 def run_demo(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "tools.demo", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=90)
+    return subprocess.run(
+        [sys.executable, "-m", "tools.demo", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
 
 
 def row_of(output: str, file_name: str) -> str:
@@ -72,8 +78,9 @@ def test_demo_fails_when_no_worker_routes_the_examples(stack):
 
 def test_demo_reads_the_key_from_webhook_api_keys_and_explains_a_wrong_one(stack):
     stack.start_worker()
-    wrong = run_demo("--url", stack.web_url, "--timeout", "2",
-                     env_extra={"WEBHOOK_API_KEYS": "not-the-key,other"})
+    wrong = run_demo(
+        "--url", stack.web_url, "--timeout", "2", env_extra={"WEBHOOK_API_KEYS": "not-the-key,other"}
+    )
     assert wrong.returncode == 1
     assert "the router refused the key not-…: missing or invalid API key" in wrong.stderr
     assert "set WEBHOOK_API_KEYS" in wrong.stderr

@@ -33,8 +33,14 @@ routes:
 
 
 def doctor(stack: Stack, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ops", "doctor", *args], cwd=REPO,
-                          env=stack.env(**env), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "ops", "doctor", *args],
+        cwd=REPO,
+        env=stack.env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def as_json(result: subprocess.CompletedProcess) -> dict:
@@ -72,8 +78,14 @@ def test_json_output_lists_every_check_and_route(stack):
     report = as_json(result)
     assert result.returncode == 0 and report["ok"] is True
     assert [c["name"] for c in report["checks"]] == [
-        "settings", "webhook auth", "cxone credentials", "routing table", "redis",
-        "redis durability", "cxone token"]
+        "settings",
+        "webhook auth",
+        "cxone credentials",
+        "routing table",
+        "redis",
+        "redis durability",
+        "cxone token",
+    ]
     found = {r["intent"]: r["skill_id"] for r in report["routes"]}
     assert found == {**{i: s for i, (_q, s) in EXAMPLE_SKILLS.items()}, "vip_callback": 1200042}
 
@@ -90,8 +102,9 @@ def test_missing_ambiguous_and_inactive_queues_each_give_their_reason(stack, tmp
     assert "missing: no CXone skill has this exact name" in result.stdout
     assert "ambiguous: 2 active skills have this exact name (ids 1200012, 1200013)" in result.stdout
     assert "inactive: skill 1200011 has this name but is not active" in result.stdout
-    routes_by_intent = {r["intent"]: r for r in as_json(doctor(stack, "--json",
-                                                               ROUTES_FILE=str(routes)))["routes"]}
+    routes_by_intent = {
+        r["intent"]: r for r in as_json(doctor(stack, "--json", ROUTES_FILE=str(routes)))["routes"]
+    }
     assert routes_by_intent["lost_luggage"]["lookup"] == "missing"
     assert routes_by_intent["duplicate"]["lookup"] == "ambiguous"
     assert routes_by_intent["legacy"]["lookup"] == "inactive"
@@ -148,15 +161,16 @@ def test_unreachable_redis_fails_and_skips_the_lookups(stack):
     assert checks["redis"]["status"] == "fail"
     assert "redis://:***@127.0.0.1:1/0" in checks["redis"]["detail"]
     assert checks["cxone token"]["status"] == "ok"  # the token needs no Redis
-    assert {r["lookup"] for r in report["routes"]} == {"skipped: Redis unreachable",
-                                                       "pinned, not looked up"}
+    assert {r["lookup"] for r in report["routes"]} == {"skipped: Redis unreachable", "pinned, not looked up"}
     assert "hunter2hunter2" not in result.stdout
 
 
 def test_signing_settings_and_weak_keys_are_reported_without_their_values(stack):
-    env = {"WEBHOOK_API_KEYS": "short-key,a-long-enough-webhook-key",
-           "WEBHOOK_SIGNING_SECRETS": "whsec-one-0123456789,whsec-two-0123456789",
-           "WEBHOOK_SIGNATURE_REQUIRED": "true"}
+    env = {
+        "WEBHOOK_API_KEYS": "short-key,a-long-enough-webhook-key",
+        "WEBHOOK_SIGNING_SECRETS": "whsec-one-0123456789,whsec-two-0123456789",
+        "WEBHOOK_SIGNATURE_REQUIRED": "true",
+    }
     result = doctor(stack, **env)
 
     line = next(line for line in result.stdout.splitlines() if line.startswith("webhook auth"))
@@ -185,16 +199,16 @@ class ManagedRedis(redis.Redis):
 def test_durability_falls_back_to_info_then_says_unknown(stack):
     env = stack.env()
 
-    via_info = run_checks(env, redis_factory=lambda s: ManagedRedis.from_url(
-        s.redis_url, decode_responses=True))
+    via_info = run_checks(
+        env, redis_factory=lambda s: ManagedRedis.from_url(s.redis_url, decode_responses=True)
+    )
     durability = next(c for c in via_info.checks if c.name == "redis durability")
     assert "maxmemory-policy noeviction" in durability.detail  # read from INFO memory
 
     class Locked(ManagedRedis):
         no_info = True
 
-    unknown = run_checks(env, redis_factory=lambda s: Locked.from_url(s.redis_url,
-                                                                      decode_responses=True))
+    unknown = run_checks(env, redis_factory=lambda s: Locked.from_url(s.redis_url, decode_responses=True))
     durability = next(c for c in unknown.checks if c.name == "redis durability")
     assert durability.status == "warn"
     assert "maxmemory-policy unknown" in durability.detail
@@ -205,15 +219,25 @@ def test_durability_falls_back_to_info_then_says_unknown(stack):
 def test_safe_url_and_redactor():
     assert safe_url("rediss://user:pw@host:6380/1") == "rediss://user:***@host:6380/1"
     assert safe_url("redis://host:6379/0") == "redis://host:6379/0"
-    redactor = Redactor.from_environ({"CXONE_CLIENT_SECRET": "s3cr3t-value",
-                                      "WEBHOOK_API_KEYS": "k1-aaaa, k2-bbbb",
-                                      "REDIS_URL": "redis://:redispw@h/0",
-                                      "FLOWER_BASIC_AUTH": "admin:flowerpw"})
+    redactor = Redactor.from_environ(
+        {
+            "CXONE_CLIENT_SECRET": "s3cr3t-value",
+            "WEBHOOK_API_KEYS": "k1-aaaa, k2-bbbb",
+            "REDIS_URL": "redis://:redispw@h/0",
+            "FLOWER_BASIC_AUTH": "admin:flowerpw",
+        }
+    )
     text = redactor.scrub("s3cr3t-value k1-aaaa k2-bbbb redispw flowerpw admin")
     assert text == "*** *** *** *** *** admin"
 
 
 def test_ops_help_lists_doctor():
-    result = subprocess.run([sys.executable, "-m", "ops", "--help"], cwd=REPO, capture_output=True,
-                            text=True, timeout=60, env={"PATH": "", "PYTHONPATH": str(REPO)})
+    result = subprocess.run(
+        [sys.executable, "-m", "ops", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "", "PYTHONPATH": str(REPO)},
+    )
     assert "doctor" in result.stdout

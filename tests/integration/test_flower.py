@@ -14,11 +14,11 @@ FLOWER_AUTH = ("ops", "flower-test-password")
 
 
 def test_flower_refuses_to_start_without_basic_auth(stack):
-    env = stack.env(FLOWER_PORT=str(free_port()),
-                    PATH=f"{Path(sys.executable).parent}:{stack.env()['PATH']}")
+    env = stack.env(FLOWER_PORT=str(free_port()), PATH=f"{Path(sys.executable).parent}:{stack.env()['PATH']}")
     env.pop("FLOWER_BASIC_AUTH", None)
-    result = subprocess.run(["scripts/run-flower"], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=30)
+    result = subprocess.run(
+        ["scripts/run-flower"], cwd=REPO, env=env, capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 2
     assert "FLOWER_BASIC_AUTH" in result.stderr
 
@@ -28,8 +28,11 @@ def test_flower_shows_routed_tasks_only_to_authenticated_operators(stack):
     url = f"http://127.0.0.1:{port}"
     # scripts/run-flower runs `celery` from PATH: the one beside this interpreter.
     path = f"{Path(sys.executable).parent}:{stack.env()['PATH']}"
-    stack.spawn("flower", ["scripts/run-flower"], stack.env(
-        FLOWER_PORT=str(port), FLOWER_BASIC_AUTH=":".join(FLOWER_AUTH), PATH=path))
+    stack.spawn(
+        "flower",
+        ["scripts/run-flower"],
+        stack.env(FLOWER_PORT=str(port), FLOWER_BASIC_AUTH=":".join(FLOWER_AUTH), PATH=path),
+    )
     wait_until(lambda: _status(url + "/", None) == 401, 30, what="Flower to answer")
     stack.start_worker()
     routing_id = stack.post_webhook(chat_body("flower-contact")).json()["routingId"]
@@ -57,4 +60,3 @@ def _status(url: str, auth) -> int | None:
         return requests.get(url, auth=auth, timeout=3).status_code
     except requests.RequestException:
         return None
-

@@ -40,28 +40,40 @@ def post_all(stack: Stack, bodies: list[dict], threads: int = 16) -> list[reques
 
 
 def wait_routed(stack: Stack, count: int, timeout: float) -> dict:
-    wait_until(lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= count, timeout,
-               interval=1, what=f"{count} contacts routed")
+    wait_until(
+        lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= count,
+        timeout,
+        interval=1,
+        what=f"{count} contacts routed",
+    )
     time.sleep(1)  # let any straggling duplicate show up before counting
     return stack.sandbox_stats()
 
 
-def record(scenario: str, answered_2xx: int, stats: dict, accepted: list[str],
-           limit: int | None = None, **extra) -> None:
+def record(
+    scenario: str, answered_2xx: int, stats: dict, accepted: list[str], limit: int | None = None, **extra
+) -> None:
     """One row of the soak table; ``accepted`` are the contacts whose webhook got a 2xx."""
     calls_above = max(0, stats["max_calls_in_any_60s"] - limit) if limit else 0
     lost = set(accepted) - set(stats["routings"]) - set(stats.get("signals", {}))
-    GUARANTEE_RESULTS.append({
-        "scenario": scenario, "webhooks_2xx": answered_2xx, "lost": len(lost),
-        "contacts_routed": stats["contacts_routed"] + stats.get("contacts_signalled", 0),
-        "routed_more_than_once": stats["contacts_routed_more_than_once"]
-        + stats.get("contacts_signalled_more_than_once", 0),
-        "calls_above_limit": calls_above, "answered_429": stats["answered_429"],
-        "token_requests": stats["token_requests"], **extra,
-    })
+    GUARANTEE_RESULTS.append(
+        {
+            "scenario": scenario,
+            "webhooks_2xx": answered_2xx,
+            "lost": len(lost),
+            "contacts_routed": stats["contacts_routed"] + stats.get("contacts_signalled", 0),
+            "routed_more_than_once": stats["contacts_routed_more_than_once"]
+            + stats.get("contacts_signalled_more_than_once", 0),
+            "calls_above_limit": calls_above,
+            "answered_429": stats["answered_429"],
+            "token_requests": stats["token_requests"],
+            **extra,
+        }
+    )
 
 
 # 1 ---------------------------------------------------------------------------------------------
+
 
 def test_resent_webhooks_produce_one_routing_and_the_first_routing_id(stack):
     stack.start_worker()
@@ -80,8 +92,12 @@ def test_resent_webhooks_produce_one_routing_and_the_first_routing_id(stack):
     assert stats["contacts_routed"] == 2 * n
     assert stats["contacts_routed_more_than_once"] == 0
     assert stats["api_calls_by_endpoint"]["routing_put"] == 2 * n
-    record("duplicates x3", len(first) + len(resends), stats,
-           [b["data"]["contactId"] for b in with_input_id + without_input_id])
+    record(
+        "duplicates x3",
+        len(first) + len(resends),
+        stats,
+        [b["data"]["contactId"] for b in with_input_id + without_input_id],
+    )
 
 
 def test_concurrent_copies_of_one_webhook_get_one_routing(stack):
@@ -96,6 +112,7 @@ def test_concurrent_copies_of_one_webhook_get_one_routing(stack):
 
 # 2 ---------------------------------------------------------------------------------------------
 
+
 def test_a_worker_killed_mid_batch_loses_nothing(stack):
     # Slow CXone answers keep routings in flight inside the worker when it is killed.
     stack.set_faults(latency_ms=100)
@@ -103,8 +120,11 @@ def test_a_worker_killed_mid_batch_loses_nothing(stack):
     victim = stack.start_worker("victim", concurrency=8)
     answers = post_all(stack, [chat_body(f"k{i:04d}") for i in range(n)])
     assert all(r.status_code == 202 for r in answers)
-    wait_until(lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= n // 4, 60,
-               what="a quarter of the batch routed")
+    wait_until(
+        lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= n // 4,
+        60,
+        what="a quarter of the batch routed",
+    )
     victim.kill_hard()
     killed_at = time.monotonic()
     stack.start_worker("survivor", concurrency=8)
@@ -119,12 +139,18 @@ def test_a_worker_killed_mid_batch_loses_nothing(stack):
     assert len(repeated) <= 8
     # Redelivery within two minutes (visibility timeout 90 s + restore sweep).
     assert recovered_after < 180
-    record("worker SIGKILL", len(answers), stats, [f"k{i:04d}" for i in range(n)],
-           repeated_idempotent_puts=len(repeated),
-           recovered_s=round(recovered_after))
+    record(
+        "worker SIGKILL",
+        len(answers),
+        stats,
+        [f"k{i:04d}" for i in range(n)],
+        repeated_idempotent_puts=len(repeated),
+        recovered_s=round(recovered_after),
+    )
 
 
 # 3 ---------------------------------------------------------------------------------------------
+
 
 def test_redis_restarted_mid_batch_loses_no_accepted_webhook(stack, tmp_path):
     private = PrivateRedis(tmp_path)
@@ -175,6 +201,7 @@ def test_redis_restarted_mid_batch_loses_no_accepted_webhook(stack, tmp_path):
 
 # 4 ---------------------------------------------------------------------------------------------
 
+
 def test_cxone_down_for_a_minute_then_every_routing_completes(stack):
     stack.start_worker(concurrency=8)
     stack.set_faults(outage_seconds=60)
@@ -186,11 +213,17 @@ def test_cxone_down_for_a_minute_then_every_routing_completes(stack):
     assert stats["contacts_routed"] == n
     assert stats["contacts_routed_more_than_once"] == 0
     assert stats["answered_5xx"] > 0
-    record("CXone outage 60 s", n, stats, [f"o{i:04d}" for i in range(n)],
-           done_after_s=round(time.monotonic() - started))
+    record(
+        "CXone outage 60 s",
+        n,
+        stats,
+        [f"o{i:04d}" for i in range(n)],
+        done_after_s=round(time.monotonic() - started),
+    )
 
 
 # 5 ---------------------------------------------------------------------------------------------
+
 
 def test_the_shared_limiter_paces_all_workers_under_the_limit(stack):
     limit = scale(60, 600)
@@ -225,6 +258,7 @@ def test_429_without_retry_after_backs_off_and_completes(stack):
 
 # 6 ---------------------------------------------------------------------------------------------
 
+
 def test_a_revoked_token_is_refreshed_once_for_all_workers(stack):
     stack.set_faults(latency_ms=20)
     stack.start_worker("w1", concurrency=8)
@@ -232,8 +266,9 @@ def test_a_revoked_token_is_refreshed_once_for_all_workers(stack):
     n = scale(100, 1000)
     answers = post_all(stack, [chat_body(f"v{i:04d}") for i in range(n)])
     assert all(r.status_code == 202 for r in answers)
-    wait_until(lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= n // 3, 60,
-               what="a third routed")
+    wait_until(
+        lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= n // 3, 60, what="a third routed"
+    )
     stack.set_faults(revoke_tokens=True)
     stats = wait_routed(stack, n, 120)
     assert stats["contacts_routed"] == n
@@ -245,6 +280,7 @@ def test_a_revoked_token_is_refreshed_once_for_all_workers(stack):
 
 # 8 ---------------------------------------------------------------------------------------------
 
+
 def test_failed_routings_are_dead_lettered_and_replayed_through_the_cli(stack):
     stack.start_worker()
     n = scale(5, 50)
@@ -252,8 +288,9 @@ def test_failed_routings_are_dead_lettered_and_replayed_through_the_cli(stack):
     stack.set_faults(closed_contacts=closed)  # CXone answers 404 for these contacts
     answers = post_all(stack, [chat_body(contact) for contact in closed])
     ids = [r.json()["routingId"] for r in answers]
-    wait_until(lambda: all(stack.routing(rid)["state"] == "failed" for rid in ids), 30,
-               what="404 routings to fail")
+    wait_until(
+        lambda: all(stack.routing(rid)["state"] == "failed" for rid in ids), 30, what="404 routings to fail"
+    )
     assert "ContactNotFound" in stack.routing(ids[0])["reason"] or "404" in stack.routing(ids[0])["reason"]
 
     listing = ops(stack, "dead-letters", "list")
@@ -302,5 +339,11 @@ def test_stuck_routings_are_listed_with_their_last_error(stack):
 
 
 def ops(stack: Stack, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ops", *args], cwd=REPO, env=stack.env(),
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "ops", *args],
+        cwd=REPO,
+        env=stack.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

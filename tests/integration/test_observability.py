@@ -28,8 +28,11 @@ FINISHED = ("routed", "failed")
 
 def scrape(url: str) -> dict[tuple[str, frozenset], float]:
     text = requests.get(url, timeout=5).text
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def value(samples: dict, name: str, **labels: str) -> float:
@@ -57,8 +60,11 @@ def json_lines(path: Path) -> list[dict]:
 
 def wait_ready(process) -> None:
     """Until the Celery worker logged that it is ready to take tasks."""
-    wait_until(lambda: " ready." in process.log_path.read_text(errors="replace"), 30,
-               what=f"{process.name} to be ready")
+    wait_until(
+        lambda: " ready." in process.log_path.read_text(errors="replace"),
+        30,
+        what=f"{process.name} to be ready",
+    )
 
 
 def post_and_wait(stack, bodies: list[dict], key: str = API_KEY, timeout: float = 60) -> list[str]:
@@ -67,8 +73,11 @@ def post_and_wait(stack, bodies: list[dict], key: str = API_KEY, timeout: float 
         response = stack.post_webhook(body, key=key)
         assert response.status_code == 202, response.text
         ids.append(response.json()["routingId"])
-    wait_until(lambda: all(stack.routing(rid)["state"] in FINISHED for rid in ids), timeout,
-               what="the routings to finish")
+    wait_until(
+        lambda: all(stack.routing(rid)["state"] in FINISHED for rid in ids),
+        timeout,
+        what="the routings to finish",
+    )
     return ids
 
 
@@ -87,20 +96,28 @@ def test_worker_and_ingress_metrics_after_routing_contacts(stack):
     assert stack.post_webhook(chat_body("m-x"), key="wrong-key").status_code == 401
 
     # A routing's state is written just before it is counted: wait for the counts to catch up.
-    wait_until(lambda: value(scrape(worker_metrics), "router_routings_total",
-                             outcome="routed", reason="none") == 5
-               and value(scrape(worker_metrics), "router_routings_total",
-                         outcome="failed", reason="permanent") == 1, 10, what="the counts")
+    wait_until(
+        lambda: (
+            value(scrape(worker_metrics), "router_routings_total", outcome="routed", reason="none") == 5
+            and value(scrape(worker_metrics), "router_routings_total", outcome="failed", reason="permanent")
+            == 1
+        ),
+        10,
+        what="the counts",
+    )
     worker = scrape(worker_metrics)
     assert value(worker, "router_cxone_token_refreshes_total") == 1
-    assert value(worker, "router_cxone_request_duration_seconds_count",
-                 endpoint="token", status="200") == 1
-    routed_calls = sum(v for (name, labels), v in worker.items()
-                       if name == "router_cxone_request_duration_seconds_count"
-                       and ("endpoint", "routing_queue") in labels)
+    assert value(worker, "router_cxone_request_duration_seconds_count", endpoint="token", status="200") == 1
+    routed_calls = sum(
+        v
+        for (name, labels), v in worker.items()
+        if name == "router_cxone_request_duration_seconds_count" and ("endpoint", "routing_queue") in labels
+    )
     assert routed_calls == 6
-    assert value(worker, "router_cxone_request_duration_seconds_count",
-                 endpoint="routing_queue", status="404") == 1
+    assert (
+        value(worker, "router_cxone_request_duration_seconds_count", endpoint="routing_queue", status="404")
+        == 1
+    )
     assert value(worker, "router_routing_queue_depth") == 0
     assert value(worker, "router_open_routings") == 0
     assert value(worker, "router_oldest_open_routing_age_seconds") == 0
@@ -123,16 +140,36 @@ def test_queued_and_open_routings_are_reported_while_no_worker_takes_them(stack)
     port = free_port()
     # The gauges come from Redis, so any worker reports them: here one that consumes another
     # queue, so the two routings stay queued (as when every routing worker is down).
-    worker = stack.spawn("w-idle", [
-        sys.executable, "-m", "celery", "--app", "worker.app", "worker", "--pool", "threads",
-        "--concurrency", "2", "--queues", "not-the-routing-queue", "--without-gossip",
-        "--without-mingle", "--hostname", "w-idle@%h",
-    ], stack.env(WORKER_METRICS_PORT=str(port)))
+    worker = stack.spawn(
+        "w-idle",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "--app",
+            "worker.app",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "2",
+            "--queues",
+            "not-the-routing-queue",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            "w-idle@%h",
+        ],
+        stack.env(WORKER_METRICS_PORT=str(port)),
+    )
     assert worker.popen.poll() is None
     url = f"http://127.0.0.1:{port}/metrics"
     wait_until(lambda: _answers(url), 20, what="the idle worker's metrics port")
-    wait_until(lambda: value(scrape(url), "router_oldest_open_routing_age_seconds") >= 1, 10,
-               what="the oldest open routing to age")
+    wait_until(
+        lambda: value(scrape(url), "router_oldest_open_routing_age_seconds") >= 1,
+        10,
+        what="the oldest open routing to age",
+    )
     samples = scrape(url)
     assert value(samples, "router_routing_queue_depth") == 2
     assert value(samples, "router_open_routings") == 2
@@ -144,8 +181,11 @@ def test_a_second_worker_on_a_taken_metrics_port_warns_and_still_routes(stack):
     wait_until(lambda: _answers(f"http://127.0.0.1:{port}/metrics"), 20, what="w1's metrics port")
     second = stack.start_worker("w2", WORKER_METRICS_PORT=str(port))
     wait_ready(second)
-    warnings = [line for line in json_lines(second.log_path)
-                if line["message"].startswith("worker metrics not served")]
+    warnings = [
+        line
+        for line in json_lines(second.log_path)
+        if line["message"].startswith("worker metrics not served")
+    ]
     assert len(warnings) == 1 and warnings[0]["level"] == "WARNING"
     first.stop()
 
@@ -167,17 +207,21 @@ def test_every_log_line_of_one_routing_carries_its_ids(stack):
 
     web = json_lines(stack.workdir / "web.log")
     worker = json_lines(stack.workdir / "w1.log")
-    about = [line for line in web + worker
-             if line.get("routing_id") == routing_id or routing_id in line["message"]]
+    about = [
+        line for line in web + worker if line.get("routing_id") == routing_id or routing_id in line["message"]
+    ]
     for line in about:
         assert (line.get("routing_id"), line.get("contact_id"), line.get("intent")) == (
-            routing_id, "log-contact-1", "billing_dispute"), line
+            routing_id,
+            "log-contact-1",
+            "billing_dispute",
+        ), line
     messages = [line["message"] for line in about]
-    assert "routing queued" in messages                                   # the webhook (web)
-    assert any(m.startswith("retrying in") for m in messages)             # each retry (worker)
-    assert "requesting a CXone token" in messages                         # the CXone client
+    assert "routing queued" in messages  # the webhook (web)
+    assert any(m.startswith("retrying in") for m in messages)  # each retry (worker)
+    assert "requesting a CXone token" in messages  # the CXone client
     assert any(m.startswith("contact routed to skill") for m in messages)  # the outcome
-    assert any("succeeded" in m for m in messages)                        # Celery's own line
+    assert any("succeeded" in m for m in messages)  # Celery's own line
     assert {line.get("service") for line in about} == {"web", "worker"}
     for line in web + worker:
         assert {"ts", "level", "logger", "message"} <= set(line)
@@ -193,11 +237,15 @@ CUSTOMER_TEXT = "CUSTOMER-TEXT my card ends 4242 please call 555-0199"
 SECRET_ENV = {
     "LOG_LEVEL": "DEBUG",
     "WEBHOOK_API_KEYS": f"{WEBHOOK_KEY},{API_KEY}",
-    "CXONE_CLIENT_ID": CLIENT_ID, "CXONE_CLIENT_SECRET": CLIENT_SECRET,
-    "CXONE_ACCESS_KEY_ID": ACCESS_KEY_ID, "CXONE_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
+    "CXONE_CLIENT_ID": CLIENT_ID,
+    "CXONE_CLIENT_SECRET": CLIENT_SECRET,
+    "CXONE_ACCESS_KEY_ID": ACCESS_KEY_ID,
+    "CXONE_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
     # The sandbox must accept exactly these credentials.
-    "SANDBOX_CLIENT_ID": CLIENT_ID, "SANDBOX_CLIENT_SECRET": CLIENT_SECRET,
-    "SANDBOX_ACCESS_KEY_ID": ACCESS_KEY_ID, "SANDBOX_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
+    "SANDBOX_CLIENT_ID": CLIENT_ID,
+    "SANDBOX_CLIENT_SECRET": CLIENT_SECRET,
+    "SANDBOX_ACCESS_KEY_ID": ACCESS_KEY_ID,
+    "SANDBOX_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
 }
 JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_\-]{4,}")
 
@@ -220,8 +268,9 @@ class CeleryEvents:
     def start(self, redis_client) -> None:
         patterns_before = redis_client.pubsub_numpat()
         self.thread.start()
-        wait_until(lambda: redis_client.pubsub_numpat() > patterns_before, 10,
-                   what="the event receiver to subscribe")
+        wait_until(
+            lambda: redis_client.pubsub_numpat() > patterns_before, 10, what="the event receiver to subscribe"
+        )
 
     def stop(self) -> None:
         if self.receiver is not None:
@@ -258,16 +307,22 @@ def test_no_secret_token_or_customer_text_in_logs_task_messages_or_events(stack)
         ids = []
         for n, body in enumerate(bodies):  # the key in either header Cognigy can send
             header = {"X-API-Key": WEBHOOK_KEY} if n % 2 else {"Authorization": f"ApiKey {WEBHOOK_KEY}"}
-            response = requests.post(stack.web_url + "/webhook/cognigy/route", json=body,
-                                     headers=header, timeout=10)
+            response = requests.post(
+                stack.web_url + "/webhook/cognigy/route", json=body, headers=header, timeout=10
+            )
             assert response.status_code == 202, response.text
             ids.append(response.json()["routingId"])
         # Rejections log too: a wrong key, and a body that is not JSON but holds customer words.
         assert stack.post_webhook(chat, key="not-the-key").status_code == 401
-        assert requests.post(stack.web_url + "/webhook/cognigy/route", timeout=10,
-                             data=f"{{\"text\": \"{CUSTOMER_TEXT}\"", headers={
-                                 "X-API-Key": WEBHOOK_KEY,
-                                 "Content-Type": "application/json"}).status_code == 400
+        assert (
+            requests.post(
+                stack.web_url + "/webhook/cognigy/route",
+                timeout=10,
+                data=f'{{"text": "{CUSTOMER_TEXT}"',
+                headers={"X-API-Key": WEBHOOK_KEY, "Content-Type": "application/json"},
+            ).status_code
+            == 400
+        )
 
         # The task messages as they wait in Redis (what a worker, and Flower, will see).
         queued = _decode_task_messages(client.lrange(ROUTING_QUEUE, 0, -1))
@@ -275,17 +330,20 @@ def test_no_secret_token_or_customer_text_in_logs_task_messages_or_events(stack)
 
         stack.set_faults(closed_contacts=["sec-closed"])  # one routing fails (404), logged
         stack.start_worker("w1")
-        wait_until(lambda: all(stack.routing(rid)["state"] in FINISHED for rid in ids), 60,
-                   what="the first routings to finish")
+        wait_until(
+            lambda: all(stack.routing(rid)["state"] in FINISHED for rid in ids),
+            60,
+            what="the first routings to finish",
+        )
         token = json.loads(client.get(redis_keys.CXONE_TOKEN))["access_token"]
         # A revoked token: a 401, a refresh and a second token, all at DEBUG.
         stack.set_faults(revoke_tokens=True)
-        ids.append(post_and_wait(stack, [{**chat_body("sec-2"), "text": CUSTOMER_TEXT}],
-                                 key=WEBHOOK_KEY)[0])
+        ids.append(post_and_wait(stack, [{**chat_body("sec-2"), "text": CUSTOMER_TEXT}], key=WEBHOOK_KEY)[0])
         second_token = json.loads(client.get(redis_keys.CXONE_TOKEN))["access_token"]
         assert second_token != token
-        wait_until(lambda: any(e.get("type") == "task-succeeded" for e in events.events), 10,
-                   what="task events")
+        wait_until(
+            lambda: any(e.get("type") == "task-succeeded" for e in events.events), 10, what="task events"
+        )
     finally:
         events.stop()
 
@@ -298,13 +356,21 @@ def test_no_secret_token_or_customer_text_in_logs_task_messages_or_events(stack)
     event_texts = [json.dumps(event, default=str) for event in events.events]
     assert {"task-sent", "task-received", "task-succeeded"} <= {e["type"] for e in events.events}
 
-    forbidden = {"webhook key": WEBHOOK_KEY, "test webhook key": API_KEY,
-                 "client secret": CLIENT_SECRET, "access key secret": ACCESS_KEY_SECRET,
-                 "access token": token, "second access token": second_token,
-                 "customer text": CUSTOMER_TEXT, "customer words": "4242 please call"}
-    places = {**{f"log {name}": text for name, text in logs.items()},
-              **{f"queued task message {n}": text for n, text in enumerate(queued)},
-              **{f"celery event {n}": text for n, text in enumerate(event_texts)}}
+    forbidden = {
+        "webhook key": WEBHOOK_KEY,
+        "test webhook key": API_KEY,
+        "client secret": CLIENT_SECRET,
+        "access key secret": ACCESS_KEY_SECRET,
+        "access token": token,
+        "second access token": second_token,
+        "customer text": CUSTOMER_TEXT,
+        "customer words": "4242 please call",
+    }
+    places = {
+        **{f"log {name}": text for name, text in logs.items()},
+        **{f"queued task message {n}": text for n, text in enumerate(queued)},
+        **{f"celery event {n}": text for n, text in enumerate(event_texts)},
+    }
     for place, text in places.items():
         for what, secret in forbidden.items():
             assert secret not in text, f"{what} found in {place}"

@@ -37,8 +37,11 @@ def test_example_payloads_are_routed_to_the_right_queue(stack):
     for name in ("bad-confidence.json", "bad-no-session.json"):
         assert stack.post_webhook(_payload(name)).status_code == 400
 
-    wait_until(lambda: all(stack.routing(rid)["state"] == "routed" for rid in routing_ids.values()),
-               30, what="all example routings to reach 'routed'")
+    wait_until(
+        lambda: all(stack.routing(rid)["state"] == "routed" for rid in routing_ids.values()),
+        30,
+        what="all example routings to reach 'routed'",
+    )
     stats = stack.sandbox_stats()
     for name, (contact, queue, mode) in expected.items():
         status = stack.routing(routing_ids[name])
@@ -62,8 +65,12 @@ def test_a_thousand_webhooks_are_routed_exactly_once_with_one_token(stack):
     stack.start_worker("w1", concurrency=16)
     stack.start_worker("w2", concurrency=16)
     intents = ["sales_inquiry", "support_ticket", "billing_dispute", "cancel_subscription"]
-    queue_of = {"sales_inquiry": "Sales Support", "support_ticket": "Technical Support",
-                "billing_dispute": "Billing Disputes", "cancel_subscription": "Retention"}
+    queue_of = {
+        "sales_inquiry": "Sales Support",
+        "support_ticket": "Technical Support",
+        "billing_dispute": "Billing Disputes",
+        "cancel_subscription": "Retention",
+    }
     contacts = {f"c{n:05d}": intents[n % len(intents)] for n in range(total)}
 
     session = requests.Session()
@@ -76,13 +83,20 @@ def test_a_thousand_webhooks_are_routed_exactly_once_with_one_token(stack):
         statuses = list(pool.map(send, contacts.items()))
     assert statuses.count(202) == total
 
-    wait_until(lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= total, 180,
-               interval=1, what=f"{total} contacts routed")
+    wait_until(
+        lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= total,
+        180,
+        interval=1,
+        what=f"{total} contacts routed",
+    )
     stats = stack.sandbox_stats()
     assert stats["contacts_routed"] == total
     assert stats["contacts_routed_more_than_once"] == 0
-    wrong = {c: r for c, r in stats["routings"].items()
-             if [x["skillId"] for x in r] != [SKILL_IDS[queue_of[contacts[c]]]]}
+    wrong = {
+        c: r
+        for c, r in stats["routings"].items()
+        if [x["skillId"] for x in r] != [SKILL_IDS[queue_of[contacts[c]]]]
+    }
     assert wrong == {}
     assert stats["token_requests"] == 1
     # One skill lookup per distinct queue, shared by both worker processes.
@@ -101,8 +115,12 @@ def test_a_throttling_cxone_still_gets_every_contact_routed_once(stack):
         response = stack.post_webhook(chat_body(f"t{n:03d}", "support_ticket"))
         assert response.status_code == 202
         routing_ids.append(response.json()["routingId"])
-    wait_until(lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= total, 150,
-               interval=1, what="every throttled contact routed")
+    wait_until(
+        lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= total,
+        150,
+        interval=1,
+        what="every throttled contact routed",
+    )
     stats = stack.sandbox_stats()
     assert stats["answered_429"] > 0
     assert stats["contacts_routed"] == total

@@ -151,9 +151,7 @@ def test_tokens_expire(client: FlaskClient) -> None:
     }
 
 
-def test_revoked_tokens_are_refused_and_new_ones_work(
-    client: FlaskClient, auth: dict[str, str]
-) -> None:
+def test_revoked_tokens_are_refused_and_new_ones_work(client: FlaskClient, auth: dict[str, str]) -> None:
     assert client.get(SKILLS_PATH, headers=auth).status_code == 200
     client.post("/sandbox/faults", json={"revoke_tokens": True})
     revoked = client.get(SKILLS_PATH, headers=auth)

@@ -22,12 +22,8 @@ def assert_dfo_error(body: dict, error_code: str) -> None:
     assert error["errorCode"] == error_code and error["message"]
 
 
-def test_routing_put_moves_the_contact_and_is_recorded(
-    client: FlaskClient, auth: dict[str, str]
-) -> None:
-    response = client.put(
-        routing_path("chat-1001"), json={"skillId": SALES_SUPPORT.skill_id}, headers=auth
-    )
+def test_routing_put_moves_the_contact_and_is_recorded(client: FlaskClient, auth: dict[str, str]) -> None:
+    response = client.put(routing_path("chat-1001"), json={"skillId": SALES_SUPPORT.skill_id}, headers=auth)
     assert response.status_code == 200
     assert response.get_json() == {
         "id": "chat-1001",
@@ -47,9 +43,7 @@ def test_routing_put_moves_the_contact_and_is_recorded(
     assert stats["api_calls_by_endpoint"]["routing_put"] == 3
 
 
-def test_unknown_non_digital_or_inactive_skill_is_400(
-    client: FlaskClient, auth: dict[str, str]
-) -> None:
+def test_unknown_non_digital_or_inactive_skill_is_400(client: FlaskClient, auth: dict[str, str]) -> None:
     for skill_id in (999, CLAIMS.skill_id, LEGACY_SALES.skill_id):
         response = client.put(routing_path("chat-1"), json={"skillId": skill_id}, headers=auth)
         assert response.status_code == 400, skill_id

@@ -37,9 +37,7 @@ def test_seed_is_deterministic_and_complete() -> None:
     assert len(duplicates) == 2 and all(skill.is_active for skill in duplicates)
 
 
-def test_search_is_a_case_insensitive_substring_match(
-    client: FlaskClient, auth: dict[str, str]
-) -> None:
+def test_search_is_a_case_insensitive_substring_match(client: FlaskClient, auth: dict[str, str]) -> None:
     body = client.get(SKILLS_PATH, query_string={"searchString": "sales support"}, headers=auth)
     assert body.status_code == 200
     listing = body.get_json()
@@ -54,9 +52,7 @@ def test_search_is_a_case_insensitive_substring_match(
     assert skill["mediaTypeName"] == "Chat" and skill["isActive"] and not skill["isOutbound"]
 
 
-def test_search_for_a_duplicated_name_returns_both(
-    client: FlaskClient, auth: dict[str, str]
-) -> None:
+def test_search_for_a_duplicated_name_returns_both(client: FlaskClient, auth: dict[str, str]) -> None:
     listing = client.get(
         SKILLS_PATH, query_string={"searchString": "Duplicate Queue"}, headers=auth
     ).get_json()
@@ -64,9 +60,7 @@ def test_search_for_a_duplicated_name_returns_both(
     assert len(ids) == 2 and len(set(ids)) == 2
 
 
-def test_paging_covers_every_match_once_in_skill_id_order(
-    client: FlaskClient, auth: dict[str, str]
-) -> None:
+def test_paging_covers_every_match_once_in_skill_id_order(client: FlaskClient, auth: dict[str, str]) -> None:
     expected = [s.skill_id for s in SEED_SKILLS if "sales" in s.skill_name.lower()]
     assert len(expected) > 100
     collected: list[int] = []
@@ -84,9 +78,7 @@ def test_paging_covers_every_match_once_in_skill_id_order(
     assert listing["_links"]["next"] is None and listing["_links"]["previous"]
 
 
-def test_top_is_capped_at_100_and_defaults_to_100(
-    client: FlaskClient, auth: dict[str, str]
-) -> None:
+def test_top_is_capped_at_100_and_defaults_to_100(client: FlaskClient, auth: dict[str, str]) -> None:
     capped = client.get(SKILLS_PATH, query_string={"top": 1000}, headers=auth).get_json()
     assert len(capped["skills"]) == 100 and capped["totalRecords"] == len(SEED_SKILLS)
     assert "top=100" in capped["_links"]["next"]

@@ -88,9 +88,7 @@ def test_sliding_window_arithmetic() -> None:
     assert seconds_until_free_slot([0.0, 10.0, 20.0], now=60.0, limit=3) is None
 
 
-def test_error_rate_one_answers_5xx_and_zero_recovers(
-    client: FlaskClient, auth: dict[str, str]
-) -> None:
+def test_error_rate_one_answers_5xx_and_zero_recovers(client: FlaskClient, auth: dict[str, str]) -> None:
     client.post("/sandbox/faults", json={"error_rate": 1})
     codes = statuses(client, auth, 10)
     assert all(code in (500, 502, 503) for code in codes)

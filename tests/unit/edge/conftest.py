@@ -52,16 +52,23 @@ class Edge:
     redis: fakeredis.FakeRedis
     settings: Settings
 
-    def post(self, body: object, headers: dict[str, str] | None = None,
-             content_type: str = "application/json", sign_with: str | None = None):
+    def post(
+        self,
+        body: object,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+        sign_with: str | None = None,
+    ):
         """POST ``body`` (dict/list, or raw str/bytes) with the API key; sign it if asked."""
-        data = body if isinstance(body, bytes) else (
-            body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        data = (
+            body
+            if isinstance(body, bytes)
+            else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        )
         all_headers = {"X-API-Key": API_KEY, **(headers or {})}
         if sign_with is not None:
             all_headers.update(signature_headers(sign_with, data))
-        return self.client.post(WEBHOOK_URL, data=data, content_type=content_type,
-                                headers=all_headers)
+        return self.client.post(WEBHOOK_URL, data=data, content_type=content_type, headers=all_headers)
 
 
 def load_payload(name: str) -> dict:
@@ -75,12 +82,16 @@ def make_edge() -> Callable[..., Edge]:
 
     def make(routes_yaml: str = ROUTES_YAML, **overrides) -> Edge:
         settings = dataclasses.replace(
-            Settings(webhook_api_keys=(API_KEY,), max_body_bytes=MAX_BODY_BYTES,
-                     routing_status_ttl_seconds=3600), **overrides)
+            Settings(
+                webhook_api_keys=(API_KEY,), max_body_bytes=MAX_BODY_BYTES, routing_status_ttl_seconds=3600
+            ),
+            **overrides,
+        )
         sent = SendRecorder()
         fake = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-        app = create_app(settings, routing_table=RoutingTable.parse(routes_yaml),
-                         redis_client=fake, send_task=sent)
+        app = create_app(
+            settings, routing_table=RoutingTable.parse(routes_yaml), redis_client=fake, send_task=sent
+        )
         return Edge(app, app.test_client(), sent, fake, settings)
 
     return make

@@ -42,12 +42,15 @@ def test_nesting_deeper_than_the_decoder_goes_is_400_too_deep(edge):
     assert response.get_json()["error"] == "JSON nested too deeply"
 
 
-@pytest.mark.parametrize("where,field", [
-    (lambda b, s: b.update(text=s), "text"),
-    (lambda b, s: b.update(ignoredField=s), "ignoredField"),
-    (lambda b, s: b["data"].update(note=s), "data.note"),
-    (lambda b, s: b.update(list=[1, {"deep": s}]), "list.1.deep"),
-])
+@pytest.mark.parametrize(
+    "where,field",
+    [
+        (lambda b, s: b.update(text=s), "text"),
+        (lambda b, s: b.update(ignoredField=s), "ignoredField"),
+        (lambda b, s: b["data"].update(note=s), "data.note"),
+        (lambda b, s: b.update(list=[1, {"deep": s}]), "list.1.deep"),
+    ],
+)
 def test_an_overlong_string_anywhere_is_400_naming_its_field(edge, where, field):
     body = load_payload("cognigy-input-chat")
     where(body, "x" * (MAX_STRING_LENGTH + 1))
@@ -55,8 +58,11 @@ def test_an_overlong_string_anywhere_is_400_naming_its_field(edge, where, field)
     response = edge.post(body)
 
     assert response.status_code == 400
-    assert response.get_json() == {"error": f"string longer than {MAX_STRING_LENGTH} characters",
-                                   "field": field, "maxLength": MAX_STRING_LENGTH}
+    assert response.get_json() == {
+        "error": f"string longer than {MAX_STRING_LENGTH} characters",
+        "field": field,
+        "maxLength": MAX_STRING_LENGTH,
+    }
     assert edge.sent.messages == []
 
 
@@ -86,11 +92,15 @@ def test_length_counts_characters_not_bytes(edge):
     assert edge.post(body).status_code == 202
 
 
-@pytest.mark.parametrize("raw,field", [
-    (b'{"sessionId": "1", "text": "\\ud800"}', "text"),
-    (b'{"sessionId": "\\udc00abc"}', "sessionId"),
-    (b'{"sessionId": "1", "data": {"\\ud83d": 1}}', "data.\ud83d"),
-], ids=["value", "id", "key"])
+@pytest.mark.parametrize(
+    "raw,field",
+    [
+        (b'{"sessionId": "1", "text": "\\ud800"}', "text"),
+        (b'{"sessionId": "\\udc00abc"}', "sessionId"),
+        (b'{"sessionId": "1", "data": {"\\ud83d": 1}}', "data.\ud83d"),
+    ],
+    ids=["value", "id", "key"],
+)
 def test_an_unpaired_surrogate_escape_is_400_not_a_crash(edge, raw, field):
     response = edge.post(raw)
 
@@ -121,10 +131,13 @@ def test_body_over_the_limit_without_content_length_is_413(edge):
     body = json.dumps({**load_payload("cognigy-input-chat"), "pad": "x" * MAX_BODY_BYTES}).encode()
 
     # As gunicorn passes a chunked request on: no Content-Length, the input marked as terminated.
-    response = edge.client.post(WEBHOOK_URL, input_stream=io.BytesIO(body),
-                                content_type="application/json",
-                                headers={"X-API-Key": API_KEY, "Transfer-Encoding": "chunked"},
-                                environ_overrides={"wsgi.input_terminated": True})
+    response = edge.client.post(
+        WEBHOOK_URL,
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        headers={"X-API-Key": API_KEY, "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
     assert response.request.content_length is None
 
     assert response.status_code == 413
@@ -132,9 +145,17 @@ def test_body_over_the_limit_without_content_length_is_413(edge):
     assert edge.sent.messages == []
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data; boundary=x", "application/xml",
-                                          "application/jsonp", ""])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "application/jsonp",
+        "",
+    ],
+)
 def test_anything_but_json_is_415(edge, content_type):
     response = edge.post(load_payload("cognigy-input-chat"), content_type=content_type)
 

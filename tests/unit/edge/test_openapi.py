@@ -33,8 +33,7 @@ from .conftest import (
 SPEC_PATH = Path(__file__).resolve().parents[3] / "docs" / "openapi.yaml"
 SPEC = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
 SPEC_URI = "urn:cognigy-cxone-router:openapi"
-REGISTRY = Registry().with_resource(SPEC_URI, Resource.from_contents(
-    SPEC, default_specification=DRAFT202012))
+REGISTRY = Registry().with_resource(SPEC_URI, Resource.from_contents(SPEC, default_specification=DRAFT202012))
 
 
 def _pointer(*parts: str) -> str:
@@ -64,18 +63,22 @@ def test_the_document_is_valid_openapi_3_1():
     import schemathesis
 
     schema = schemathesis.openapi.from_path(SPEC_PATH)
-    operations = {(op.method.upper(), op.path) for op in
-                  (result.ok() for result in schema.get_all_operations())}
-    assert operations == {("POST", "/webhook/cognigy/route"), ("GET", "/routings/{routingId}"),
-                          ("GET", "/healthz"), ("GET", "/readyz")}
+    operations = {
+        (op.method.upper(), op.path) for op in (result.ok() for result in schema.get_all_operations())
+    }
+    assert operations == {
+        ("POST", "/webhook/cognigy/route"),
+        ("GET", "/routings/{routingId}"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+    }
     for schema_part in SPEC["components"]["schemas"].values():
         Draft202012Validator.check_schema(schema_part)  # raises SchemaError, naming the problem
 
 
 # ------------------------------------------------------------------------- real answers
 
-WEBHOOK, ROUTING, HEALTHZ, READYZ = ("/webhook/cognigy/route", "/routings/{routingId}",
-                                     "/healthz", "/readyz")
+WEBHOOK, ROUTING, HEALTHZ, READYZ = ("/webhook/cognigy/route", "/routings/{routingId}", "/healthz", "/readyz")
 METHODS = {WEBHOOK: "post", ROUTING: "get", HEALTHZ: "get", READYZ: "get"}
 KEY = {"X-API-Key": API_KEY}
 
@@ -86,8 +89,12 @@ def _dead_redis_edge(make_edge) -> Edge:
     server = fakeredis.FakeServer()
     server.connected = False
     dead = fakeredis.FakeRedis(server=server)
-    app = create_app(edge.settings, routing_table=RoutingTable.parse(ROUTES_YAML),
-                     redis_client=dead, send_task=SendRecorder())
+    app = create_app(
+        edge.settings,
+        routing_table=RoutingTable.parse(ROUTES_YAML),
+        redis_client=dead,
+        send_task=SendRecorder(),
+    )
     return Edge(app, app.test_client(), SendRecorder(), dead, edge.settings)
 
 
@@ -117,26 +124,43 @@ SCENARIOS: dict[str, tuple[str, int, Callable]] = {
     "duplicate": (WEBHOOK, 202, _duplicate),
     "malformed-json": (WEBHOOK, 400, lambda make: make().post("{nope")),
     "too-deep": (WEBHOOK, 400, lambda make: make().post("[" * 40 + "]" * 40)),
-    "string-too-long": (WEBHOOK, 400, lambda make: make().post({"sessionId": "1",
-                                                                "note": "x" * 8001})),
+    "string-too-long": (WEBHOOK, 400, lambda make: make().post({"sessionId": "1", "note": "x" * 8001})),
     "lone-surrogate": (WEBHOOK, 400, lambda make: make().post(b'{"sessionId": "\\ud800"}')),
     "invalid-fields": (WEBHOOK, 400, lambda make: make().post(load_payload("bad-confidence"))),
     "no-contact": (WEBHOOK, 400, lambda make: make().post(load_payload("bad-no-session"))),
     "no-key": (WEBHOOK, 401, lambda make: make().post({}, headers={"X-API-Key": ""})),
-    "bad-signature": (WEBHOOK, 401, lambda make: make(webhook_signing_secrets=SECRETS).post(
-        {"sessionId": "1"}, headers={"X-Signature-Timestamp": "1", "X-Signature": "v1=00"})),
-    "missing-signature": (WEBHOOK, 401, lambda make: make(
-        webhook_signing_secrets=SECRETS, webhook_signature_required=True).post({"sessionId": "1"})),
+    "bad-signature": (
+        WEBHOOK,
+        401,
+        lambda make: make(webhook_signing_secrets=SECRETS).post(
+            {"sessionId": "1"}, headers={"X-Signature-Timestamp": "1", "X-Signature": "v1=00"}
+        ),
+    ),
+    "missing-signature": (
+        WEBHOOK,
+        401,
+        lambda make: make(webhook_signing_secrets=SECRETS, webhook_signature_required=True).post(
+            {"sessionId": "1"}
+        ),
+    ),
     "too-large": (WEBHOOK, 413, lambda make: make(max_body_bytes=1024).post({"pad": "x" * 2000})),
     "not-json": (WEBHOOK, 415, lambda make: make().post("sessionId=1", content_type="text/plain")),
-    "unroutable": (WEBHOOK, 422, lambda make: make(routes_yaml=ROUTES_NO_FALLBACK_YAML).post(
-        {"sessionId": "1", "intent": "lost_luggage"})),
+    "unroutable": (
+        WEBHOOK,
+        422,
+        lambda make: make(routes_yaml=ROUTES_NO_FALLBACK_YAML).post(
+            {"sessionId": "1", "intent": "lost_luggage"}
+        ),
+    ),
     "redis-down": (WEBHOOK, 503, _publish_fails),
     "status-routed": (ROUTING, 200, _routing_status),
     "status-no-key": (ROUTING, 401, lambda make: make().client.get("/routings/abc")),
     "status-unknown": (ROUTING, 404, lambda make: make().client.get("/routings/abc", headers=KEY)),
-    "status-redis-down": (ROUTING, 503, lambda make: _dead_redis_edge(make).client.get(
-        "/routings/abc", headers=KEY)),
+    "status-redis-down": (
+        ROUTING,
+        503,
+        lambda make: _dead_redis_edge(make).client.get("/routings/abc", headers=KEY),
+    ),
     "healthz": (HEALTHZ, 200, lambda make: make().client.get("/healthz")),
     "readyz": (READYZ, 200, lambda make: make().client.get("/readyz")),
     "readyz-redis-down": (READYZ, 503, lambda make: _dead_redis_edge(make).client.get("/readyz")),
@@ -153,11 +177,9 @@ def test_real_answers_match_the_documented_schema(make_edge, name):
     assert response.status_code == expected_status, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     body = response.get_json()
-    errors = sorted(response_validator(path, method, response.status_code).iter_errors(body),
-                    key=str)
+    errors = sorted(response_validator(path, method, response.status_code).iter_errors(body), key=str)
     assert not errors, f"{body} does not match the schema: {[e.message for e in errors]}"
-    headers = _resolve(SPEC["paths"][path][method]["responses"][str(expected_status)]).get(
-        "headers", {})
+    headers = _resolve(SPEC["paths"][path][method]["responses"][str(expected_status)]).get("headers", {})
     if "Retry-After" in headers:
         assert response.headers["Retry-After"] == "1"
     if name in ("no-key", "status-no-key"):
@@ -175,10 +197,12 @@ def _resolve(node: dict) -> dict:
 
 
 def test_every_documented_answer_is_produced_by_a_scenario():
-    documented = {(path, method, int(status))
-                  for path, operations in SPEC["paths"].items()
-                  for method, operation in operations.items()
-                  for status in operation["responses"]}
+    documented = {
+        (path, method, int(status))
+        for path, operations in SPEC["paths"].items()
+        for method, operation in operations.items()
+        for status in operation["responses"]
+    }
     covered = {(path, METHODS[path], status) for path, status, _ in SCENARIOS.values()}
 
     assert documented == covered
@@ -204,8 +228,9 @@ def test_every_example_payload_agrees_with_the_request_schema(make_edge, name):
 
 @pytest.mark.parametrize("name", ["cognigyInputObject", "intentsList", "flatIntentName"])
 def test_the_documents_own_examples_are_valid_and_queued(make_edge, name):
-    example = SPEC["paths"]["/webhook/cognigy/route"]["post"]["requestBody"]["content"][
-        "application/json"]["examples"][name]["value"]
+    example = SPEC["paths"]["/webhook/cognigy/route"]["post"]["requestBody"]["content"]["application/json"][
+        "examples"
+    ][name]["value"]
 
     assert not list(REQUEST_SCHEMA.iter_errors(example))
     assert make_edge().post(example).status_code == 202
@@ -215,20 +240,30 @@ def test_the_documents_own_examples_are_valid_and_queued(make_edge, name):
 
 
 def _schemathesis_app(secrets: tuple[str, ...] = ()):
-    settings = Settings(webhook_api_keys=(API_KEY,), webhook_signing_secrets=secrets,
-                        routing_status_ttl_seconds=3600)
-    return create_app(settings, routing_table=RoutingTable.parse(ROUTES_YAML),
-                      redis_client=fakeredis.FakeRedis(server=fakeredis.FakeServer()),
-                      send_task=SendRecorder())
+    settings = Settings(
+        webhook_api_keys=(API_KEY,), webhook_signing_secrets=secrets, routing_status_ttl_seconds=3600
+    )
+    return create_app(
+        settings,
+        routing_table=RoutingTable.parse(ROUTES_YAML),
+        redis_client=fakeredis.FakeRedis(server=fakeredis.FakeServer()),
+        send_task=SendRecorder(),
+    )
 
 
-SCHEMATHESIS_CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
-                       "response_schema_conformance", "response_headers_conformance")
+SCHEMATHESIS_CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+)
 
 
 #: An invalid request may be refused with any of the router's refusals, 413 (too large) included.
-SCHEMATHESIS_CONFIG_DICT = {"checks": {"negative_data_rejection": {
-    "expected-statuses": [400, 401, 413, 415, 422]}}}
+SCHEMATHESIS_CONFIG_DICT = {
+    "checks": {"negative_data_rejection": {"expected-statuses": [400, 401, 413, 415, 422]}}
+}
 
 
 def _schemathesis_test(operation, mode, app, seen: dict[str, int]):
@@ -236,11 +271,19 @@ def _schemathesis_test(operation, mode, app, seen: dict[str, int]):
     from hypothesis import HealthCheck, given, settings
 
     checks = [getattr(schemathesis.checks, name) for name in SCHEMATHESIS_CHECKS]
-    checks.append(schemathesis.checks.positive_data_acceptance if mode.name == "POSITIVE"
-                  else schemathesis.checks.negative_data_rejection)
+    checks.append(
+        schemathesis.checks.positive_data_acceptance
+        if mode.name == "POSITIVE"
+        else schemathesis.checks.negative_data_rejection
+    )
 
-    @settings(max_examples=50, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=50,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case):
         response = case.call(app=app, headers={"X-API-Key": API_KEY})
@@ -264,15 +307,14 @@ def test_schemathesis_finds_no_server_error_or_undocumented_answer():
     # Valid requests go to an ingress without signing secrets (the made-up signature headers are
     # ignored, so the bodies are tested); invalid ones to one with secrets, where a signature
     # header that breaks the document must be refused.
-    apps = {GenerationMode.POSITIVE: _schemathesis_app(),
-            GenerationMode.NEGATIVE: _schemathesis_app(SECRETS)}
+    apps = {GenerationMode.POSITIVE: _schemathesis_app(), GenerationMode.NEGATIVE: _schemathesis_app(SECRETS)}
     seen: dict[str, int] = {}
     for result in schema.get_all_operations():
         operation = result.ok()
         # Only the webhook has input that can be made invalid: the health endpoints take none,
         # and the one way to break the routing id (an empty string) cannot be put in a path.
         negative = operation.method == "post"
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)[:2 if negative else 1]:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)[: 2 if negative else 1]:
             _schemathesis_test(operation, mode, apps[mode], seen)()
     print("\nschemathesis answers:", json.dumps(seen, indent=1, sort_keys=True))
     assert any(key.endswith(" 202") for key in seen)

@@ -29,7 +29,7 @@ def headers_for(body: bytes, secret: str = SECRETS[0], at: float | None = None) 
 
 
 def test_the_signature_is_hmac_sha256_over_timestamp_dot_body():
-    expected = hmac.new(b"s3cret", b"1767225600.{\"a\":1}", hashlib.sha256).hexdigest()
+    expected = hmac.new(b"s3cret", b'1767225600.{"a":1}', hashlib.sha256).hexdigest()
 
     assert sign("s3cret", 1767225600, b'{"a":1}') == "v1=" + expected
 
@@ -58,24 +58,41 @@ def test_required_signature_accepts_a_good_one(strict_edge):
     assert strict_edge.post(BODY, headers=headers_for(BODY)).status_code == 202
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda h, b: ({**h, SIGNATURE_HEADER: "v1=" + "0" * 64}, b),
-    lambda h, b: (h, b.replace(b"billing_dispute", b"sales_inquiry")),
-    lambda h, b: ({**h, SIGNATURE_HEADER: sign("some-other-secret", h[TIMESTAMP_HEADER], b)}, b),
-    lambda h, b: ({**h, TIMESTAMP_HEADER: str(int(h[TIMESTAMP_HEADER]) + 1)}, b),
-    lambda h, b: ({**h, SIGNATURE_HEADER: h[SIGNATURE_HEADER].replace("v1=", "v0=")}, b),
-    lambda h, b: ({**h, SIGNATURE_HEADER: h[SIGNATURE_HEADER][:-2]}, b),
-    lambda h, b: ({**h, SIGNATURE_HEADER: "v1=ünïcödé"}, b),
-    lambda h, b: ({k: v for k, v in h.items() if k != TIMESTAMP_HEADER}, b),
-    lambda h, b: ({k: v for k, v in h.items() if k != SIGNATURE_HEADER}, b),
-    lambda h, b: ({**h, TIMESTAMP_HEADER: "yesterday"}, b),
-    lambda h, b: ({**h, TIMESTAMP_HEADER: "1.7e9"}, b),
-    lambda h, b: ({**h, TIMESTAMP_HEADER: "-5"}, b),
-    lambda h, b: ({TIMESTAMP_HEADER: ""}, b),
-    lambda h, b: ({SIGNATURE_HEADER: ""}, b),
-], ids=["zeros", "body-changed", "unknown-secret", "timestamp-changed", "wrong-version",
-        "truncated", "non-ascii", "no-timestamp", "no-signature", "timestamp-words",
-        "timestamp-float", "timestamp-negative", "empty-timestamp-only", "empty-signature-only"])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda h, b: ({**h, SIGNATURE_HEADER: "v1=" + "0" * 64}, b),
+        lambda h, b: (h, b.replace(b"billing_dispute", b"sales_inquiry")),
+        lambda h, b: ({**h, SIGNATURE_HEADER: sign("some-other-secret", h[TIMESTAMP_HEADER], b)}, b),
+        lambda h, b: ({**h, TIMESTAMP_HEADER: str(int(h[TIMESTAMP_HEADER]) + 1)}, b),
+        lambda h, b: ({**h, SIGNATURE_HEADER: h[SIGNATURE_HEADER].replace("v1=", "v0=")}, b),
+        lambda h, b: ({**h, SIGNATURE_HEADER: h[SIGNATURE_HEADER][:-2]}, b),
+        lambda h, b: ({**h, SIGNATURE_HEADER: "v1=ünïcödé"}, b),
+        lambda h, b: ({k: v for k, v in h.items() if k != TIMESTAMP_HEADER}, b),
+        lambda h, b: ({k: v for k, v in h.items() if k != SIGNATURE_HEADER}, b),
+        lambda h, b: ({**h, TIMESTAMP_HEADER: "yesterday"}, b),
+        lambda h, b: ({**h, TIMESTAMP_HEADER: "1.7e9"}, b),
+        lambda h, b: ({**h, TIMESTAMP_HEADER: "-5"}, b),
+        lambda h, b: ({TIMESTAMP_HEADER: ""}, b),
+        lambda h, b: ({SIGNATURE_HEADER: ""}, b),
+    ],
+    ids=[
+        "zeros",
+        "body-changed",
+        "unknown-secret",
+        "timestamp-changed",
+        "wrong-version",
+        "truncated",
+        "non-ascii",
+        "no-timestamp",
+        "no-signature",
+        "timestamp-words",
+        "timestamp-float",
+        "timestamp-negative",
+        "empty-timestamp-only",
+        "empty-signature-only",
+    ],
+)
 def test_a_present_but_bad_signature_is_401_even_when_optional(signed_edge, tamper):
     headers, body = tamper(headers_for(BODY), BODY)
 
@@ -87,8 +104,11 @@ def test_a_present_but_bad_signature_is_401_even_when_optional(signed_edge, tamp
     assert signed_edge.redis.keys("router:*") == []
 
 
-@pytest.mark.parametrize("skew", [-SIGNATURE_TOLERANCE_SECONDS - 5, SIGNATURE_TOLERANCE_SECONDS + 5],
-                         ids=["too-old", "too-far-in-the-future"])
+@pytest.mark.parametrize(
+    "skew",
+    [-SIGNATURE_TOLERANCE_SECONDS - 5, SIGNATURE_TOLERANCE_SECONDS + 5],
+    ids=["too-old", "too-far-in-the-future"],
+)
 def test_timestamps_outside_the_tolerance_are_refused_both_ways(signed_edge, skew):
     response = signed_edge.post(BODY, headers=headers_for(BODY, at=time.time() + skew))
 
@@ -105,8 +125,9 @@ def test_timestamps_inside_the_tolerance_are_accepted_both_ways(signed_edge, ske
 def test_several_v1_values_are_accepted_when_one_matches(signed_edge, separator):
     headers = headers_for(BODY, secret="the-senders-old-secret")
     good = sign(SECRETS[1], headers[TIMESTAMP_HEADER], BODY)
-    headers[SIGNATURE_HEADER] = separator.join(["v0=abc", headers[SIGNATURE_HEADER], good.upper()
-                                                .replace("V1=", "v1=")])
+    headers[SIGNATURE_HEADER] = separator.join(
+        ["v0=abc", headers[SIGNATURE_HEADER], good.upper().replace("V1=", "v1=")]
+    )
 
     assert signed_edge.post(BODY, headers=headers).status_code == 202
 
@@ -122,8 +143,9 @@ def test_too_many_candidate_signatures_are_refused(signed_edge):
 
 
 def test_the_api_key_is_still_checked_first(signed_edge):
-    response = signed_edge.client.post("/webhook/cognigy/route", data=BODY,
-                                       content_type="application/json", headers=headers_for(BODY))
+    response = signed_edge.client.post(
+        "/webhook/cognigy/route", data=BODY, content_type="application/json", headers=headers_for(BODY)
+    )
 
     assert response.status_code == 401
     assert "API key" in response.get_json()["error"]
@@ -143,13 +165,16 @@ def test_without_secrets_signature_headers_are_ignored(edge):
 def test_check_signature_reports_a_stable_reason():
     assert check_signature({}, b"", (), required=True) is None
     assert check_signature({}, b"", SECRETS, required=True).reason == "signature_missing"
-    assert check_signature({SIGNATURE_HEADER: "v1=00"}, b"", SECRETS,
-                           required=False).reason == "signature_invalid"
+    assert (
+        check_signature({SIGNATURE_HEADER: "v1=00"}, b"", SECRETS, required=False).reason
+        == "signature_invalid"
+    )
 
 
 def test_settings_read_signing_secrets_and_refuse_required_without_secrets():
-    settings = Settings.from_env({"WEBHOOK_SIGNING_SECRETS": " a-secret , b-secret ,",
-                                  "WEBHOOK_SIGNATURE_REQUIRED": "true"})
+    settings = Settings.from_env(
+        {"WEBHOOK_SIGNING_SECRETS": " a-secret , b-secret ,", "WEBHOOK_SIGNATURE_REQUIRED": "true"}
+    )
 
     assert settings.webhook_signing_secrets == ("a-secret", "b-secret")
     assert settings.webhook_signature_required is True

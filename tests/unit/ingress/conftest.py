@@ -50,8 +50,7 @@ def load_payload(name: str) -> dict:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(webhook_api_keys=API_KEYS, max_body_bytes=MAX_BODY_BYTES,
-                    routing_status_ttl_seconds=3600)
+    return Settings(webhook_api_keys=API_KEYS, max_body_bytes=MAX_BODY_BYTES, routing_status_ttl_seconds=3600)
 
 
 @pytest.fixture
@@ -71,8 +70,7 @@ def sent() -> SendRecorder:
 
 @pytest.fixture
 def app(settings, routing_table, fake_redis, sent) -> Flask:
-    return create_app(settings, routing_table=routing_table, redis_client=fake_redis,
-                      send_task=sent)
+    return create_app(settings, routing_table=routing_table, redis_client=fake_redis, send_task=sent)
 
 
 @pytest.fixture
@@ -89,10 +87,10 @@ def auth() -> dict[str, str]:
 def post_json(client: FlaskClient, auth) -> Callable:
     """POST a body (dict/list, or raw str/bytes) to the webhook with a valid key by default."""
 
-    def post(body, headers: dict[str, str] | None = None,
-             content_type: str = "application/json"):
+    def post(body, headers: dict[str, str] | None = None, content_type: str = "application/json"):
         data = body if isinstance(body, str | bytes) else json.dumps(body)
-        return client.post(WEBHOOK_URL, data=data, content_type=content_type,
-                           headers=auth if headers is None else headers)
+        return client.post(
+            WEBHOOK_URL, data=data, content_type=content_type, headers=auth if headers is None else headers
+        )
 
     return post

@@ -13,11 +13,15 @@ from shared.settings import SettingsError
 from .conftest import API_KEYS, WEBHOOK_URL, load_payload
 
 
-@pytest.mark.parametrize("headers", [
-    {"X-API-Key": API_KEYS[0]},
-    {"Authorization": f"ApiKey {API_KEYS[0]}"},
-    {"Authorization": f"apikey   {API_KEYS[0]}  "},
-], ids=["x-api-key", "authorization-apikey", "authorization-loose-spacing"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-API-Key": API_KEYS[0]},
+        {"Authorization": f"ApiKey {API_KEYS[0]}"},
+        {"Authorization": f"apikey   {API_KEYS[0]}  "},
+    ],
+    ids=["x-api-key", "authorization-apikey", "authorization-loose-spacing"],
+)
 def test_both_headers_are_accepted(post_json, sent, headers):
     response = post_json(load_payload("seed-intents"), headers=headers)
 
@@ -30,16 +34,20 @@ def test_every_configured_key_works_for_rotation(post_json, key):
     assert post_json(load_payload("seed-flat"), headers={"X-API-Key": key}).status_code == 202
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"X-API-Key": "wrong"},
-    {"X-API-Key": API_KEYS[0] + "x"},
-    {"X-API-Key": API_KEYS[0][:-1]},
-    {"Authorization": "ApiKey wrong"},
-    {"Authorization": f"Bearer {API_KEYS[0]}"},
-    {"Authorization": f"Basic {API_KEYS[0]}"},
-    {"Authorization": "ApiKey "},
-], ids=["missing", "wrong", "longer", "prefix", "wrong-apikey", "bearer", "basic", "empty"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-API-Key": "wrong"},
+        {"X-API-Key": API_KEYS[0] + "x"},
+        {"X-API-Key": API_KEYS[0][:-1]},
+        {"Authorization": "ApiKey wrong"},
+        {"Authorization": f"Bearer {API_KEYS[0]}"},
+        {"Authorization": f"Basic {API_KEYS[0]}"},
+        {"Authorization": "ApiKey "},
+    ],
+    ids=["missing", "wrong", "longer", "prefix", "wrong-apikey", "bearer", "basic", "empty"],
+)
 def test_bad_or_missing_key_is_401_and_nothing_happens(post_json, sent, fake_redis, headers):
     response = post_json(load_payload("seed-intents"), headers=headers)
 
@@ -61,10 +69,11 @@ def test_routing_status_requires_a_key(client, post_json, auth):
     routing_id = post_json(load_payload("seed-intents")).get_json()["routingId"]
 
     assert client.get(f"/routings/{routing_id}").status_code == 401
-    assert client.get(f"/routings/{routing_id}",
-                      headers={"X-API-Key": "wrong"}).status_code == 401
-    assert client.get(f"/routings/{routing_id}",
-                      headers={"Authorization": f"ApiKey {API_KEYS[1]}"}).status_code == 200
+    assert client.get(f"/routings/{routing_id}", headers={"X-API-Key": "wrong"}).status_code == 401
+    assert (
+        client.get(f"/routings/{routing_id}", headers={"Authorization": f"ApiKey {API_KEYS[1]}"}).status_code
+        == 200
+    )
     assert client.get(f"/routings/{routing_id}", headers=auth).status_code == 200
 
 
@@ -77,8 +86,9 @@ def test_create_app_refuses_to_start_without_keys(settings, routing_table, fake_
 
 def test_auth_can_be_disabled_explicitly(settings, routing_table, fake_redis, sent):
     open_settings = dataclasses.replace(settings, webhook_api_keys=(), webhook_auth_disabled=True)
-    client = create_app(open_settings, routing_table=routing_table, redis_client=fake_redis,
-                        send_task=sent).test_client()
+    client = create_app(
+        open_settings, routing_table=routing_table, redis_client=fake_redis, send_task=sent
+    ).test_client()
 
     response = client.post(WEBHOOK_URL, json=load_payload("seed-intents"))
 

@@ -19,23 +19,29 @@ from .conftest import load_payload
 @pytest.fixture
 def dead_redis() -> redis.Redis:
     """A client pointed at a closed port (no retries, so the test stays fast)."""
-    client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2,
-                         socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    client = redis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )
     yield client
     client.close()
 
 
 @pytest.fixture
 def dead_client(settings, routing_table, dead_redis, sent):
-    return create_app(settings, routing_table=routing_table, redis_client=dead_redis,
-                      send_task=sent).test_client()
+    return create_app(
+        settings, routing_table=routing_table, redis_client=dead_redis, send_task=sent
+    ).test_client()
 
 
-@pytest.mark.parametrize("error", [
-    redis.ConnectionError("broker gone"),
-    redis.TimeoutError("broker slow"),
-    OperationalError("kombu could not connect"),
-], ids=["redis-connection", "redis-timeout", "kombu"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.ConnectionError("broker gone"),
+        redis.TimeoutError("broker slow"),
+        OperationalError("kombu could not connect"),
+    ],
+    ids=["redis-connection", "redis-timeout", "kombu"],
+)
 def test_publish_failure_is_503_and_leaves_no_record(post_json, sent, fake_redis, error):
     sent.fail_with = error
 
@@ -61,8 +67,11 @@ def test_publish_failure_then_success_keeps_one_record(post_json, sent, fake_red
 
 
 def test_redis_down_is_503_and_nothing_sent(dead_client, sent):
-    response = dead_client.post("/webhook/cognigy/route", json=load_payload("seed-intents"),
-                                headers={"X-API-Key": "key-current-0123456789"})
+    response = dead_client.post(
+        "/webhook/cognigy/route",
+        json=load_payload("seed-intents"),
+        headers={"X-API-Key": "key-current-0123456789"},
+    )
 
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
@@ -81,8 +90,11 @@ def test_default_redis_client_fails_fast_when_redis_is_down(settings, routing_ta
     client = create_app(down, routing_table=routing_table, send_task=sent).test_client()
 
     started = time.monotonic()
-    response = client.post("/webhook/cognigy/route", json=load_payload("seed-intents"),
-                           headers={"X-API-Key": "key-current-0123456789"})
+    response = client.post(
+        "/webhook/cognigy/route",
+        json=load_payload("seed-intents"),
+        headers={"X-API-Key": "key-current-0123456789"},
+    )
 
     assert response.status_code == 503
     assert time.monotonic() - started < 3

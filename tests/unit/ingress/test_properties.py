@@ -19,8 +19,7 @@ from .conftest import API_KEYS, ROUTES_NO_FALLBACK_YAML, ROUTES_YAML, WEBHOOK_UR
 bodies = plausible_body | mutated_body(max_changes=2) | junk
 
 
-@settings(max_examples=300, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=bodies, with_fallback=st.booleans())
 def test_random_bodies_never_5xx_and_never_enqueue_unless_202(body, with_fallback):
     sent = SendRecorder()
@@ -31,9 +30,12 @@ def test_random_bodies_never_5xx_and_never_enqueue_unless_202(body, with_fallbac
         send_task=sent,
     )
 
-    response = app.test_client().post(WEBHOOK_URL, data=json.dumps(body),
-                                      content_type="application/json",
-                                      headers={"X-API-Key": API_KEYS[0]})
+    response = app.test_client().post(
+        WEBHOOK_URL,
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"X-API-Key": API_KEYS[0]},
+    )
 
     assert response.status_code < 500, response.get_json()
     assert response.is_json

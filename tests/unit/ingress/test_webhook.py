@@ -40,7 +40,12 @@ def test_good_payload_is_queued(post_json, sent, name, intent, queue, contact_id
     assert len(sent.messages) == 1
     job = RoutingJob.from_message(sent.messages[0])
     assert (job.routing_id, job.intent, job.queue_name, job.contact_id, job.mode) == (
-        body["routingId"], intent, queue, contact_id, mode)
+        body["routingId"],
+        intent,
+        queue,
+        contact_id,
+        mode,
+    )
 
 
 @pytest.mark.parametrize("name", [p[0] for p in GOOD_PAYLOADS])
@@ -70,7 +75,11 @@ def test_record_is_readable_as_queued(client, post_json, auth, fake_redis, name)
     assert record["state"] == "queued"
     assert record["routingId"] == body["routingId"]
     assert (record["intent"], record["queue"], record["contactId"], record["mode"]) == (
-        body["intent"], body["queue"], body["contactId"], body["mode"])
+        body["intent"],
+        body["queue"],
+        body["contactId"],
+        body["mode"],
+    )
     assert record["attempts"] == 0
     assert fake_redis.zscore(redis_keys.OPEN_ROUTINGS, body["routingId"]) is not None
     assert 0 < fake_redis.ttl(redis_keys.routing(body["routingId"])) <= 3600
@@ -104,8 +113,11 @@ def test_scores_given_as_strings_are_accepted(post_json, sent):
     assert RoutingJob.from_message(sent.messages[0]).score == pytest.approx(0.93)
 
 
-@pytest.mark.parametrize("score", [1.01, -0.1, "1.5", "-1", 10**400, "nan", "1e999"],
-                         ids=["above", "below", "str-above", "str-below", "huge-int", "nan", "inf"])
+@pytest.mark.parametrize(
+    "score",
+    [1.01, -0.1, "1.5", "-1", 10**400, "nan", "1e999"],
+    ids=["above", "below", "str-above", "str-below", "huge-int", "nan", "inf"],
+)
 def test_score_outside_zero_to_one_is_rejected(post_json, sent, score):
     payload = load_payload("cognigy-input-chat")
     payload["intentScore"] = score
@@ -156,8 +168,9 @@ def test_text_plain_is_415(post_json, sent):
 
 
 def test_json_suffix_media_type_is_accepted(post_json):
-    response = post_json(load_payload("seed-intents"),
-                         content_type="application/vnd.cognigy+json; charset=utf-8")
+    response = post_json(
+        load_payload("seed-intents"), content_type="application/vnd.cognigy+json; charset=utf-8"
+    )
 
     assert response.status_code == 202
 
@@ -176,8 +189,7 @@ def test_body_over_the_limit_is_413(post_json, sent, fake_redis):
 
 def test_no_intent_above_threshold_without_fallback_is_422(settings, fake_redis, sent):
     table = RoutingTable.parse(ROUTES_NO_FALLBACK_YAML)
-    client = create_app(settings, routing_table=table, redis_client=fake_redis,
-                        send_task=sent).test_client()
+    client = create_app(settings, routing_table=table, redis_client=fake_redis, send_task=sent).test_client()
     payload = load_payload("seed-intents")
     payload["intents"] = [{"name": "sales_inquiry", "confidence": 0.3}]
 
@@ -192,11 +204,9 @@ def test_no_intent_above_threshold_without_fallback_is_422(settings, fake_redis,
 
 def test_unmapped_intent_without_fallback_is_422(settings, fake_redis, sent):
     table = RoutingTable.parse(ROUTES_NO_FALLBACK_YAML)
-    client = create_app(settings, routing_table=table, redis_client=fake_redis,
-                        send_task=sent).test_client()
+    client = create_app(settings, routing_table=table, redis_client=fake_redis, send_task=sent).test_client()
 
-    response = client.post(WEBHOOK_URL, json=load_payload("seed-flat"),
-                           headers={"X-API-Key": API_KEYS[0]})
+    response = client.post(WEBHOOK_URL, json=load_payload("seed-flat"), headers={"X-API-Key": API_KEYS[0]})
 
     assert response.status_code == 422
     assert "support_ticket" in response.get_json()["reason"]

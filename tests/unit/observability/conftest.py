@@ -16,8 +16,11 @@ from tests.unit.ingress.conftest import API_KEYS, MAX_BODY_BYTES, ROUTES_YAML, S
 
 def parse_samples(text: str) -> dict[tuple[str, frozenset], float]:
     """Prometheus text format → ``{(sample name, frozenset(labels.items())): value}``."""
-    return {(sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def sample(samples: dict[tuple[str, frozenset], float], name: str, **labels: str) -> float:
@@ -27,8 +30,7 @@ def sample(samples: dict[tuple[str, frozenset], float], name: str, **labels: str
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(webhook_api_keys=API_KEYS, max_body_bytes=MAX_BODY_BYTES,
-                    routing_status_ttl_seconds=3600)
+    return Settings(webhook_api_keys=API_KEYS, max_body_bytes=MAX_BODY_BYTES, routing_status_ttl_seconds=3600)
 
 
 @pytest.fixture
@@ -41,9 +43,11 @@ def make_app(settings, sent):
     """``make_app(routes_yaml=…, **settings_overrides)``: an ingress on fake Redis and a recorder."""
 
     def make(routes_yaml: str = ROUTES_YAML, **overrides):
-        return create_app(dataclasses.replace(settings, **overrides),
-                          routing_table=RoutingTable.parse(routes_yaml, source="test"),
-                          redis_client=fakeredis.FakeRedis(server=fakeredis.FakeServer()),
-                          send_task=sent)
+        return create_app(
+            dataclasses.replace(settings, **overrides),
+            routing_table=RoutingTable.parse(routes_yaml, source="test"),
+            redis_client=fakeredis.FakeRedis(server=fakeredis.FakeServer()),
+            send_task=sent,
+        )
 
     return make

@@ -26,8 +26,11 @@ LABEL_VALUES = {
     ("router_webhooks", "reason"): {metrics.NO_REASON, *metrics.WEBHOOK_REJECTION_REASONS},
     ("router_webhook_duration_seconds", "outcome"): set(metrics.WEBHOOK_OUTCOMES),
     ("router_routings", "outcome"): set(metrics.ROUTING_OUTCOMES),
-    ("router_routings", "reason"): {metrics.NO_REASON, *metrics.ROUTING_RETRY_CAUSES,
-                                    *metrics.ROUTING_FAILURE_REASONS},
+    ("router_routings", "reason"): {
+        metrics.NO_REASON,
+        *metrics.ROUTING_RETRY_CAUSES,
+        *metrics.ROUTING_FAILURE_REASONS,
+    },
     ("router_cxone_request_duration_seconds", "endpoint"): set(metrics.CXONE_ENDPOINTS),
 }
 
@@ -67,8 +70,13 @@ def all_exprs() -> list[str]:
 def test_the_alert_rules_parse_and_each_has_what_an_operator_needs():
     rules = alert_rules()
     names = {rule["alert"] for rule in rules}
-    assert {"RouterRoutingsStuck", "RouterFailureRatioHigh", "RouterCXoneThrottling",
-            "RouterWorkerDown", "RouterQueueGrowing"} <= names
+    assert {
+        "RouterRoutingsStuck",
+        "RouterFailureRatioHigh",
+        "RouterCXoneThrottling",
+        "RouterWorkerDown",
+        "RouterQueueGrowing",
+    } <= names
     for rule in rules:
         assert rule["expr"].strip() and rule["for"], rule["alert"]
         assert rule["labels"]["severity"] in {"page", "ticket"}, rule["alert"]
@@ -95,10 +103,13 @@ def test_the_dashboard_parses_and_every_panel_queries_something():
     for panel in dashboard["panels"]:
         assert panel["targets"], panel["title"]
         assert all(target["expr"].strip() for target in panel["targets"]), panel["title"]
-    assert {"router_webhooks_total", "router_routings_total",
-            "router_cxone_request_duration_seconds_bucket", "router_routing_queue_depth",
-            "router_oldest_open_routing_age_seconds"} <= {
-        match.group(1) for expr in dashboard_exprs() for match in SELECTOR.finditer(expr)}
+    assert {
+        "router_webhooks_total",
+        "router_routings_total",
+        "router_cxone_request_duration_seconds_bucket",
+        "router_routing_queue_depth",
+        "router_oldest_open_routing_age_seconds",
+    } <= {match.group(1) for expr in dashboard_exprs() for match in SELECTOR.finditer(expr)}
 
 
 @pytest.mark.parametrize("expr", all_exprs())

@@ -35,29 +35,37 @@ def test_metrics_count_an_accepted_a_duplicate_and_every_rejection_reason(make_a
     before = _scrape(client)
 
     body = load_payload("cognigy-input-chat")
-    assert _post(client, body).status_code == 202                       # accepted
-    assert _post(client, body).json["duplicate"] is True                # duplicate (same inputId)
+    assert _post(client, body).status_code == 202  # accepted
+    assert _post(client, body).json["duplicate"] is True  # duplicate (same inputId)
     assert _post(client, body, headers={"X-API-Key": "wrong"}).status_code == 401
     assert _post(client, body, content_type="text/plain").status_code == 415
     assert _post(client, "x" * (MAX_BODY_BYTES + 1)).status_code == 413
-    assert _post(client, "{not json").status_code == 400                # malformed_json
+    assert _post(client, "{not json").status_code == 400  # malformed_json
     assert _post(client, load_payload("bad-no-session")).status_code == 400  # invalid
     unknown_intent = {**load_payload("seed-flat"), "intentName": "no_such_intent"}
     assert _post(unroutable_client, unknown_intent).status_code == 422  # unroutable
     sent.fail_with = redis.ConnectionError("Redis down")
     fresh = {**body, "inputId": "another-input", "contactId": "another-contact"}
-    assert _post(client, fresh).status_code == 503                      # unavailable
+    assert _post(client, fresh).status_code == 503  # unavailable
 
     after = _scrape(client)
 
     def delta(**labels: str) -> float:
-        return (sample(after, "router_webhooks_total", **labels)
-                - sample(before, "router_webhooks_total", **labels))
+        return sample(after, "router_webhooks_total", **labels) - sample(
+            before, "router_webhooks_total", **labels
+        )
 
     assert delta(outcome="accepted", reason="none") == 1
     assert delta(outcome="duplicate", reason="none") == 1
-    for reason in ("unauthorized", "unsupported_media_type", "too_large", "malformed_json",
-                   "invalid", "unroutable", "unavailable"):
+    for reason in (
+        "unauthorized",
+        "unsupported_media_type",
+        "too_large",
+        "malformed_json",
+        "invalid",
+        "unroutable",
+        "unavailable",
+    ):
         assert delta(outcome="rejected", reason=reason) == 1, reason
     assert delta(outcome="rejected", reason="error") == 0
 
@@ -72,11 +80,19 @@ def test_metrics_count_an_accepted_a_duplicate_and_every_rejection_reason(make_a
 def test_metrics_are_off_when_disabled(make_app):
     client = make_app(metrics_enabled=False).test_client()
     assert client.get("/metrics").status_code == 404
-    before = metrics.INGRESS_REGISTRY.get_sample_value(
-        "router_webhooks_total", {"outcome": "accepted", "reason": "none"}) or 0
+    before = (
+        metrics.INGRESS_REGISTRY.get_sample_value(
+            "router_webhooks_total", {"outcome": "accepted", "reason": "none"}
+        )
+        or 0
+    )
     assert _post(client, load_payload("cognigy-input-chat")).status_code == 202
-    after = metrics.INGRESS_REGISTRY.get_sample_value(
-        "router_webhooks_total", {"outcome": "accepted", "reason": "none"}) or 0
+    after = (
+        metrics.INGRESS_REGISTRY.get_sample_value(
+            "router_webhooks_total", {"outcome": "accepted", "reason": "none"}
+        )
+        or 0
+    )
     assert after == before
 
 
@@ -99,17 +115,20 @@ def test_metrics_show_no_ids_or_customer_data(make_app):
     assert body["sessionId"] not in text
 
 
-@pytest.mark.parametrize(("status", "view_reason", "body", "expected"), [
-    (202, None, {"status": "queued"}, ("accepted", "none")),
-    (202, None, {"status": "queued", "duplicate": True}, ("duplicate", "none")),
-    (401, "signature_invalid", None, ("rejected", "unauthorized")),
-    (400, "json_too_deep", None, ("rejected", "malformed_json")),
-    (400, "string_too_long", None, ("rejected", "invalid")),
-    (503, "duplicate_in_flight", None, ("rejected", "unavailable")),
-    # A reason the views may add later falls back on the status; a crash is an "error".
-    (413, "some_new_reason", None, ("rejected", "too_large")),
-    (500, None, None, ("rejected", "error")),
-])
+@pytest.mark.parametrize(
+    ("status", "view_reason", "body", "expected"),
+    [
+        (202, None, {"status": "queued"}, ("accepted", "none")),
+        (202, None, {"status": "queued", "duplicate": True}, ("duplicate", "none")),
+        (401, "signature_invalid", None, ("rejected", "unauthorized")),
+        (400, "json_too_deep", None, ("rejected", "malformed_json")),
+        (400, "string_too_long", None, ("rejected", "invalid")),
+        (503, "duplicate_in_flight", None, ("rejected", "unavailable")),
+        # A reason the views may add later falls back on the status; a crash is an "error".
+        (413, "some_new_reason", None, ("rejected", "too_large")),
+        (500, None, None, ("rejected", "error")),
+    ],
+)
 def test_webhook_outcome_maps_view_reasons_to_metric_reasons(status, view_reason, body, expected):
     assert webhook_outcome(status, view_reason, body) == expected
 

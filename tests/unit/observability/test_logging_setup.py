@@ -24,7 +24,7 @@ from worker.observability import bind_task_context, unbind_task_context
 SECRETS = {
     "webhook_api_keys": ("whk-live-5f2a9c0e71",),
     "cxone_client_secret": "cs-9d8e7f6a5b4c",
-    "cxone_access_key_secret": "aks/with+odd=chars\"quote",
+    "cxone_access_key_secret": 'aks/with+odd=chars"quote',
     "redis_url": "redis://:redis-pw-314159@127.0.0.1:6379/0",
 }
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJ0ZW5hbnRJZCI6IjExZWIifQ.c2lnbmF0dXJlLXZhbHVl"
@@ -58,14 +58,21 @@ def _lines(stream: io.StringIO) -> list[dict]:
 
 def test_each_record_is_one_json_line_with_its_extras(capture):
     logger, stream = capture
-    logger.info("contact routed to skill %s", 1203344,
-                extra={"routing_id": "r-1", "contact_id": "c-1", "intent": "billing", "skill_id": 1203344})
+    logger.info(
+        "contact routed to skill %s",
+        1203344,
+        extra={"routing_id": "r-1", "contact_id": "c-1", "intent": "billing", "skill_id": 1203344},
+    )
     logger.warning("line one\nline two")
     first, second = _lines(stream)
     assert first["message"] == "contact routed to skill 1203344"
     assert first["level"] == "INFO" and first["logger"] == "router.test" and first["service"] == "test"
     assert (first["routing_id"], first["contact_id"], first["intent"], first["skill_id"]) == (
-        "r-1", "c-1", "billing", 1203344)
+        "r-1",
+        "c-1",
+        "billing",
+        1203344,
+    )
     assert first["ts"].endswith("Z")
     assert second["message"] == "line one\nline two"  # still one line of output
     assert len(stream.getvalue().splitlines()) == 2
@@ -86,15 +93,24 @@ def test_bound_context_reaches_lines_logged_deeper_down(capture):
 
 def test_celery_task_signals_bind_and_unbind_the_routing(capture):
     logger, stream = capture
-    message = {"routing_id": "r-3", "contact_id": "c-3", "intent": "sales", "mode": "digital",
-               "queue_name": "Sales Support"}
+    message = {
+        "routing_id": "r-3",
+        "contact_id": "c-3",
+        "intent": "sales",
+        "mode": "digital",
+        "queue_name": "Sales Support",
+    }
     bind_task_context(task_id="t-3", args=[message])
     logger.info("inside the task")
     unbind_task_context(task_id="t-3")
     logger.info("after the task")
     inside, after = _lines(stream)
     assert {k: inside[k] for k in ("routing_id", "contact_id", "intent", "task_id")} == {
-        "routing_id": "r-3", "contact_id": "c-3", "intent": "sales", "task_id": "t-3"}
+        "routing_id": "r-3",
+        "contact_id": "c-3",
+        "intent": "sales",
+        "task_id": "t-3",
+    }
     assert "queue_name" not in inside  # only the three ids, not the whole message
     assert "routing_id" not in after and "task_id" not in after
 
@@ -104,8 +120,7 @@ def test_configured_secrets_and_tokens_are_redacted_everywhere(capture):
     key = SECRETS["webhook_api_keys"][0]
     logger.info("key %s and secret %s", key, SECRETS["cxone_client_secret"])
     logger.info("headers", extra={"headers": {"Authorization": f"Bearer {JWT}", "X-API-Key": key}})
-    logger.info("form grant_type=password&password=%s&username=x",
-                SECRETS["cxone_access_key_secret"])
+    logger.info("form grant_type=password&password=%s&username=x", SECRETS["cxone_access_key_secret"])
     logger.info("a token on its own: %s, basic: Basic Y2xpZW50OnNlY3JldA==", JWT)
     logger.info("redis at %s", SECRETS["redis_url"])
     try:
@@ -113,8 +128,15 @@ def test_configured_secrets_and_tokens_are_redacted_everywhere(capture):
     except RuntimeError:
         logger.exception("call failed")
     output = stream.getvalue()
-    for secret in (key, SECRETS["cxone_client_secret"], SECRETS["cxone_access_key_secret"],
-                   "redis-pw-314159", JWT, "eyJ", "Y2xpZW50OnNlY3JldA=="):
+    for secret in (
+        key,
+        SECRETS["cxone_client_secret"],
+        SECRETS["cxone_access_key_secret"],
+        "redis-pw-314159",
+        JWT,
+        "eyJ",
+        "Y2xpZW50OnNlY3JldA==",
+    ):
         assert secret not in output, secret
     lines = _lines(stream)
     assert lines[1]["headers"]["Authorization"] == "Bearer ***"
@@ -131,23 +153,32 @@ def test_a_secret_inside_another_is_masked_whole():
 
 
 def test_the_filter_renders_bad_format_strings_without_losing_the_line(settings):
-    record = logging.makeLogRecord({"msg": "one %s two %s", "args": ("only-one",),
-                                    "levelno": logging.INFO, "levelname": "INFO"})
+    record = logging.makeLogRecord(
+        {"msg": "one %s two %s", "args": ("only-one",), "levelno": logging.INFO, "levelname": "INFO"}
+    )
     assert RedactSecrets(SecretRedactor.from_settings(settings)).filter(record)
     assert "one %s two %s" in record.getMessage()
 
 
 def test_text_format_puts_fields_after_the_message():
-    record = logging.makeLogRecord({"msg": "routing queued", "levelno": logging.INFO,
-                                    "levelname": "INFO", "name": "ingress.views",
-                                    "routing_id": "r-9", "intent": "sales"})
+    record = logging.makeLogRecord(
+        {
+            "msg": "routing queued",
+            "levelno": logging.INFO,
+            "levelname": "INFO",
+            "name": "ingress.views",
+            "routing_id": "r-9",
+            "intent": "sales",
+        }
+    )
     line = TextFormatter().format(record)
     assert line.endswith("ingress.views: routing queued routing_id=r-9 intent=sales")
 
 
 def test_json_formatter_survives_values_json_cannot_encode():
-    record = logging.makeLogRecord({"msg": "odd", "levelno": logging.INFO, "levelname": "INFO",
-                                    "when": object(), "raw": b"bytes"})
+    record = logging.makeLogRecord(
+        {"msg": "odd", "levelno": logging.INFO, "levelname": "INFO", "when": object(), "raw": b"bytes"}
+    )
     entry = json.loads(JsonFormatter().format(record))
     assert entry["raw"] == "b'bytes'" and entry["when"].startswith("<object")
 

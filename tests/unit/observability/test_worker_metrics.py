@@ -44,21 +44,35 @@ def cxone() -> FakeCXone:
 
 @pytest.fixture
 def ctx(cxone) -> WorkerContext:
-    settings = Settings(routing_retry_window_seconds=120, routing_max_countdown_seconds=10,
-                        broker_visibility_timeout_seconds=30, routing_status_ttl_seconds=3600)
+    settings = Settings(
+        routing_retry_window_seconds=120,
+        routing_max_countdown_seconds=10,
+        broker_visibility_timeout_seconds=30,
+        routing_status_ttl_seconds=3600,
+    )
     client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    return WorkerContext(settings=settings, redis=client,
-                         store=RoutingStatusStore(client, settings.routing_status_ttl_seconds),
-                         client=cxone, directory=QueueDirectory(cxone, client, 300),
-                         rng=random.Random(7))
+    return WorkerContext(
+        settings=settings,
+        redis=client,
+        store=RoutingStatusStore(client, settings.routing_status_ttl_seconds),
+        client=cxone,
+        directory=QueueDirectory(cxone, client, 300),
+        rng=random.Random(7),
+    )
 
 
 @pytest.fixture
 def make_job(ctx) -> Callable[..., RoutingJob]:
     def make(**overrides) -> RoutingJob:
-        values = {"routing_id": new_routing_id(), "contact_id": "728471935",
-                  "intent": "billing_dispute", "mode": "digital", "queue_name": "Billing Disputes",
-                  "received_at": time.time(), **overrides}
+        values = {
+            "routing_id": new_routing_id(),
+            "contact_id": "728471935",
+            "intent": "billing_dispute",
+            "mode": "digital",
+            "queue_name": "Billing Disputes",
+            "received_at": time.time(),
+            **overrides,
+        }
         job = RoutingJob(**values)
         ctx.store.create(job)
         return job
@@ -73,14 +87,17 @@ def _expire_window(ctx, make_job):
     return make_job(received_at=time.time() - ctx.settings.routing_retry_window_seconds + 0.1)
 
 
-@pytest.mark.parametrize(("failure", "expected"), [
-    (None, ("routed", "none")),
-    (RateLimited(2.0), ("retried", "rate_limited")),
-    (Throttled("429", retry_after=1.0, status=429), ("retried", "throttled")),
-    (Transient("503", status=503), ("retried", "transient")),
-    (Permanent("404", status=404), ("failed", "permanent")),
-    (OutcomeUnknown("maybe sent", endpoint="signal"), ("failed", "outcome_unknown")),
-])
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (None, ("routed", "none")),
+        (RateLimited(2.0), ("retried", "rate_limited")),
+        (Throttled("429", retry_after=1.0, status=429), ("retried", "throttled")),
+        (Transient("503", status=503), ("retried", "transient")),
+        (Permanent("404", status=404), ("failed", "permanent")),
+        (OutcomeUnknown("maybe sent", endpoint="signal"), ("failed", "outcome_unknown")),
+    ],
+)
 def test_each_routing_outcome_is_counted_once(ctx, cxone, make_job, failure, expected):
     outcome, reason = expected
     before = value("router_routings_total", outcome=outcome, reason=reason)
@@ -148,8 +165,9 @@ def test_cxone_calls_are_timed_by_endpoint_and_status_and_token_fetches_counted(
     http.add(responses.PUT, url, body=requests.ReadTimeout("read timed out"))
     client = CXoneClient(make_settings(), fakeredis.FakeRedis(server=fakeredis.FakeServer()))
     name = "router_cxone_request_duration_seconds_count"
-    before = {status: value(name, endpoint="routing_queue", status=status)
-              for status in ("204", "429", "timeout")}
+    before = {
+        status: value(name, endpoint="routing_queue", status=status) for status in ("204", "429", "timeout")
+    }
     token_before = value("router_cxone_token_refreshes_total")
     token_calls_before = value(name, endpoint="token", status="200")
 
@@ -169,8 +187,9 @@ def test_limiter_refusals_are_counted_with_their_wait(http):
     FakeCXoneAuth(http)
     url = API_URL + ROUTING_QUEUE_PATH.format(contact_id="1234567")
     http.add(responses.PUT, url, status=204)
-    client = CXoneClient(make_settings(cxone_rate_limit_per_minute=1),
-                         fakeredis.FakeRedis(server=fakeredis.FakeServer()))
+    client = CXoneClient(
+        make_settings(cxone_rate_limit_per_minute=1), fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    )
     count_before = value("router_cxone_limiter_wait_seconds_count")
     sum_before = value("router_cxone_limiter_wait_seconds_sum")
 
@@ -179,32 +198,36 @@ def test_limiter_refusals_are_counted_with_their_wait(http):
         client.route_digital("1234567", 42)
 
     assert value("router_cxone_limiter_wait_seconds_count") == count_before + 1
-    assert value("router_cxone_limiter_wait_seconds_sum") - sum_before == pytest.approx(
-        refused.value.wait)
+    assert value("router_cxone_limiter_wait_seconds_sum") - sum_before == pytest.approx(refused.value.wait)
 
 
 # ---------------------------------------------------------------- gauges read from Redis
 
 
 def _collect(collector: metrics.RoutingStateCollector) -> dict[str, float]:
-    return {sample_.name: sample_.value for family in collector.collect()
-            for sample_ in family.samples}
+    return {sample_.name: sample_.value for family in collector.collect() for sample_ in family.samples}
 
 
 def test_queue_depth_and_oldest_open_routing_are_read_at_scrape_time():
     client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
     now = 1_700_000_000.0
     collector = metrics.RoutingStateCollector(client, clock=lambda: now)
-    assert _collect(collector) == {"router_routing_queue_depth": 0, "router_open_routings": 0,
-                                   "router_oldest_open_routing_age_seconds": 0,
-                                   "router_redis_up": 1}
+    assert _collect(collector) == {
+        "router_routing_queue_depth": 0,
+        "router_open_routings": 0,
+        "router_oldest_open_routing_age_seconds": 0,
+        "router_redis_up": 1,
+    }
 
     client.rpush(ROUTING_QUEUE, "m1", "m2", "m3")
     client.zadd(redis_keys.OPEN_ROUTINGS, {"old": now - 400, "new": now - 5})
 
-    assert _collect(collector) == {"router_routing_queue_depth": 3, "router_open_routings": 2,
-                                   "router_oldest_open_routing_age_seconds": 400,
-                                   "router_redis_up": 1}
+    assert _collect(collector) == {
+        "router_routing_queue_depth": 3,
+        "router_open_routings": 2,
+        "router_oldest_open_routing_age_seconds": 400,
+        "router_redis_up": 1,
+    }
 
 
 def test_an_unreachable_redis_gives_redis_up_0_not_a_failed_scrape():
@@ -265,7 +288,8 @@ def test_a_taken_port_is_a_warning_and_the_worker_runs_on(fresh_worker_metrics, 
         port = taken.getsockname()[1]
         with caplog.at_level(logging.WARNING, logger="worker.observability"):
             server = observability.start_metrics_server(
-                Settings(worker_metrics_port=port), fakeredis.FakeRedis())
+                Settings(worker_metrics_port=port), fakeredis.FakeRedis()
+            )
     assert server is None
     assert f"port {port} is unavailable" in caplog.text
 

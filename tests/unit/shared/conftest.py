@@ -61,8 +61,15 @@ class FakeCXoneAuth:
     Each token request issues a new JWT (``issued`` keeps them in order) carrying ``tenant_id``.
     """
 
-    def __init__(self, mock: responses.RequestsMock, *, expires_in: float = 3600,
-                 tenant_id: str = TENANT_ID, api_url: str = API_URL, delay: float = 0.0):
+    def __init__(
+        self,
+        mock: responses.RequestsMock,
+        *,
+        expires_in: float = 3600,
+        tenant_id: str = TENANT_ID,
+        api_url: str = API_URL,
+        delay: float = 0.0,
+    ):
         self.expires_in = expires_in
         self.tenant_id = tenant_id
         self.delay = delay
@@ -72,14 +79,20 @@ class FakeCXoneAuth:
         self.issued: list[str] = []
         self.token_bodies: list[str] = []
         self._lock = threading.Lock()
-        mock.add(responses.GET, DISCOVERY_URL,
-                 json={"issuer": AUTH_URL, "token_endpoint": TOKEN_URL})
-        mock.add_callback(responses.POST, TOKEN_URL, callback=self._token,
-                          content_type="application/json")
+        mock.add(responses.GET, DISCOVERY_URL, json={"issuer": AUTH_URL, "token_endpoint": TOKEN_URL})
+        mock.add_callback(responses.POST, TOKEN_URL, callback=self._token, content_type="application/json")
         # A trailing slash, as some tenants answer: the client must not produce "//inContactAPI".
-        mock.add(responses.GET, CONFIGURATION_URL,
-                 json={"area": "na1", "cluster": "B32", "domain": "example.test",
-                       "api_endpoint": api_url + "/", "tenantId": tenant_id})
+        mock.add(
+            responses.GET,
+            CONFIGURATION_URL,
+            json={
+                "area": "na1",
+                "cluster": "B32",
+                "domain": "example.test",
+                "api_endpoint": api_url + "/",
+                "tenantId": tenant_id,
+            },
+        )
 
     @property
     def token_requests(self) -> int:
@@ -93,14 +106,27 @@ class FakeCXoneAuth:
         with self._lock:
             self.token_bodies.append(request.body)
             if self.token_status != 200:
-                return self.token_status, {}, json.dumps(
-                    {"error": "invalid_client", "error_description": "Bad client credentials"})
-            token = make_jwt({"tenantId": self.tenant_id, "icBUId": 4600001,
-                              "n": len(self.issued) + 1})
+                return (
+                    self.token_status,
+                    {},
+                    json.dumps({"error": "invalid_client", "error_description": "Bad client credentials"}),
+                )
+            token = make_jwt({"tenantId": self.tenant_id, "icBUId": 4600001, "n": len(self.issued) + 1})
             self.issued.append(token)
-        return 200, {}, json.dumps({
-            "access_token": token, "token_type": "Bearer", "expires_in": self.expires_in,
-            "refresh_token": "refresh", "id_token": token, "issued_token_type": "access_token"})
+        return (
+            200,
+            {},
+            json.dumps(
+                {
+                    "access_token": token,
+                    "token_type": "Bearer",
+                    "expires_in": self.expires_in,
+                    "refresh_token": "refresh",
+                    "id_token": token,
+                    "issued_token_type": "access_token",
+                }
+            ),
+        )
 
 
 @pytest.fixture
@@ -135,8 +161,10 @@ def real_redis() -> Iterator[redis.Redis]:
         client.ping()
     except redis.RedisError as exc:
         client.close()
-        pytest.fail(f"the real Redis at {REAL_REDIS_URL} is unreachable ({exc!r}); "
-                    "these tests check the Lua scripts against a real server: start one")
+        pytest.fail(
+            f"the real Redis at {REAL_REDIS_URL} is unreachable ({exc!r}); "
+            "these tests check the Lua scripts against a real server: start one"
+        )
     yield client
     client.close()
 

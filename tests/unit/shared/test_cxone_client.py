@@ -58,12 +58,16 @@ def query(request: requests.PreparedRequest) -> dict[str, list[str]]:
 
 
 def test_token_comes_from_discovery_then_the_token_endpoint_then_the_tenant_configuration(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
     before = time.time()
     token = client.token()
 
     assert [call.request.url.split("?")[0] for call in http.calls] == [
-        DISCOVERY_URL, TOKEN_URL, CONFIGURATION_URL]
+        DISCOVERY_URL,
+        TOKEN_URL,
+        CONFIGURATION_URL,
+    ]
     assert token.access_token == cxone_auth.issued[0]
     assert token.tenant_id == TENANT_ID  # decoded from the JWT payload
     configuration = calls_to(http, CONFIGURATION_URL)[0]
@@ -76,7 +80,8 @@ def test_token_comes_from_discovery_then_the_token_endpoint_then_the_tenant_conf
 
 
 def test_password_grant_sends_basic_auth_and_url_encodes_the_access_key(
-        http: responses.RequestsMock, client: CXoneClient) -> None:
+    http: responses.RequestsMock, client: CXoneClient
+) -> None:
     client.token()
 
     request = calls_to(http, TOKEN_URL)[0]
@@ -86,14 +91,17 @@ def test_password_grant_sends_basic_auth_and_url_encodes_the_access_key(
     assert request.headers["Authorization"] == f"Basic {expected}"
     body = request.body if isinstance(request.body, str) else request.body.decode()
     assert "password=sandbox%2Fkey%2Bsecret%3D" in body
-    assert parse_qs(body) == {"grant_type": ["password"], "username": ["key-id"],
-                              "password": ["sandbox/key+secret="]}
+    assert parse_qs(body) == {
+        "grant_type": ["password"],
+        "username": ["key-id"],
+        "password": ["sandbox/key+secret="],
+    }
     assert "client-secret" not in body  # client credentials travel in Basic only
 
 
 def test_client_credentials_grant_when_no_access_key_is_configured(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth,
-        fake_redis: fakeredis.FakeRedis) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, fake_redis: fakeredis.FakeRedis
+) -> None:
     settings = make_settings(cxone_access_key_id="", cxone_access_key_secret="")
     CXoneClient(settings, fake_redis).token()
 
@@ -103,8 +111,8 @@ def test_client_credentials_grant_when_no_access_key_is_configured(
 
 
 def test_a_pinned_api_url_skips_the_configuration_call(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth,
-        fake_redis: fakeredis.FakeRedis) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, fake_redis: fakeredis.FakeRedis
+) -> None:
     pinned = "https://api-eu1.example.test"
     http.add(responses.GET, pinned + SKILLS_PATH, json=EMPTY_SKILLS)
     client = CXoneClient(make_settings(cxone_api_url=pinned), fake_redis)
@@ -118,7 +126,8 @@ def test_a_pinned_api_url_skips_the_configuration_call(
 
 
 def test_every_call_accepts_json_and_only_api_calls_carry_the_bearer(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
     http.add(responses.GET, SKILLS_URL, json=EMPTY_SKILLS)
     http.add(responses.PUT, ROUTING_URL, status=204)
     http.add(responses.POST, SIGNAL_URL, status=202)
@@ -138,7 +147,8 @@ def test_every_call_accepts_json_and_only_api_calls_carry_the_bearer(
 
 
 def test_a_token_without_tenant_and_no_pinned_api_url_is_a_configuration_error(
-        http: responses.RequestsMock, fake_redis: fakeredis.FakeRedis) -> None:
+    http: responses.RequestsMock, fake_redis: fakeredis.FakeRedis
+) -> None:
     FakeCXoneAuth(http, tenant_id="")
 
     with pytest.raises(Permanent, match="CXONE_API_URL"):
@@ -146,8 +156,11 @@ def test_a_token_without_tenant_and_no_pinned_api_url_is_a_configuration_error(
 
 
 def test_a_refused_token_request_is_transient_and_nothing_is_cached(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient,
-        fake_redis: fakeredis.FakeRedis) -> None:
+    http: responses.RequestsMock,
+    cxone_auth: FakeCXoneAuth,
+    client: CXoneClient,
+    fake_redis: fakeredis.FakeRedis,
+) -> None:
     cxone_auth.token_status = 401
 
     with pytest.raises(Transient) as caught:
@@ -174,8 +187,11 @@ def test_a_refused_token_request_is_transient_and_nothing_is_cached(
 
 
 def test_the_token_is_shared_through_redis(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient,
-        redis_server: fakeredis.FakeServer) -> None:
+    http: responses.RequestsMock,
+    cxone_auth: FakeCXoneAuth,
+    client: CXoneClient,
+    redis_server: fakeredis.FakeServer,
+) -> None:
     first = client.token()
     other_worker = CXoneClient(make_settings(), fakeredis.FakeRedis(server=redis_server))
 
@@ -190,8 +206,11 @@ def test_the_token_is_shared_through_redis(
 
 
 def test_a_401_drops_the_token_gets_one_new_token_and_retries_once(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient,
-        fake_redis: fakeredis.FakeRedis) -> None:
+    http: responses.RequestsMock,
+    cxone_auth: FakeCXoneAuth,
+    client: CXoneClient,
+    fake_redis: fakeredis.FakeRedis,
+) -> None:
     http.add(responses.GET, SKILLS_URL, status=401, json={"error": "invalid_token"})
     http.add(responses.GET, SKILLS_URL, json={"skills": [], "totalRecords": 0})
 
@@ -200,14 +219,17 @@ def test_a_401_drops_the_token_gets_one_new_token_and_retries_once(
     assert cxone_auth.token_requests == 2
     sent = calls_to(http, SKILLS_URL)
     assert [r.headers["Authorization"] for r in sent] == [
-        f"Bearer {cxone_auth.issued[0]}", f"Bearer {cxone_auth.issued[1]}"]
+        f"Bearer {cxone_auth.issued[0]}",
+        f"Bearer {cxone_auth.issued[1]}",
+    ]
     stored = Token.from_json(fake_redis.get(redis_keys.CXONE_TOKEN).decode())
     assert stored.access_token == cxone_auth.issued[1]
     assert len(calls_to(http, DISCOVERY_URL)) == 1  # the token endpoint is remembered
 
 
 def test_a_401_twice_is_transient_after_a_single_refresh(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
     http.add(responses.GET, SKILLS_URL, status=401, json={"error": "invalid_token"})
 
     with pytest.raises(Transient) as caught:
@@ -221,7 +243,8 @@ def test_a_401_twice_is_transient_after_a_single_refresh(
 
 
 def test_drop_token_keeps_a_token_another_worker_already_replaced(
-        cxone_auth: FakeCXoneAuth, client: CXoneClient, fake_redis: fakeredis.FakeRedis) -> None:
+    cxone_auth: FakeCXoneAuth, client: CXoneClient, fake_redis: fakeredis.FakeRedis
+) -> None:
     rejected = client.token()
     replacement = Token("newer", time.time() + 3600, TENANT_ID, API_URL)
     fake_redis.set(redis_keys.CXONE_TOKEN, replacement.to_json())
@@ -236,16 +259,29 @@ def test_drop_token_keeps_a_token_another_worker_already_replaced(
 # ---------------------------------------------------------------- error classification
 
 
-@pytest.mark.parametrize(("status", "headers", "retry_after"), [
-    (429, {"Retry-After": "7"}, 7.0),
-    (429, {}, None),
-    (429, {"Retry-After": "soon"}, None),
-])
+@pytest.mark.parametrize(
+    ("status", "headers", "retry_after"),
+    [
+        (429, {"Retry-After": "7"}, 7.0),
+        (429, {}, None),
+        (429, {"Retry-After": "soon"}, None),
+    ],
+)
 def test_429_is_throttled_with_retry_after_when_sent(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient,
-        status: int, headers: dict[str, str], retry_after: float | None) -> None:
-    http.add(responses.PUT, ROUTING_URL, status=status, headers=headers,
-             json={"errors": [{"message": "Too many requests"}]})
+    http: responses.RequestsMock,
+    cxone_auth: FakeCXoneAuth,
+    client: CXoneClient,
+    status: int,
+    headers: dict[str, str],
+    retry_after: float | None,
+) -> None:
+    http.add(
+        responses.PUT,
+        ROUTING_URL,
+        status=status,
+        headers=headers,
+        json={"errors": [{"message": "Too many requests"}]},
+    )
 
     with pytest.raises(Throttled) as caught:
         client.route_digital("1234567", 42)
@@ -257,7 +293,8 @@ def test_429_is_throttled_with_retry_after_when_sent(
 
 
 def test_retry_after_as_an_http_date(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
     when = format_datetime(datetime.fromtimestamp(time.time() + 30, tz=UTC), usegmt=True)
     http.add(responses.PUT, ROUTING_URL, status=429, headers={"Retry-After": when})
 
@@ -268,11 +305,14 @@ def test_retry_after_as_an_http_date(
     assert 28 <= caught.value.retry_after <= 31
 
 
-@pytest.mark.parametrize(("status", "not_delivered"), [
-    (500, False), (502, False), (504, False), (503, True)])
+@pytest.mark.parametrize(("status", "not_delivered"), [(500, False), (502, False), (504, False), (503, True)])
 def test_5xx_is_transient_and_only_503_means_not_delivered(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient,
-        status: int, not_delivered: bool) -> None:
+    http: responses.RequestsMock,
+    cxone_auth: FakeCXoneAuth,
+    client: CXoneClient,
+    status: int,
+    not_delivered: bool,
+) -> None:
     http.add(responses.POST, SIGNAL_URL, status=status, body="upstream trouble")
 
     with pytest.raises(Transient) as caught:
@@ -287,12 +327,24 @@ def test_5xx_is_transient_and_only_503_means_not_delivered(
 
 @pytest.mark.parametrize("status", [400, 403, 404])
 def test_4xx_is_permanent_with_the_dfo_error_message(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient,
-        status: int) -> None:
-    http.add(responses.PUT, ROUTING_URL, status=status, json={
-        "errors": [{"message": f"Contact 1234567 refused ({status})", "field": None,
-                    "errorCode": "ContactRefused", "parameters": {}}],
-        "uid": "5f1c"})
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient, status: int
+) -> None:
+    http.add(
+        responses.PUT,
+        ROUTING_URL,
+        status=status,
+        json={
+            "errors": [
+                {
+                    "message": f"Contact 1234567 refused ({status})",
+                    "field": None,
+                    "errorCode": "ContactRefused",
+                    "parameters": {},
+                }
+            ],
+            "uid": "5f1c",
+        },
+    )
 
     with pytest.raises(Permanent) as caught:
         client.route_digital("1234567", 42)
@@ -304,8 +356,8 @@ def test_4xx_is_permanent_with_the_dfo_error_message(
 
 
 def test_connection_refused_is_transient_and_not_delivered(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth,
-        fake_redis: fakeredis.FakeRedis) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, fake_redis: fakeredis.FakeRedis
+) -> None:
     # A real refused connection on loopback: a port that was free a moment ago.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -322,9 +374,11 @@ def test_connection_refused_is_transient_and_not_delivered(
 
 
 def test_a_connection_dropped_mid_request_may_have_been_delivered(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
     dropped = requests.ConnectionError(
-        ProtocolError("Connection aborted.", ConnectionResetError(104, "reset by peer")))
+        ProtocolError("Connection aborted.", ConnectionResetError(104, "reset by peer"))
+    )
     http.add(responses.POST, SIGNAL_URL, body=dropped)
 
     with pytest.raises(Transient) as caught:
@@ -335,7 +389,8 @@ def test_a_connection_dropped_mid_request_may_have_been_delivered(
 
 
 def test_a_read_timeout_is_transient_and_may_have_been_delivered(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
     http.add(responses.POST, SIGNAL_URL, body=requests.ReadTimeout("read timed out"))
 
     with pytest.raises(Transient) as caught:
@@ -347,7 +402,8 @@ def test_a_read_timeout_is_transient_and_may_have_been_delivered(
 
 
 def test_a_connect_timeout_is_transient_and_not_delivered(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
     http.add(responses.POST, SIGNAL_URL, body=requests.ConnectTimeout("connect timed out"))
 
     with pytest.raises(Transient) as caught:
@@ -358,8 +414,8 @@ def test_a_connect_timeout_is_transient_and_not_delivered(
 
 
 def test_the_shared_limiter_refuses_before_anything_is_sent(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth,
-        fake_redis: fakeredis.FakeRedis) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, fake_redis: fakeredis.FakeRedis
+) -> None:
     http.add(responses.GET, SKILLS_URL, json=EMPTY_SKILLS)
     client = CXoneClient(make_settings(cxone_rate_limit_per_minute=1), fake_redis)
     client.search_skills("Claims")
@@ -376,7 +432,8 @@ def test_the_shared_limiter_refuses_before_anything_is_sent(
 
 
 def test_route_digital_puts_the_skill_id_to_the_routing_queue(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
     http.add(responses.PUT, ROUTING_URL, status=204)
 
     client.route_digital("1234567", 1200042)
@@ -389,33 +446,36 @@ def test_route_digital_puts_the_skill_id_to_the_routing_queue(
 
 
 def test_contact_ids_cannot_escape_their_path_segment(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient) -> None:
-    http.add(responses.PUT, API_URL + "/dfo/3.0/contacts/..%2Fadmin%3Fx%3D1/routing-queue",
-             status=200)
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
+    http.add(responses.PUT, API_URL + "/dfo/3.0/contacts/..%2Fadmin%3Fx%3D1/routing-queue", status=200)
 
     client.route_digital("../admin?x=1", 5)
 
-    assert urlsplit(http.calls[-1].request.url).path == (
-        "/dfo/3.0/contacts/..%2Fadmin%3Fx%3D1/routing-queue")
+    assert urlsplit(http.calls[-1].request.url).path == ("/dfo/3.0/contacts/..%2Fadmin%3Fx%3D1/routing-queue")
 
 
 def test_signal_posts_p1_to_pn_in_the_query_string(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
     http.add(responses.POST, SIGNAL_URL, status=204)
 
     client.signal("7654321", ["1200042", "Sales Support", "a&b=c"])
 
     (request,) = calls_to(http, SIGNAL_URL)
     assert request.method == "POST"
-    assert urlsplit(request.url).path == (
-        "/inContactAPI/services/v30.0/interactions/7654321/signal")
+    assert urlsplit(request.url).path == ("/inContactAPI/services/v30.0/interactions/7654321/signal")
     assert parse_qsl(urlsplit(request.url).query) == [
-        ("p1", "1200042"), ("p2", "Sales Support"), ("p3", "a&b=c")]
+        ("p1", "1200042"),
+        ("p2", "Sales Support"),
+        ("p3", "a&b=c"),
+    ]
     assert not request.body
 
 
 def test_signal_sends_at_most_nine_parameters(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
     http.add(responses.POST, SIGNAL_URL, status=202)
 
     client.signal("7654321", [str(n) for n in range(1, 12)])
@@ -425,25 +485,30 @@ def test_signal_sends_at_most_nine_parameters(
 
 
 def test_search_skills_pages_with_skip_and_top(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient) -> None:
-    page = {"skills": [{"skillId": 1, "skillName": "Claims", "isActive": True}],
-            "totalRecords": 1}
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
+    page = {"skills": [{"skillId": 1, "skillName": "Claims", "isActive": True}], "totalRecords": 1}
     http.add(responses.GET, SKILLS_URL, json=page)
 
     assert client.search_skills("Claims", skip=200, top=100) == page
     assert query(calls_to(http, SKILLS_URL)[0]) == {
-        "searchString": ["Claims"], "skip": ["200"], "top": ["100"]}
+        "searchString": ["Claims"],
+        "skip": ["200"],
+        "top": ["100"],
+    }
 
 
 def test_search_skills_treats_204_as_no_match(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
     http.add(responses.GET, SKILLS_URL, status=204)
 
     assert client.search_skills("Nothing Like This") == EMPTY_SKILLS
 
 
 def test_a_non_json_answer_is_transient(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient) -> None:
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
     http.add(responses.GET, SKILLS_URL, body="No known way to render data", status=200)
 
     with pytest.raises(Transient, match="not JSON"):

@@ -31,8 +31,7 @@ class FakeSkills:
     def __init__(self, http: responses.RequestsMock, skills: list[dict[str, Any]]):
         self.skills = skills
         self.pages: list[dict[str, list[str]]] = []
-        http.add_callback(responses.GET, SKILLS_URL, callback=self._answer,
-                          content_type="application/json")
+        http.add_callback(responses.GET, SKILLS_URL, callback=self._answer, content_type="application/json")
 
     def _answer(self, request: Any) -> tuple[int, dict[str, str], str]:
         params = parse_qs(urlsplit(request.url).query)
@@ -40,8 +39,11 @@ class FakeSkills:
         skip, top = int(params["skip"][0]), int(params["top"][0])
         if not self.skills:
             return 204, {}, ""
-        return 200, {}, json.dumps({"skills": self.skills[skip:skip + top],
-                                    "totalRecords": len(self.skills)})
+        return (
+            200,
+            {},
+            json.dumps({"skills": self.skills[skip : skip + top], "totalRecords": len(self.skills)}),
+        )
 
 
 @pytest.fixture
@@ -55,7 +57,8 @@ def directory(client: CXoneClient, fake_redis: fakeredis.FakeRedis) -> QueueDire
 
 
 def test_pages_through_every_match_and_picks_the_exact_name(
-        http: responses.RequestsMock, directory: QueueDirectory) -> None:
+    http: responses.RequestsMock, directory: QueueDirectory
+) -> None:
     # 250 matches for "Sales Support"; the exact one is on the third page.
     skills = [skill(1000, "Sales Support Overflow")]
     skills += [skill(1001 + n, f"Sales Support Tier {n}") for n in range(228)]
@@ -70,12 +73,16 @@ def test_pages_through_every_match_and_picks_the_exact_name(
     assert found.problem is None
     assert found.pages == 3
     assert [(p["skip"], p["top"]) for p in fake.pages] == [
-        (["0"], ["100"]), (["100"], ["100"]), (["200"], ["100"])]
+        (["0"], ["100"]),
+        (["100"], ["100"]),
+        (["200"], ["100"]),
+    ]
     assert all(p["searchString"] == ["Sales Support"] for p in fake.pages)
 
 
 def test_a_longer_name_containing_the_queue_name_is_never_picked(
-        http: responses.RequestsMock, directory: QueueDirectory) -> None:
+    http: responses.RequestsMock, directory: QueueDirectory
+) -> None:
     FakeSkills(http, [skill(1000, "Sales Support Overflow"), skill(1001, "sales support")])
 
     found = directory.lookup("Sales Support")
@@ -85,14 +92,16 @@ def test_a_longer_name_containing_the_queue_name_is_never_picked(
 
 
 def test_an_inactive_twin_does_not_hide_the_active_skill(
-        http: responses.RequestsMock, directory: QueueDirectory) -> None:
+    http: responses.RequestsMock, directory: QueueDirectory
+) -> None:
     FakeSkills(http, [skill(10, "Claims", active=False), skill(11, "Claims")])
 
     assert directory.lookup("Claims").skill_id == 11
 
 
 def test_only_inactive_exact_matches_is_inactive(
-        http: responses.RequestsMock, directory: QueueDirectory) -> None:
+    http: responses.RequestsMock, directory: QueueDirectory
+) -> None:
     FakeSkills(http, [skill(10, "Claims", active=False), skill(12, "Claims Overflow")])
 
     found = directory.lookup("Claims")
@@ -106,7 +115,8 @@ def test_only_inactive_exact_matches_is_inactive(
 
 
 def test_two_active_exact_matches_are_ambiguous(
-        http: responses.RequestsMock, directory: QueueDirectory) -> None:
+    http: responses.RequestsMock, directory: QueueDirectory
+) -> None:
     FakeSkills(http, [skill(10, "Claims"), skill(12, "Claims Overflow"), skill(11, "Claims")])
 
     found = directory.lookup("Claims")
@@ -121,7 +131,8 @@ def test_two_active_exact_matches_are_ambiguous(
 
 
 def test_an_empty_search_answered_204_is_missing(
-        http: responses.RequestsMock, directory: QueueDirectory) -> None:
+    http: responses.RequestsMock, directory: QueueDirectory
+) -> None:
     fake = FakeSkills(http, [])
 
     with pytest.raises(UnknownQueue) as caught:
@@ -133,8 +144,11 @@ def test_an_empty_search_answered_204_is_missing(
 
 
 def test_a_resolved_name_is_cached_for_every_worker(
-        http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, directory: QueueDirectory,
-        redis_server: fakeredis.FakeServer) -> None:
+    http: responses.RequestsMock,
+    cxone_auth: FakeCXoneAuth,
+    directory: QueueDirectory,
+    redis_server: fakeredis.FakeServer,
+) -> None:
     fake = FakeSkills(http, [skill(4242, "Sales Support")])
 
     assert directory.skill_id("Sales Support") == 4242
@@ -153,8 +167,8 @@ def test_a_resolved_name_is_cached_for_every_worker(
 
 
 def test_a_missing_name_is_cached_only_briefly(
-        http: responses.RequestsMock, directory: QueueDirectory,
-        fake_redis: fakeredis.FakeRedis) -> None:
+    http: responses.RequestsMock, directory: QueueDirectory, fake_redis: fakeredis.FakeRedis
+) -> None:
     fake = FakeSkills(http, [skill(1, "Something Else")])
 
     for _ in range(2):

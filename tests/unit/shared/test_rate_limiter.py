@@ -79,15 +79,15 @@ def test_the_key_expires_when_idle(connect: ClientFactory, unique_key: str) -> N
 
 
 def test_concurrent_workers_never_exceed_the_limit_in_any_window(
-        connect: ClientFactory, unique_key: str) -> None:
+    connect: ClientFactory, unique_key: str
+) -> None:
     limit, window, duration, workers = 4, 0.5, 1.3, 8
     granted: list[float] = []
     record = threading.Lock()
     barrier = threading.Barrier(workers)
 
     def worker() -> None:
-        limiter = CallLimiter(connect(), unique_key, limit=limit, window_seconds=window,
-                              guard_seconds=0)
+        limiter = CallLimiter(connect(), unique_key, limit=limit, window_seconds=window, guard_seconds=0)
         barrier.wait()
         deadline = time.time() + duration
         while time.time() < deadline:
@@ -109,6 +109,7 @@ def test_concurrent_workers_never_exceed_the_limit_in_any_window(
     tolerance = 0.05
     for first, later in zip(granted, granted[limit:], strict=False):
         assert later - first >= window - tolerance, (
-            f"{limit + 1} grants within {later - first:.3f}s (window {window}s): {granted}")
+            f"{limit + 1} grants within {later - first:.3f}s (window {window}s): {granted}"
+        )
     # And it does keep granting: a fresh batch in each of the windows the run spans.
     assert len(granted) >= limit * int(duration / window)

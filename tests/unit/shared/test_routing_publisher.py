@@ -43,9 +43,15 @@ def publisher(client, store, sent):
 
 
 def job(contact="c1", intent="sales_inquiry", input_id: str | None = "in-1") -> RoutingJob:
-    return RoutingJob(routing_id=new_routing_id(), contact_id=contact, intent=intent,
-                      mode="digital", queue_name="Sales Support", input_id=input_id,
-                      received_at=time.time())
+    return RoutingJob(
+        routing_id=new_routing_id(),
+        contact_id=contact,
+        intent=intent,
+        mode="digital",
+        queue_name="Sales Support",
+        input_id=input_id,
+        received_at=time.time(),
+    )
 
 
 def test_first_webhook_is_stored_and_sent(publisher, store, sent):

@@ -16,9 +16,16 @@ TTL = 7 * 24 * 3600
 
 
 def make_job(routing_id: str = "r-1", received_at: float = 0.0, **fields: object) -> RoutingJob:
-    values: dict = {"routing_id": routing_id, "contact_id": "c-42", "intent": "sales_inquiry",
-                    "mode": "digital", "queue_name": "Sales Support", "score": 0.9,
-                    "channel": "webchat3", "received_at": received_at}
+    values: dict = {
+        "routing_id": routing_id,
+        "contact_id": "c-42",
+        "intent": "sales_inquiry",
+        "mode": "digital",
+        "queue_name": "Sales Support",
+        "score": 0.9,
+        "channel": "webchat3",
+        "received_at": received_at,
+    }
     values.update(fields)
     return RoutingJob(**values)
 
@@ -29,7 +36,8 @@ def store(fake_redis: fakeredis.FakeRedis) -> RoutingStatusStore:
 
 
 def test_create_writes_a_queued_record_with_a_ttl_and_indexes_it(
-        store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis) -> None:
+    store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis
+) -> None:
     job = make_job(received_at=1_700_000_000.25)
 
     store.create(job)
@@ -74,8 +82,7 @@ def test_mark_retrying_counts_attempts_and_keeps_the_error(store: RoutingStatusS
     assert record.next_attempt_at == 1_800_000_020
 
 
-def test_mark_routed_closes_the_routing(
-        store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis) -> None:
+def test_mark_routed_closes_the_routing(store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis) -> None:
     store.create(make_job())
     store.mark_retrying("r-1", "timeout", time.time() + 5)
 
@@ -91,7 +98,8 @@ def test_mark_routed_closes_the_routing(
 
 
 def test_mark_failed_closes_the_routing_and_dead_letters_the_job(
-        store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis) -> None:
+    store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis
+) -> None:
     job = make_job()
     store.create(job)
 
@@ -110,7 +118,8 @@ def test_mark_failed_closes_the_routing_and_dead_letters_the_job(
 
 
 def test_open_older_than_lists_only_old_open_routings(
-        store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis) -> None:
+    store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis
+) -> None:
     now = time.time()
     store.create(make_job("old-queued", received_at=now - 1000))
     store.create(make_job("old-retrying", received_at=now - 900))
@@ -126,15 +135,13 @@ def test_open_older_than_lists_only_old_open_routings(
     stuck = store.open_older_than(300)
 
     assert sorted(r.routing_id for r in stuck) == ["old-queued", "old-retrying"]
-    assert {r.routing_id: r.state for r in stuck} == {"old-queued": QUEUED,
-                                                      "old-retrying": RETRYING}
+    assert {r.routing_id: r.state for r in stuck} == {"old-queued": QUEUED, "old-retrying": RETRYING}
     # The expired one is dropped from the index as well.
     assert fake_redis.zscore(redis_keys.OPEN_ROUTINGS, "old-expired") is None
     assert len(store.open_older_than(300, limit=1)) == 1
 
 
-COMMON = {"routingId", "state", "intent", "queue", "contactId", "mode", "receivedAt", "updatedAt",
-          "attempts"}
+COMMON = {"routingId", "state", "intent", "queue", "contactId", "mode", "receivedAt", "updatedAt", "attempts"}
 
 
 def test_to_public_of_a_queued_routing(store: RoutingStatusStore) -> None:

@@ -22,9 +22,11 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "routes.example.yaml"
 @pytest.fixture
 def table() -> RoutingTable:
     return RoutingTable(
-        routes={"sales_inquiry": Queue(name="Sales Support"),
-                "support_ticket": Queue(name="Technical Support"),
-                "vip_callback": Queue(skill_id=1200042)},
+        routes={
+            "sales_inquiry": Queue(name="Sales Support"),
+            "support_ticket": Queue(name="Technical Support"),
+            "vip_callback": Queue(skill_id=1200042),
+        },
         min_score=0.5,
         fallback=Queue(name="General Inquiry"),
     )
@@ -41,8 +43,14 @@ def test_the_repository_example_loads() -> None:
     assert table.voice_channels == ("voiceGateway2", "voiceGateway", "voice", "phone")
     assert table.routes["sales_inquiry"] == Queue(name="Sales Support")
     assert table.routes["vip_callback"] == Queue(skill_id=1200042)
-    assert set(table.routes) == {"sales_inquiry", "support_ticket", "billing_dispute", "claims",
-                                 "cancel_subscription", "vip_callback"}
+    assert set(table.routes) == {
+        "sales_inquiry",
+        "support_ticket",
+        "billing_dispute",
+        "claims",
+        "cancel_subscription",
+        "vip_callback",
+    }
     assert table.queues()["<fallback>"] == Queue(name="General Inquiry")
 
 
@@ -89,20 +97,20 @@ def test_load_reports_problems_under_the_file_name(tmp_path: Path) -> None:
 
 def test_every_problem_is_reported_at_once_with_line_and_key() -> None:
     text = (
-        "min_score: 2\n"                          # 1
-        "fallback: {queue: A, skill_id: 5}\n"     # 2
-        "colour: blue\n"                          # 3
-        "routes:\n"                               # 4
-        "  sales: Sales Support\n"                # 5
-        "  sales: Sales Again\n"                  # 6
-        "  vip: {skill_id: -3}\n"                 # 7
-        "  claims: {queue: Claims, mood: calm}\n" # 8
+        "min_score: 2\n"  # 1
+        "fallback: {queue: A, skill_id: 5}\n"  # 2
+        "colour: blue\n"  # 3
+        "routes:\n"  # 4
+        "  sales: Sales Support\n"  # 5
+        "  sales: Sales Again\n"  # 6
+        "  vip: {skill_id: -3}\n"  # 7
+        "  claims: {queue: Claims, mood: calm}\n"  # 8
         "  both: {queue: Claims, skill_id: 9}\n"  # 9
-        "  neither: {mode: voice}\n"              # 10
-        "  ringing: {queue: X, mode: phone}\n"    # 11
-        "  blank: ''\n"                           # 12
-        "  listy: [a, b]\n"                       # 13
-        "voice_channels: voice\n"                 # 14
+        "  neither: {mode: voice}\n"  # 10
+        "  ringing: {queue: X, mode: phone}\n"  # 11
+        "  blank: ''\n"  # 12
+        "  listy: [a, b]\n"  # 13
+        "voice_channels: voice\n"  # 14
     )
 
     with pytest.raises(RoutingTableError) as caught:
@@ -127,20 +135,23 @@ def test_every_problem_is_reported_at_once_with_line_and_key() -> None:
         assert line in message, f"missing {line!r} in:\n{message}"
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("min_score: 0.5\n", "<routes>:1: routes: missing"),
-    ("rotues:\n  a: A\n", "<routes>:1: rotues: unknown key"),
-    ("routes: {}\n", "<routes>:1: routes: must map at least one intent name"),
-    ("routes:\n", "<routes>:1: routes: must map at least one intent name"),
-    ("routes:\n  a: A\nmin_score: high\n", "<routes>:3: min_score: must be a number from 0 to 1"),
-    ("routes:\n  a: A\nmin_score: -0.1\n", "<routes>:3: min_score: must be a number from 0 to 1"),
-    ("routes:\n  a: {skill_id: 12.5}\n", "<routes>:2: routes.a.skill_id: must be a positive"),
-    ("routes:\n  a: {skill_id: 0}\n", "<routes>:2: routes.a.skill_id: must be a positive"),
-    ("routes:\n  a: {skill_id: abc}\n", "<routes>:2: routes.a.skill_id: must be a positive"),
-    ("routes:\n  a: A\nroutes:\n  b: B\n", "<routes>:3: routes: appears twice"),
-    ("routes:\n  a: {queue: [A, B]}\n", "<routes>:2: routes.a.queue: must be a queue name"),
-    ("routes:\n  a: {queue: {name: A}}\n", "<routes>:2: routes.a.queue: must be a queue name"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("min_score: 0.5\n", "<routes>:1: routes: missing"),
+        ("rotues:\n  a: A\n", "<routes>:1: rotues: unknown key"),
+        ("routes: {}\n", "<routes>:1: routes: must map at least one intent name"),
+        ("routes:\n", "<routes>:1: routes: must map at least one intent name"),
+        ("routes:\n  a: A\nmin_score: high\n", "<routes>:3: min_score: must be a number from 0 to 1"),
+        ("routes:\n  a: A\nmin_score: -0.1\n", "<routes>:3: min_score: must be a number from 0 to 1"),
+        ("routes:\n  a: {skill_id: 12.5}\n", "<routes>:2: routes.a.skill_id: must be a positive"),
+        ("routes:\n  a: {skill_id: 0}\n", "<routes>:2: routes.a.skill_id: must be a positive"),
+        ("routes:\n  a: {skill_id: abc}\n", "<routes>:2: routes.a.skill_id: must be a positive"),
+        ("routes:\n  a: A\nroutes:\n  b: B\n", "<routes>:3: routes: appears twice"),
+        ("routes:\n  a: {queue: [A, B]}\n", "<routes>:2: routes.a.queue: must be a queue name"),
+        ("routes:\n  a: {queue: {name: A}}\n", "<routes>:2: routes.a.queue: must be a queue name"),
+    ],
+)
 def test_single_problems_name_line_and_key(text: str, problem: str) -> None:
     with pytest.raises(RoutingTableError) as caught:
         RoutingTable.parse(text)
@@ -157,8 +168,9 @@ def test_a_file_that_is_not_a_mapping_is_refused(text: str) -> None:
 
 
 def test_the_highest_score_wins(table: RoutingTable) -> None:
-    decision = table.decide([Candidate("support_ticket", 0.6), Candidate("sales_inquiry", 0.9),
-                             Candidate("vip_callback", 0.7)])
+    decision = table.decide(
+        [Candidate("support_ticket", 0.6), Candidate("sales_inquiry", 0.9), Candidate("vip_callback", 0.7)]
+    )
 
     assert decision.intent == "sales_inquiry"
     assert decision.score == 0.9
@@ -204,13 +216,15 @@ def test_a_missing_score_counts_as_certain(table: RoutingTable) -> None:
     assert strict.decide([Candidate("a", None)]).queue == Queue(name="A")
 
 
-@pytest.mark.parametrize(("candidates", "reason"), [
-    ([Candidate("sales_inquiry", 0.2)], "intent 'sales_inquiry' scored 0.2, below min_score 0.5"),
-    ([Candidate("unknown", 0.9)], "intent 'unknown' has no route"),
-    ([], "no intent in the request"),
-])
-def test_without_a_fallback_the_contact_is_unroutable(
-        candidates: list[Candidate], reason: str) -> None:
+@pytest.mark.parametrize(
+    ("candidates", "reason"),
+    [
+        ([Candidate("sales_inquiry", 0.2)], "intent 'sales_inquiry' scored 0.2, below min_score 0.5"),
+        ([Candidate("unknown", 0.9)], "intent 'unknown' has no route"),
+        ([], "no intent in the request"),
+    ],
+)
+def test_without_a_fallback_the_contact_is_unroutable(candidates: list[Candidate], reason: str) -> None:
     table = RoutingTable(routes={"sales_inquiry": Queue(name="Sales Support")}, min_score=0.5)
 
     with pytest.raises(Unroutable) as caught:
@@ -222,11 +236,18 @@ def test_without_a_fallback_the_contact_is_unroutable(
 # ---------------------------------------------------------------- mode_for
 
 
-@pytest.mark.parametrize(("channel", "mode"), [
-    ("voiceGateway2", "voice"), ("voice", "voice"), ("phone", "voice"),
-    ("webchat3", "digital"), ("whatsapp", "digital"), (None, "digital"),
-    ("VOICE", "digital"),  # channel names are exact
-])
+@pytest.mark.parametrize(
+    ("channel", "mode"),
+    [
+        ("voiceGateway2", "voice"),
+        ("voice", "voice"),
+        ("phone", "voice"),
+        ("webchat3", "digital"),
+        ("whatsapp", "digital"),
+        (None, "digital"),
+        ("VOICE", "digital"),  # channel names are exact
+    ],
+)
 def test_mode_follows_the_channel(table: RoutingTable, channel: str | None, mode: str) -> None:
     assert table.mode_for(Queue(name="Sales Support"), channel) == mode
 

@@ -31,16 +31,18 @@ def test_blank_values_count_as_unset() -> None:
 
 
 def test_values_are_parsed_and_normalised() -> None:
-    settings = Settings.from_env({
-        "REDIS_URL": "rediss://redis.internal:6380/2",
-        "PORT": " 9000 ",
-        "WEBHOOK_AUTH_DISABLED": "Yes",
-        "CXONE_AUTH_URL": "https://cxone.niceincontact.com/",
-        "CXONE_API_URL": "https://api-eu1.niceincontact.com/",
-        "CXONE_ACCESS_KEY_ID": "key-id",
-        "CXONE_READ_TIMEOUT_SECONDS": "2.5",
-        "LOG_LEVEL": "debug",
-    })
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": "rediss://redis.internal:6380/2",
+            "PORT": " 9000 ",
+            "WEBHOOK_AUTH_DISABLED": "Yes",
+            "CXONE_AUTH_URL": "https://cxone.niceincontact.com/",
+            "CXONE_API_URL": "https://api-eu1.niceincontact.com/",
+            "CXONE_ACCESS_KEY_ID": "key-id",
+            "CXONE_READ_TIMEOUT_SECONDS": "2.5",
+            "LOG_LEVEL": "debug",
+        }
+    )
 
     assert settings.redis_url == "rediss://redis.internal:6380/2"
     assert settings.port == 9000
@@ -86,16 +88,19 @@ def test_every_malformed_variable_is_named_in_one_error() -> None:
     assert "LOG_LEVEL='LOUD' must be one of DEBUG, INFO, WARNING, ERROR" in message
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("PORT", "0"),
-    ("PORT", "65536"),
-    ("WEBHOOK_MAX_BODY_BYTES", "1023"),
-    ("ROUTING_STATUS_TTL_SECONDS", "59"),
-    ("BROKER_VISIBILITY_TIMEOUT_SECONDS", "9"),
-    ("CXONE_CONNECT_TIMEOUT_SECONDS", "0"),
-    ("DEDUPE_WINDOW_SECONDS", "-1"),
-    ("ROUTING_MAX_COUNTDOWN_SECONDS", "1.5"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "0"),
+        ("PORT", "65536"),
+        ("WEBHOOK_MAX_BODY_BYTES", "1023"),
+        ("ROUTING_STATUS_TTL_SECONDS", "59"),
+        ("BROKER_VISIBILITY_TIMEOUT_SECONDS", "9"),
+        ("CXONE_CONNECT_TIMEOUT_SECONDS", "0"),
+        ("DEDUPE_WINDOW_SECONDS", "-1"),
+        ("ROUTING_MAX_COUNTDOWN_SECONDS", "1.5"),
+    ],
+)
 def test_out_of_range_or_malformed_values_are_refused(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
@@ -103,13 +108,13 @@ def test_out_of_range_or_malformed_values_are_refused(name: str, value: str) -> 
 
 def test_countdown_must_be_at_most_half_the_visibility_timeout() -> None:
     # Exactly half is allowed: the message stays unacked for at most half the timeout.
-    ok = Settings.from_env({"ROUTING_MAX_COUNTDOWN_SECONDS": "60",
-                            "BROKER_VISIBILITY_TIMEOUT_SECONDS": "120"})
+    ok = Settings.from_env(
+        {"ROUTING_MAX_COUNTDOWN_SECONDS": "60", "BROKER_VISIBILITY_TIMEOUT_SECONDS": "120"}
+    )
     assert ok.routing_max_countdown_seconds == 60
 
     with pytest.raises(SettingsError) as caught:
-        Settings.from_env({"ROUTING_MAX_COUNTDOWN_SECONDS": "61",
-                           "BROKER_VISIBILITY_TIMEOUT_SECONDS": "120"})
+        Settings.from_env({"ROUTING_MAX_COUNTDOWN_SECONDS": "61", "BROKER_VISIBILITY_TIMEOUT_SECONDS": "120"})
     message = str(caught.value)
     assert "ROUTING_MAX_COUNTDOWN_SECONDS=61" in message
     assert "BROKER_VISIBILITY_TIMEOUT_SECONDS=120" in message
@@ -139,28 +144,36 @@ def test_require_cxone_credentials_names_each_missing_one() -> None:
     with pytest.raises(SettingsError, match="CXONE_ACCESS_KEY_SECRET"):
         Settings.from_env({**client, "CXONE_ACCESS_KEY_ID": "key"}).require_cxone_credentials()
     with pytest.raises(SettingsError, match="CXONE_ACCESS_KEY_ID"):
-        Settings.from_env(
-            {**client, "CXONE_ACCESS_KEY_SECRET": "s="}).require_cxone_credentials()
+        Settings.from_env({**client, "CXONE_ACCESS_KEY_SECRET": "s="}).require_cxone_credentials()
 
     # Client credentials alone (client_credentials grant) or with a full key pair are enough.
     Settings.from_env(client).require_cxone_credentials()
-    Settings.from_env({**client, "CXONE_ACCESS_KEY_ID": "key",
-                       "CXONE_ACCESS_KEY_SECRET": "s="}).require_cxone_credentials()
+    Settings.from_env(
+        {**client, "CXONE_ACCESS_KEY_ID": "key", "CXONE_ACCESS_KEY_SECRET": "s="}
+    ).require_cxone_credentials()
 
 
 def test_secrets_never_appear_in_repr() -> None:
-    settings = Settings.from_env({
-        "REDIS_URL": "rediss://:redis-pass-0001@redis.internal:6380/0",
-        "WEBHOOK_API_KEYS": "webhook-key-0001,webhook-key-0002",
-        "CXONE_CLIENT_ID": "client-id-visible",
-        "CXONE_CLIENT_SECRET": "client-secret-0001",
-        "CXONE_ACCESS_KEY_ID": "access-key-id-0001",
-        "CXONE_ACCESS_KEY_SECRET": "access-key-secret-0001=",
-    })
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": "rediss://:redis-pass-0001@redis.internal:6380/0",
+            "WEBHOOK_API_KEYS": "webhook-key-0001,webhook-key-0002",
+            "CXONE_CLIENT_ID": "client-id-visible",
+            "CXONE_CLIENT_SECRET": "client-secret-0001",
+            "CXONE_ACCESS_KEY_ID": "access-key-id-0001",
+            "CXONE_ACCESS_KEY_SECRET": "access-key-secret-0001=",
+        }
+    )
 
     text = repr(settings)
-    for secret in ("redis-pass-0001", "webhook-key-0001", "webhook-key-0002",
-                   "client-secret-0001", "access-key-id-0001", "access-key-secret-0001"):
+    for secret in (
+        "redis-pass-0001",
+        "webhook-key-0001",
+        "webhook-key-0002",
+        "client-secret-0001",
+        "access-key-id-0001",
+        "access-key-secret-0001",
+    ):
         assert secret not in text
     assert "client-id-visible" in text  # not a secret, and useful when reading a log
 

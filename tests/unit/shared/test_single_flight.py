@@ -31,8 +31,9 @@ def test_computes_once_then_serves_the_cache(fake_redis: fakeredis.FakeRedis) ->
 def test_a_stale_value_is_recomputed(fake_redis: fakeredis.FakeRedis) -> None:
     fake_redis.set("k", "old")
 
-    value = get_or_compute(fake_redis, "k", lambda: ("new", 10), lock_timeout=2, wait_timeout=2,
-                           is_fresh=lambda v: v != "old")
+    value = get_or_compute(
+        fake_redis, "k", lambda: ("new", 10), lock_timeout=2, wait_timeout=2, is_fresh=lambda v: v != "old"
+    )
 
     assert value == "new"
     assert fake_redis.get("k") == b"new"
@@ -87,8 +88,9 @@ def test_a_lock_held_too_long_raises_after_the_wait(fake_redis: fakeredis.FakeRe
 
     started = time.monotonic()
     with pytest.raises(SingleFlightTimeout, match="k"):
-        get_or_compute(fake_redis, "k", lambda: (computed.append(1), ("v", 5))[1],
-                       lock_timeout=5, wait_timeout=0.2)
+        get_or_compute(
+            fake_redis, "k", lambda: (computed.append(1), ("v", 5))[1], lock_timeout=5, wait_timeout=0.2
+        )
 
     assert 0.1 < time.monotonic() - started < 1.5
     assert computed == []
@@ -113,10 +115,16 @@ def test_the_token_lock_name_matches_what_single_flight_locks() -> None:
 
 def test_every_key_is_prefixed_and_free_text_is_hashed() -> None:
     keys = [
-        redis_keys.OPEN_ROUTINGS, redis_keys.DEAD_LETTERS, redis_keys.CXONE_TOKEN,
-        redis_keys.CXONE_RATE_LIMIT, redis_keys.routing("r1"), redis_keys.routing_in_flight("r1"),
-        redis_keys.routing_signal_sent("r1"), redis_keys.routing_deliveries("r1", 2),
-        redis_keys.dedupe_input("x" * 5000), redis_keys.dedupe_contact_intent("c", "i"),
+        redis_keys.OPEN_ROUTINGS,
+        redis_keys.DEAD_LETTERS,
+        redis_keys.CXONE_TOKEN,
+        redis_keys.CXONE_RATE_LIMIT,
+        redis_keys.routing("r1"),
+        redis_keys.routing_in_flight("r1"),
+        redis_keys.routing_signal_sent("r1"),
+        redis_keys.routing_deliveries("r1", 2),
+        redis_keys.dedupe_input("x" * 5000),
+        redis_keys.dedupe_contact_intent("c", "i"),
         redis_keys.cxone_skill("https://api", "Sales Support"),
     ]
     assert all(key.startswith("router:") for key in keys)

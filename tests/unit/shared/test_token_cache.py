@@ -19,8 +19,7 @@ from .conftest import FakeClock, FakeCXoneAuth, make_settings
 
 
 def workers(server: fakeredis.FakeServer, count: int, **settings: object) -> list[CXoneClient]:
-    return [CXoneClient(make_settings(**settings), fakeredis.FakeRedis(server=server))
-            for _ in range(count)]
+    return [CXoneClient(make_settings(**settings), fakeredis.FakeRedis(server=server)) for _ in range(count)]
 
 
 def call_together(clients: list[CXoneClient], threads_per_client: int) -> list[Token]:
@@ -36,8 +35,9 @@ def call_together(clients: list[CXoneClient], threads_per_client: int) -> list[T
         except BaseException as exc:  # reported by the assertion below, in the main thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(client,))
-               for client in clients for _ in range(threads_per_client)]
+    threads = [
+        threading.Thread(target=run, args=(client,)) for client in clients for _ in range(threads_per_client)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -48,7 +48,8 @@ def call_together(clients: list[CXoneClient], threads_per_client: int) -> list[T
 
 
 def test_many_workers_missing_the_cache_together_make_one_token_request(
-        http: responses.RequestsMock, redis_server: fakeredis.FakeServer) -> None:
+    http: responses.RequestsMock, redis_server: fakeredis.FakeServer
+) -> None:
     auth = FakeCXoneAuth(http, delay=0.3)  # slow token endpoint: everyone else must wait
     lock_ttls: list[int] = []
     probe = fakeredis.FakeRedis(server=redis_server)
@@ -66,8 +67,8 @@ def test_many_workers_missing_the_cache_together_make_one_token_request(
 
 
 def test_the_token_is_reused_until_the_refresh_margin_then_refreshed_once(
-        http: responses.RequestsMock, redis_server: fakeredis.FakeServer,
-        clock: FakeClock) -> None:
+    http: responses.RequestsMock, redis_server: fakeredis.FakeServer, clock: FakeClock
+) -> None:
     auth = FakeCXoneAuth(http, expires_in=120)
     clients = workers(redis_server, 3, cxone_token_refresh_margin_seconds=30)
 
@@ -89,8 +90,8 @@ def test_the_token_is_reused_until_the_refresh_margin_then_refreshed_once(
 
 
 def test_a_short_lived_token_is_refreshed_at_half_its_life(
-        http: responses.RequestsMock, redis_server: fakeredis.FakeServer,
-        clock: FakeClock) -> None:
+    http: responses.RequestsMock, redis_server: fakeredis.FakeServer, clock: FakeClock
+) -> None:
     # expires_in (60) is not above twice the margin (2 x 40): refresh after half of it.
     auth = FakeCXoneAuth(http, expires_in=60)
     (client,) = workers(redis_server, 1, cxone_token_refresh_margin_seconds=40)
@@ -105,8 +106,8 @@ def test_a_short_lived_token_is_refreshed_at_half_its_life(
 
 
 def test_a_token_about_to_expire_is_never_handed_out(
-        http: responses.RequestsMock, redis_server: fakeredis.FakeServer,
-        fake_redis: fakeredis.FakeRedis) -> None:
+    http: responses.RequestsMock, redis_server: fakeredis.FakeServer, fake_redis: fakeredis.FakeRedis
+) -> None:
     # Cached without TTL (say, written by an older release) and 2 s from expiry.
     old = Token("old-token", time.time() + 2, "tenant", "https://api.example.test")
     fake_redis.set(redis_keys.CXONE_TOKEN, old.to_json())
@@ -118,13 +119,12 @@ def test_a_token_about_to_expire_is_never_handed_out(
 
 
 def test_a_lock_left_by_a_crashed_worker_is_waited_out(
-        http: responses.RequestsMock, redis_server: fakeredis.FakeServer,
-        fake_redis: fakeredis.FakeRedis) -> None:
+    http: responses.RequestsMock, redis_server: fakeredis.FakeServer, fake_redis: fakeredis.FakeRedis
+) -> None:
     auth = FakeCXoneAuth(http)
     # The crashed worker took the lock (with its TTL) and never released it nor wrote a token.
     fake_redis.set(redis_keys.CXONE_TOKEN_LOCK, "crashed-worker-lock-token", px=400)
-    clients = workers(redis_server, 2, cxone_connect_timeout_seconds=0.1,
-                      cxone_read_timeout_seconds=0.1)
+    clients = workers(redis_server, 2, cxone_connect_timeout_seconds=0.1, cxone_read_timeout_seconds=0.1)
 
     started = time.monotonic()
     tokens = call_together(clients, threads_per_client=2)
@@ -137,8 +137,8 @@ def test_a_lock_left_by_a_crashed_worker_is_waited_out(
 
 
 def test_a_process_reuses_its_copy_briefly_and_drops_it_on_401(
-        http: responses.RequestsMock, redis_server: fakeredis.FakeServer,
-        clock: FakeClock) -> None:
+    http: responses.RequestsMock, redis_server: fakeredis.FakeServer, clock: FakeClock
+) -> None:
     auth = FakeCXoneAuth(http, expires_in=3600)
     (client,) = workers(redis_server, 1)
     first = client.token()

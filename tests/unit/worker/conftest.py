@@ -58,9 +58,12 @@ class FakeCXone:
     def search_skills(self, search: str, skip: int = 0, top: int = 100) -> dict:
         self.calls.append(("search_skills", search, skip, top))
         self._maybe_fail("search_skills")
-        matches = [{"skillId": sid, "skillName": name, "isActive": True}
-                   for name, sid in self.skills.items() if search in name]
-        return {"skills": matches[skip:skip + top], "totalRecords": len(matches)}
+        matches = [
+            {"skillId": sid, "skillName": name, "isActive": True}
+            for name, sid in self.skills.items()
+            if search in name
+        ]
+        return {"skills": matches[skip : skip + top], "totalRecords": len(matches)}
 
     def route_digital(self, contact_id: str, skill_id: int) -> None:
         self.calls.append(("route_digital", contact_id, skill_id))
@@ -110,13 +113,29 @@ def make_job(ctx) -> Callable[..., RoutingJob]:
 
     def make(mode: str = "digital", *, store: bool = True, **overrides) -> RoutingJob:
         defaults = {
-            "digital": {"contact_id": "728471935", "intent": "billing_dispute",
-                        "queue_name": "Billing Disputes", "channel": "webchat3"},
-            "voice": {"contact_id": "700111223", "intent": "claims", "queue_name": "Claims",
-                      "channel": "voiceGateway2"},
+            "digital": {
+                "contact_id": "728471935",
+                "intent": "billing_dispute",
+                "queue_name": "Billing Disputes",
+                "channel": "webchat3",
+            },
+            "voice": {
+                "contact_id": "700111223",
+                "intent": "claims",
+                "queue_name": "Claims",
+                "channel": "voiceGateway2",
+            },
         }[mode]
-        job = RoutingJob(**{"routing_id": new_routing_id(), "mode": mode, "score": 0.8,
-                            "received_at": time.time(), **defaults, **overrides})
+        job = RoutingJob(
+            **{
+                "routing_id": new_routing_id(),
+                "mode": mode,
+                "score": 0.8,
+                "received_at": time.time(),
+                **defaults,
+                **overrides,
+            }
+        )
         if store:
             ctx.store.create(job)
         return job

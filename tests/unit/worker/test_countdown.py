@@ -16,8 +16,7 @@ from worker.routing import countdown_for
 
 def countdown_context(cap: int, seed: int = 0) -> SimpleNamespace:
     """countdown_for reads only the settings and the random source of a WorkerContext."""
-    return SimpleNamespace(settings=Settings(routing_max_countdown_seconds=cap),
-                           rng=random.Random(seed))
+    return SimpleNamespace(settings=Settings(routing_max_countdown_seconds=cap), rng=random.Random(seed))
 
 
 waits = st.floats(min_value=0, max_value=1e9, allow_nan=False)
@@ -31,8 +30,12 @@ errors = st.one_of(
 
 
 @settings(max_examples=300, deadline=None, database=None)
-@given(error=errors, failures=st.integers(min_value=0, max_value=10**6),
-       cap=st.integers(min_value=1, max_value=3600), seed=st.integers(0, 2**32))
+@given(
+    error=errors,
+    failures=st.integers(min_value=0, max_value=10**6),
+    cap=st.integers(min_value=1, max_value=3600),
+    seed=st.integers(0, 2**32),
+)
 def test_countdowns_never_exceed_the_cap(error, failures, cap, seed):
     countdown = countdown_for(error, failures, countdown_context(cap, seed))
 
@@ -59,10 +62,19 @@ def test_rate_limited_never_earlier_than_the_limiter_says(seed):
     assert 2.5 < countdown <= 3.0
 
 
-@pytest.mark.parametrize(("failures", "low", "high"), [
-    (0, 0.5, 1), (1, 0.5, 1), (2, 1, 2), (3, 2, 4), (4, 4, 8), (5, 8, 16), (6, 15, 30),
-    (12, 15, 30),
-])
+@pytest.mark.parametrize(
+    ("failures", "low", "high"),
+    [
+        (0, 0.5, 1),
+        (1, 0.5, 1),
+        (2, 1, 2),
+        (3, 2, 4),
+        (4, 4, 8),
+        (5, 8, 16),
+        (6, 15, 30),
+        (12, 15, 30),
+    ],
+)
 def test_backoff_is_exponential_with_equal_jitter(failures, low, high):
     for seed in range(10):
         countdown = countdown_for(Transient("502"), failures, countdown_context(30, seed))
@@ -72,9 +84,10 @@ def test_backoff_is_exponential_with_equal_jitter(failures, low, high):
 def test_rate_limited_retries_spread_over_the_time_the_backlog_needs():
     # 100 routings waiting at 600 calls/minute need 10 s to drain: their retries spread over
     # those 10 s, so a freed slot meets about one of them, not all of them at once.
-    ctx = SimpleNamespace(settings=Settings(routing_max_countdown_seconds=30,
-                                            cxone_rate_limit_per_minute=600),
-                          rng=random.Random(7))
+    ctx = SimpleNamespace(
+        settings=Settings(routing_max_countdown_seconds=30, cxone_rate_limit_per_minute=600),
+        rng=random.Random(7),
+    )
     limited = RateLimited(2.0)
     limited.backlog = 100
     countdowns = [countdown_for(limited, 0, ctx) for _ in range(500)]

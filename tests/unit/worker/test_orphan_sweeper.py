@@ -35,8 +35,7 @@ def unacked_entry(routing_id: str) -> str:
     return json.dumps([payload, "routing", "routing"])
 
 
-def test_a_stale_open_routing_with_no_message_anywhere_is_republished(ctx, sweeper, make_job,
-                                                                      republished):
+def test_a_stale_open_routing_with_no_message_anywhere_is_republished(ctx, sweeper, make_job, republished):
     lost = make_job()
     make_stale(ctx, lost, sweeper.stale_after + 5)
     assert sweeper.sweep_once() == [lost.routing_id]
@@ -46,8 +45,7 @@ def test_a_stale_open_routing_with_no_message_anywhere_is_republished(ctx, sweep
     assert sweeper.sweep_once() == []
 
 
-def test_recent_routed_leased_or_unacked_routings_are_left_alone(ctx, sweeper, make_job,
-                                                                 republished):
+def test_recent_routed_leased_or_unacked_routings_are_left_alone(ctx, sweeper, make_job, republished):
     recent = make_job()
     routed = make_job()
     make_stale(ctx, routed, sweeper.stale_after + 5)
@@ -80,6 +78,8 @@ def test_only_one_worker_sweeps_per_interval(ctx, make_job, republished):
 
 
 def test_unacked_parsing_ignores_foreign_messages(ctx):
-    ctx.redis.hset("unacked", mapping={"a": unacked_entry("r-1"), "b": "not json",
-                                       "c": json.dumps([{"body": "e30="}, "x", "y"])})
+    ctx.redis.hset(
+        "unacked",
+        mapping={"a": unacked_entry("r-1"), "b": "not json", "c": json.dumps([{"body": "e30="}, "x", "y"])},
+    )
     assert unacked_routing_ids(ctx.redis) == {"r-1"}

@@ -119,8 +119,7 @@ def test_voice_job_sends_exactly_one_signal(ctx, cxone, make_job):
     assert process(job, ctx) is None
 
     skill = SKILLS["Claims"]
-    assert cxone.calls_to("signal") == [
-        ("700111223", [str(skill), "claims", job.routing_id, "Claims"])]
+    assert cxone.calls_to("signal") == [("700111223", [str(skill), "claims", job.routing_id, "Claims"])]
     assert cxone.calls_to("route_digital") == []
     assert ctx.store.get(job.routing_id).state == ROUTED
 
@@ -159,8 +158,10 @@ def test_signal_marker_without_routed_state_fails_as_outcome_unknown(ctx, cxone,
 
 def test_signal_not_delivered_can_be_retried_and_is_sent_once_more(ctx, cxone, make_job):
     job = make_job("voice")
-    cxone.fail_next("signal", Transient("CXone answered 503 before processing", status=503,
-                                       endpoint="signal", not_delivered=True))
+    cxone.fail_next(
+        "signal",
+        Transient("CXone answered 503 before processing", status=503, endpoint="signal", not_delivered=True),
+    )
 
     outcome = process(job, ctx)
 
@@ -187,8 +188,9 @@ def test_throttled_signal_was_not_delivered_so_it_is_retried(ctx, cxone, make_jo
 
 def test_ambiguous_signal_failure_is_failed_not_retried(ctx, cxone, make_job):
     job = make_job("voice")
-    cxone.fail_next("signal", Transient("CXone answered 502", status=502, endpoint="signal",
-                                       not_delivered=False))
+    cxone.fail_next(
+        "signal", Transient("CXone answered 502", status=502, endpoint="signal", not_delivered=False)
+    )
 
     assert process(job, ctx) is None
 
@@ -222,8 +224,10 @@ def test_outcome_unknown_is_permanent():
 
 def test_throttled_waits_for_retry_after(ctx, cxone, make_job):
     job = make_job("digital")
-    cxone.fail_next("route_digital", Throttled("429 Too Many Requests", retry_after=7,
-                                              status=429, endpoint="routing_queue"))
+    cxone.fail_next(
+        "route_digital",
+        Throttled("429 Too Many Requests", retry_after=7, status=429, endpoint="routing_queue"),
+    )
 
     outcome = process(job, ctx)
 
@@ -267,8 +271,9 @@ def test_repeated_transient_failures_back_off_exponentially(ctx, cxone, make_job
     cap = ctx.settings.routing_max_countdown_seconds
 
     for failures in range(1, 8):
-        cxone.fail_next("route_digital", Transient("CXone answered 502", status=502,
-                                                  endpoint="routing_queue"))
+        cxone.fail_next(
+            "route_digital", Transient("CXone answered 502", status=502, endpoint="routing_queue")
+        )
         outcome = process(job, ctx, attempt=failures - 1)
 
         backoff = min(cap, 2 ** (failures - 1))
@@ -311,8 +316,10 @@ def test_retry_window_exceeded_fails_and_dead_letters(ctx, cxone, make_job):
 
 def test_permanent_error_fails_at_once(ctx, cxone, make_job):
     job = make_job("digital")
-    cxone.fail_next("route_digital", Permanent("CXone answered 404: contact not found",
-                                              status=404, endpoint="routing_queue"))
+    cxone.fail_next(
+        "route_digital",
+        Permanent("CXone answered 404: contact not found", status=404, endpoint="routing_queue"),
+    )
 
     assert process(job, ctx) is None
 
