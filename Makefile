@@ -14,7 +14,7 @@ UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-vers
 	--generate-hashes --custom-compile-command "make lock" --quiet $(LOCK_ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run demo test test-unit lint compose-config bench soak clean
+.PHONY: help install lock run demo test test-unit lint typecheck compose-config bench soak clean
 
 help:  ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  make %-16s %s\n", $$1, $$2 }' \
@@ -57,9 +57,13 @@ soak: install  ## the guarantee scenarios with ~6,000 webhooks across all faults
 	scripts/ensure-redis
 	SOAK=1 $(PY) -m pytest tests/integration/test_guarantees.py -p no:randomly --timeout 1800
 
-lint: install  ## ruff: rules and format; CI runs it
+lint: install  ## ruff (rules and format) and the type check; CI runs it
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+typecheck: install  ## mypy alone (settings in pyproject.toml)
+	$(PY) -m mypy
 
 compose-config: install  ## validate docker-compose.yml with Docker Compose v2 (no engine needed)
 	docker-compose -f docker-compose.yml config --quiet

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import functools
 import importlib.metadata
 import json
 import math
@@ -45,6 +46,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import redis
 import requests
@@ -290,6 +292,11 @@ def start_routing_stack(
     return workers
 
 
+def _said_ready(process: Process) -> bool:
+    """Whether a celery worker's log has its "ready." line (it then consumes tasks)."""
+    return " ready." in process.log_path.read_text(errors="replace")
+
+
 def start_workers(stack: Stack, args: argparse.Namespace) -> list[Process]:
     """Celery workers as the Procfile's ``worker:`` line runs them; returns once each is ready."""
     processes = []
@@ -333,11 +340,7 @@ def start_workers(stack: Stack, args: argparse.Namespace) -> list[Process]:
             )
         )
     for process in processes:
-        wait_until(
-            lambda p=process: " ready." in p.log_path.read_text(errors="replace"),
-            60,
-            what=f"celery worker {process.name}",
-        )
+        wait_until(functools.partial(_said_ready, process), 60, what=f"celery worker {process.name}")
     return processes
 
 
@@ -583,7 +586,7 @@ def run_wrk(url: str, args: argparse.Namespace, seconds: float, prefix: str, log
 def section_ingress(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
     ensure_wrk()
     runs: dict[str, list[dict]] = {"ingress": [], "bare": []}
-    order = []
+    order: list[str] = []
     for n in range(args.rounds):
         order += [("ingress", "bare"), ("bare", "ingress")][n % 2]
     for n, target in enumerate(order):
@@ -602,7 +605,7 @@ def section_ingress(args: argparse.Namespace, logdir: Path, watches: list) -> di
             if pid := redis_server_pid(client):
                 watch.add("redis", pid)
             if target == "ingress":
-                wait_until(lambda u=url: answers(u + "/readyz"), 10, what="the ingress to be ready")
+                wait_until(functools.partial(answers, url + "/readyz"), 10, what="the ingress to be ready")
             log(
                 f"ingress: wrk against {target} ({args.wrk_connections} connections, "
                 f"{args.wrk_threads} threads, {args.wrk_seconds:g}s after {args.wrk_warmup:g}s warm-up)"
@@ -642,7 +645,7 @@ def section_ingress(args: argparse.Namespace, logdir: Path, watches: list) -> di
     def mean(target: str, key: str) -> float:
         return round(statistics.fmean(r[key] for r in runs[target]), 2)
 
-    summary = {t: {k: mean(t, k) for k in ("rps", "p50_ms", "p99_ms")} for t in runs}
+    summary: dict[str, Any] = {t: {k: mean(t, k) for k in ("rps", "p50_ms", "p99_ms")} for t in runs}
     if args.ingress_rate:
         for target in runs:
             for key in ("answer_p50_ms", "answer_p99_ms"):
@@ -1003,7 +1006,7 @@ def memory_summary(watches: list) -> dict:
         return max(values) if values else None
 
     roles = sorted({p["role"] for p in processes})
-    by_role = {
+    by_role: dict[str, dict[str, Any]] = {
         role: {"max_process_mb": peak(role), "processes_seen": sum(1 for p in processes if p["role"] == role)}
         for role in roles
     }

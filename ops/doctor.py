@@ -368,9 +368,11 @@ def _check_routes(report: Report, table: RoutingTable, cxone: _DoctorClient | No
                 RouteCheck(intent, queue.label, None, SKIP, f"skipped: {why_skipped}", "not looked up", mode)
             )
             continue
-        if queue.name not in found:
-            found[queue.name] = _lookup(directory, queue.name)
-        skill_id, status, lookup, detail = found[queue.name]
+        name = queue.name
+        assert name is not None, "the routing table gives every queue a name or a skill id"
+        if name not in found:
+            found[name] = _lookup(directory, name)
+        skill_id, status, lookup, detail = found[name]
         report.routes.append(RouteCheck(intent, queue.label, skill_id, status, lookup, detail, mode))
 
 
