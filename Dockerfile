@@ -32,7 +32,8 @@ COPY worker/ worker/
 COPY cxone_sandbox/ cxone_sandbox/
 # The operator's command line, for `docker compose exec worker python -m ops doctor` and the like.
 COPY ops/ ops/
-# gunicorn reads it from the working directory: metrics shared by its processes, JSON lines.
+# gunicorn reads it from the working directory: bind, processes, threads, timeouts, metrics shared
+# by its processes, JSON lines.
 COPY gunicorn.conf.py ./
 COPY --chmod=0755 scripts/run-flower scripts/
 # Byte-compile now: at run time the code is read-only to the service user.
@@ -40,7 +41,7 @@ RUN python -m compileall -q /app
 
 USER 10001:10001
 EXPOSE 8000
-# The web service (compose gives every service its own command; this is for `docker run`).
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "4", \
-     "--timeout", "30", "--graceful-timeout", "10", "--access-logfile", "-", \
-     "--worker-tmp-dir", "/dev/shm", "--no-control-socket", "ingress.wsgi:app"]
+# The web service (compose gives every service its own command; this is for `docker run`). Its
+# settings (port 8000 unless PORT says otherwise, WEB_CONCURRENCY processes, WEB_THREADS threads,
+# timeouts, access log) are in /app/gunicorn.conf.py, read from this working directory.
+CMD ["gunicorn", "ingress.wsgi:app"]

@@ -116,7 +116,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-access-log",
         dest="access_log",
         action="store_false",
-        help="drop the Procfile's --access-logfile - (ingress and reference alike)",
+        help="turn off gunicorn.conf.py's access log (ingress and reference alike)",
     )
     web.add_argument(
         "--web-tweaks",
@@ -243,17 +243,33 @@ def answers(url: str) -> bool:
         return False
 
 
+def web_config(workdir: Path, access_log: bool) -> Path:
+    """The product's gunicorn.conf.py, or (``access_log=False``) a file in ``workdir`` that loads it
+    and then turns the access log off: a command-line flag can set a log file, not unset one."""
+    if access_log:
+        return REPO / "gunicorn.conf.py"
+    config = workdir / "gunicorn-no-access-log.conf.py"
+    config.write_text(
+        "import runpy\n"
+        f"globals().update(runpy.run_path({str(REPO / 'gunicorn.conf.py')!r}))\n"
+        "accesslog = None\n",
+        encoding="utf-8",
+    )
+    return config
+
+
 def start_gunicorn(stack: Stack, args: argparse.Namespace, app: str, name: str) -> tuple[Process, str]:
-    """gunicorn as the Procfile's ``web:`` line runs it, on a free loopback port."""
+    """gunicorn as the Procfile's ``web:`` line runs it (gunicorn.conf.py), on a free loopback port,
+    with the processes, worker class and threads this run measures."""
     port = free_port()
-    config = ["--config", "gunicorn.conf.py"] if (REPO / "gunicorn.conf.py").exists() else []
     if app == "ingress.wsgi:app" and args.web_tweaks:
         app = "bench.tuned_web:app"
     argv = [
         sys.executable,
         "-m",
         "gunicorn",
-        *config,
+        "--config",
+        str(web_config(stack.workdir, access_log=args.access_log)),
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -262,13 +278,7 @@ def start_gunicorn(stack: Stack, args: argparse.Namespace, app: str, name: str) 
         args.web_worker_class,
         "--threads",
         str(args.web_threads),
-        "--timeout",
-        "30",
-        "--graceful-timeout",
-        "10",
     ]
-    if args.access_log:
-        argv += ["--access-logfile", "-"]
     process = stack.spawn(name, argv + [app], stack.env(BENCH_TWEAKS=args.web_tweaks))
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: answers(url + "/healthz"), 30, what=f"{name} (gunicorn {app})")
@@ -1271,16 +1281,15 @@ def format_table(rows: list[tuple[str, str, str, str, str]]) -> str:
 
 
 def settings_text(args: argparse.Namespace) -> str:
-    access = " --access-logfile -" if args.access_log else ""
+    access = "" if args.access_log else ", no access log"
     redis_kind = "given" if args.redis_given else "private redis-server, no persistence"
-    config = " --config gunicorn.conf.py" if (REPO / "gunicorn.conf.py").exists() else ""
     web_tweaks = f"; tweaks: {args.web_tweaks} (bench.tuned_web)" if args.web_tweaks else ""
     worker_tweaks = f"; tweaks: {args.worker_tweaks} (bench.tuned_worker)" if args.worker_tweaks else ""
     events = "" if "no-events" in args.worker_tweaks else " --events"
     return "\n".join(
         [
-            f"web:    gunicorn{config} --workers {args.web_workers} --worker-class {args.web_worker_class} "
-            f"--threads {args.web_threads} --timeout 30 --graceful-timeout 10{access}{web_tweaks}",
+            f"web:    gunicorn (gunicorn.conf.py) --workers {args.web_workers} --worker-class "
+            f"{args.web_worker_class} --threads {args.web_threads}{access}{web_tweaks}",
             f"worker: {args.worker_processes} x celery worker --pool {args.worker_pool} "
             f"--concurrency {args.worker_concurrency} --loglevel INFO{events} (WORKER_CONCURRENCY="
             f"{args.worker_concurrency}){worker_tweaks}",
