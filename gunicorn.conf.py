@@ -95,6 +95,7 @@ def child_exit(server, worker) -> None:
 
 
 def on_exit(server) -> None:
+    """The master is stopping: remove the private metrics directory this run made, if any."""
     # A SIGHUP reload re-reads this file and forgets the path: the directory is then left in the
     # temp dir (small, and the OS cleans it).
     if _private_metrics_dir:
@@ -105,6 +106,7 @@ class RouterLogger(Logger):
     """gunicorn's logger, with the router's log format and secret redaction on its handlers."""
 
     def setup(self, cfg) -> None:
+        """gunicorn's handlers, then the router's format and redaction on each of them."""
         super().setup(cfg)
         restyle_handlers([self.error_log, self.access_log], _settings, service="web")
 
