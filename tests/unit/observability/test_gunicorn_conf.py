@@ -35,6 +35,7 @@ def load_conf(monkeypatch, **env: str) -> ModuleType:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", CONF)
+    assert spec is not None and spec.loader is not None, f"cannot load {CONF}"
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
