@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import redis
 from flask import Blueprint, current_app, g, jsonify, request
@@ -25,6 +26,9 @@ from shared.routing.publisher import DuplicateInFlight, EnqueueFailed, Published
 from shared.routing.table import RoutingTable, Unroutable
 from shared.settings import Settings
 
+if TYPE_CHECKING:  # ingress.app imports this module
+    from ingress.app import Ingress
+
 log = logging.getLogger(__name__)
 blueprint = Blueprint("ingress", __name__)
 
@@ -33,7 +37,7 @@ _API_KEY_HELP = "missing or invalid API key: send 'X-API-Key: <key>' or 'Authori
 _RETRY_AFTER = {"Retry-After": "1"}
 
 
-def _ingress():
+def _ingress() -> Ingress:
     return current_app.extensions["ingress"]
 
 
@@ -41,7 +45,7 @@ def _ingress():
 def route_webhook():
     """Accept a Cognigy webhook and queue the routing; see the README for every answer."""
     ingress = _ingress()
-    settings: Settings = ingress.settings
+    settings = ingress.settings
     _require_api_key(settings)
     _require_json_media_type()
     raw = _read_body(settings.max_body_bytes)
