@@ -1,7 +1,9 @@
 """What Cognigy sends, validated with marshmallow and reduced to one shape.
 
 A Cognigy HTTP Request node sends whatever JSON the bot builder wrote, so three shapes are accepted
-(see ``reference/cognigy-webhooks.md`` and ``tests/payloads``):
+(examples in ``tests/payloads``; the node and Cognigy's ``input`` object are described in Cognigy's
+documentation, github.com/Cognigy/Documentation ``docs/ai/build/node-reference/service/http-request.md``
+and ``docs/ai/build/ai-agent-memory/input.md``):
 
 1. the seed tutorial's ``intents: [{name, confidence}]`` list (highest confidence wins);
 2. the seed's flat ``intentName`` (+ optional ``confidence``);
@@ -166,7 +168,9 @@ class WebhookRequest:
     spawned_contact_id: str | None
 
     def contact_id(self, voice: bool) -> str:
-        """The CXone contact to move; a voice bot signals the spawned contact (reference §4)."""
+        """The CXone contact to move; for voice, the spawned contact, as Cognigy's CXone extension
+        signals it (github.com/Cognigy/Extensions ``extensions/cxone``, node "Send Signal"; NICE help
+        "Signal and TMS API", help.nice-incontact.com)."""
         if self.explicit_contact_id:
             return self.explicit_contact_id
         if voice and self.spawned_contact_id:
