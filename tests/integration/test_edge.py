@@ -43,7 +43,7 @@ STRANGER_ADDRESS = "127.0.0.4"  # a caller that reaches gunicorn directly
 FORGED_CLIENT = "203.0.113.9"  # what callers claim to be in X-Forwarded-For
 MAX_BODY = 8192  # not the default: the edge must take the router's setting
 
-#: The access line as this test asks gunicorn to write it: who (the h atom this change sets), the
+#: The access line as this test asks gunicorn to write it: who (the h atom gunicorn.conf.py sets), the
 #: TCP peer, the scheme gunicorn believed, method, path, status and the request's marker.
 ACCESS_FORMAT = "%(h)s|%({remote_addr}e)s|%({wsgi.url_scheme}e)s|%(m)s|%(U)s|%(s)s|%(a)s"
 WEB_ENV = {
@@ -64,6 +64,7 @@ class Answer:
     body: bytes
 
     def json(self) -> dict:
+        """The body, parsed."""
         return json.loads(self.body)
 
 
@@ -78,6 +79,7 @@ class Edge:
 
     @property
     def root_cert(self) -> Path:
+        """The root of Caddy's local CA (``tls internal``), made at its first start."""
         return self.data_dir / "caddy" / "pki" / "authorities" / "local" / "root.crt"
 
     def request(
@@ -102,6 +104,7 @@ class Edge:
             connection.close()
 
     def answers(self) -> bool:
+        """Whether caddy completes a TLS handshake for the public name and answers."""
         if not self.root_cert.exists():
             return False
         try:
@@ -112,6 +115,7 @@ class Edge:
 
 
 def caddy_binary() -> str:
+    """The caddy on PATH; the test fails (never skips) without one."""
     found = shutil.which("caddy")
     if found is None:  # a clear failure, never a skip: the edge would go untested
         pytest.fail(
@@ -122,6 +126,8 @@ def caddy_binary() -> str:
 
 
 def start_edge(stack: Stack, tmp_path: Path, **settings: str) -> Edge:
+    """Run the Caddyfile in front of ``stack``'s gunicorn on free ports; ``settings`` are extra
+    environment variables (the edge's settings)."""
     https_port, http_port = free_port(), free_port()
     data_dir, config_dir = tmp_path / "caddy-data", tmp_path / "caddy-config"
     env = {
@@ -149,6 +155,7 @@ def start_edge(stack: Stack, tmp_path: Path, **settings: str) -> Edge:
 
 @pytest.fixture
 def edge(stack, tmp_path) -> Edge:
+    """The edge with the default settings, in front of ``stack``'s gunicorn."""
     running = start_edge(stack, tmp_path)
     yield running
     # Never touch the machine's trust store (skip_install_trust): Caddy logs it when it does.
@@ -187,10 +194,12 @@ def access_lines(stack: Stack) -> list[AccessLine]:
 
 
 def marker(name: str) -> str:
+    """A User-Agent that finds this one request in gunicorn's access log."""
     return f"edge-test/{name}-{uuid.uuid4().hex[:8]}"
 
 
 def webhook_headers(user_agent: str, **extra: str) -> dict[str, str]:
+    """What Cognigy sends along with a webhook body, plus ``extra``."""
     return {"X-API-Key": API_KEY, "Content-Type": "application/json", "User-Agent": user_agent, **extra}
 
 
