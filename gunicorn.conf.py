@@ -11,6 +11,9 @@ gunicorn also reads this file by itself when started from the repository root. I
 - ``child_exit``: a dead worker's files are marked dead (``multiprocess.mark_process_dead``).
 - **gunicorn's own lines** (start-up, worker boots, the access log) in the same format as the
   application's (``LOG_FORMAT``), with the same redaction of secrets.
+- **Behind a proxy** (the TLS edge, a load balancer, a platform's router): ``X-Forwarded-Proto``
+  (``wsgi.url_scheme``) and ``X-Forwarded-For`` are believed only from ``FORWARDED_ALLOW_IPS``, and
+  the access log's ``%(h)s`` is then the caller, not the proxy (``shared/forwarded.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 
 from gunicorn.glogging import Logger
 
+from shared.forwarded import TrustedProxies, caller_address
 from shared.logging_setup import restyle_handlers
 from shared.settings import load_settings
 
@@ -58,12 +62,26 @@ def on_exit(server) -> None:
         shutil.rmtree(_private_metrics_dir, ignore_errors=True)
 
 
+# Whose X-Forwarded-Proto/-For to believe: the edge or load balancer in front, nobody else. This is
+# gunicorn's own default (it reads the same variable), spelled out because the access log below and
+# the deployment docs depend on it. A list of addresses or networks; "*" trusts every peer.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+
 class RouterLogger(Logger):
-    """gunicorn's logger, with the router's log format and secret redaction on its handlers."""
+    """gunicorn's logger, with the router's log format and secret redaction on its handlers, and
+    the caller's address (not a trusted proxy's) in the access log's ``%(h)s``."""
 
     def setup(self, cfg) -> None:
         super().setup(cfg)
+        self._trusted_proxies = TrustedProxies(cfg.forwarded_allow_ips)
         restyle_handlers([self.error_log, self.access_log], _settings, service="web")
+
+    def atoms(self, resp, req, environ, request_time) -> dict:
+        """gunicorn's access-log atoms; ``h`` is the caller as trusted proxies report it."""
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["h"] = caller_address(environ, self._trusted_proxies)
+        return atoms
 
 
 logger_class = RouterLogger

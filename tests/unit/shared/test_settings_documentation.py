@@ -23,7 +23,13 @@ REPO = Path(__file__).resolve().parents[3]
 #: Product code: what runs in production, in the demo or as an operator tool (tests and the
 #: benchmark are not product code).
 PYTHON_SOURCES = ("ingress", "worker", "shared", "ops", "cxone_sandbox", "tools", "gunicorn.conf.py")
-SHELL_SOURCES = ("scripts", "Procfile", "docker-compose.yml")
+SHELL_SOURCES = (
+    "scripts",
+    "Procfile",
+    "docker-compose.yml",
+    "docker-compose.edge.yml",
+    "deploy/caddy/Caddyfile",
+)
 #: Read by the programs we start rather than by our code, and documented for that reason.
 READ_BY_TOOLS = {
     "WEB_CONCURRENCY": "gunicorn's default number of worker processes",
@@ -32,7 +38,8 @@ READ_BY_TOOLS = {
 #: Set by the operating system or the container, never configured by an operator.
 PLATFORM = {"HOME", "HOSTNAME", "PATH", "PWD", "TMPDIR"}
 
-_SHELL_VARIABLE = re.compile(r"\$\{?([A-Z][A-Z0-9_]*)")
+#: ``$NAME``, ``${NAME}`` (shell, compose) and ``{$NAME}`` (Caddyfile).
+_SHELL_VARIABLE = re.compile(r"\{?\$\{?([A-Z][A-Z0-9_]*)")
 _ENV_EXAMPLE_LINE = re.compile(r"^#?([A-Z][A-Z0-9_]*)=", re.MULTILINE)
 _README_TABLE_HEADER = "| Variable | Default | Meaning |"
 
