@@ -235,11 +235,14 @@ class CXoneClient:
     def call(self, method: str, path: str, endpoint: str, **kwargs) -> requests.Response:
         """Make one metered API call; on 401 drop the token and try once more with a new one."""
         for attempt in (1, 2):
+            # The token first, then the slot: getting a token can wait up to ~44 s behind another
+            # worker's refresh, and a slot taken before that wait would be spent long before the
+            # call reaches CXone, which could then count more calls in some 60 s than the limit.
+            token = self.token()
             wait = self.limiter.try_acquire()
             if wait > 0:
                 metrics.LIMITER_WAIT.observe(wait)
                 raise RateLimited(wait)
-            token = self.token()
             response = self._send(
                 method,
                 token.api_base + path,
