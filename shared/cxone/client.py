@@ -72,6 +72,9 @@ class CXoneClient:
         )
         self._token_endpoint: str | None = None
         self._token_memo: tuple[Token, float] | None = None  # (token, reuse until)
+        #: Tokens CXone answered 401 to (access token → its expiry), never to be kept again.
+        self._rejected: dict[str, float] = {}
+        self._memo_lock = threading.Lock()
         self._discovery_lock = threading.Lock()
         #: Counters for this process, read by metrics and the benchmark.
         self.token_requests = 0
@@ -105,7 +108,11 @@ class CXoneClient:
                 endpoint="token",
             ) from exc
         token = Token.from_json(raw)
-        self._token_memo = (token, now + TOKEN_MEMO_SECONDS)
+        with self._memo_lock:
+            # Another thread's 401 may have rejected this token since we read it from Redis: then
+            # it may serve this one call (which would get a 401 and refresh), but is not kept.
+            if token.access_token not in self._rejected:
+                self._token_memo = (token, now + TOKEN_MEMO_SECONDS)
         return token
 
     def _fetch_token_unless_failing(self) -> tuple[str, float]:
@@ -126,7 +133,11 @@ class CXoneClient:
 
     def drop_token(self, token: Token) -> None:
         """Forget ``token`` after CXone rejected it, unless another worker already replaced it."""
-        self._token_memo = None
+        now = time.time()
+        with self._memo_lock:
+            self._rejected = {t: until for t, until in self._rejected.items() if until > now}
+            self._rejected[token.access_token] = token.expires_at
+            self._token_memo = None
         delete_if_equal(self.redis, redis_keys.CXONE_TOKEN, token.to_json())
 
     def _fetch_token(self) -> tuple[str, float]:
