@@ -147,9 +147,11 @@ def _signal_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> None:
         raise
 
 
-def countdown_for(error: Transient, failures: int, ctx: WorkerContext) -> float:
+def countdown_for(error: Transient, failures: int, ctx: WorkerContext, backlog: int = 0) -> float:
     """Seconds until the next attempt: limiter wait, Retry-After, or exponential backoff.
 
+    ``backlog`` is how many routings are waiting for a call slot (only read for
+    :class:`RateLimited`): their retries are spread over the time the backlog needs to drain.
     Jitter is always positive on top of a known wait (never earlier than CXone asked), and
     "equal jitter" (half fixed, half random) for backoff, so retries spread without ever
     collapsing to zero. Capped below the broker's visibility timeout.
@@ -158,7 +160,7 @@ def countdown_for(error: Transient, failures: int, ctx: WorkerContext) -> float:
     if isinstance(error, RateLimited):
         # Spread the waiting routings over the time the backlog needs to drain, so each freed
         # slot meets about one of them instead of the whole backlog waking at once.
-        drain = error.backlog * 60.0 / ctx.settings.cxone_rate_limit_per_minute
+        drain = backlog * 60.0 / ctx.settings.cxone_rate_limit_per_minute
         delay = error.wait + ctx.rng.uniform(0.01, max(0.5, drain))
     elif isinstance(error, Throttled) and error.retry_after is not None:
         delay = error.retry_after + ctx.rng.uniform(0.1, 1.0)
@@ -185,9 +187,8 @@ def _plan_retry(
 ) -> RetryLater | None:
     is_failure = not isinstance(error, RateLimited)  # waiting for our own budget is no failure
     failures = past_failures + (1 if is_failure else 0)
-    if isinstance(error, RateLimited):
-        error.backlog = _count_waiting(job, ctx)
-    countdown = countdown_for(error, failures, ctx)
+    backlog = 0 if is_failure else _count_waiting(job, ctx)
+    countdown = countdown_for(error, failures, ctx, backlog)
     deadline = (job.received_at or time.time()) + ctx.settings.routing_retry_window_seconds
     if time.time() + countdown > deadline:
         reason = (
