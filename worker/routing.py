@@ -24,10 +24,10 @@ import redis
 
 from shared import redis_keys
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
-from shared.metrics import count_routing
 from shared.routing.job import RoutingJob
 from shared.routing.records import TERMINAL
 from worker.context import WorkerContext
+from worker.metrics import count_routing
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from celery import shared_task
 from celery.exceptions import Reject
 from marshmallow import ValidationError
 
-from shared.metrics import count_routing
 from shared.routing.job import RoutingJob
 from shared.task_queue import ROUTE_CONTACT_TASK
 from worker.context import worker_context
+from worker.metrics import count_routing
 from worker.routing import RetryLater, process
 
 log = logging.getLogger(__name__)

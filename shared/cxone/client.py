@@ -22,7 +22,8 @@ import redis
 import requests
 from requests.adapters import HTTPAdapter
 
-from shared import metrics, redis_keys
+from shared import redis_keys
+from shared.cxone import metrics
 from shared.cxone.errors import Permanent, RateLimited, Throttled, Transient
 from shared.cxone.rate_limiter import CallLimiter
 from shared.cxone.single_flight import SingleFlightTimeout, delete_if_equal, get_or_compute
