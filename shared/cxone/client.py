@@ -1,10 +1,13 @@
 """The CXone HTTP client: OAuth token shared through Redis, one call budget, classified errors.
 
-Follows ``reference/cxone-api.md``: OIDC discovery for the token endpoint, the password grant with an
-API access key (client credentials in HTTP Basic), the tenant's API host from
-``/.well-known/cxone-configuration``, and ``Accept: application/json`` on every call. Errors come out
-as :mod:`shared.cxone.errors` classes; the retry policy lives in the worker, not here, so there is
-exactly one retry layer (no urllib3 retries on the session).
+Follows NICE's developer documentation: OIDC discovery for the token endpoint, the password grant
+with an API access key (client credentials in HTTP Basic), the tenant's API host from
+``/.well-known/cxone-configuration``, and ``Accept: application/json`` on every call. See
+https://developer.niceincontact.com/Documentation/APIAuthenticationAndAuthorization and, for the
+routing-queue call, https://developer.niceincontact.com/API/DigitalEngagementAPI.
+
+Errors come out as :mod:`shared.cxone.errors` classes; the retry policy lives in the worker, not
+here, so there is exactly one retry layer (no urllib3 retries on the session).
 """
 
 from __future__ import annotations
