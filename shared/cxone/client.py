@@ -188,35 +188,36 @@ class CXoneClient:
     def _discover_token_endpoint(self) -> str:
         with self._discovery_lock:
             if self._token_endpoint is None:
-                url = f"{self.settings.cxone_auth_url}/.well-known/openid-configuration"
-                response = self._send("GET", url, "discovery")
-                if response.status_code != 200:
-                    raise Transient(
-                        f"OIDC discovery failed: HTTP {response.status_code}",
-                        status=response.status_code,
-                        endpoint="discovery",
-                    )
-                endpoint = _json(response, "discovery").get("token_endpoint")
-                if not isinstance(endpoint, str):
-                    raise Transient("OIDC discovery has no token_endpoint", endpoint="discovery")
-                self._token_endpoint = endpoint
+                self._token_endpoint = self._well_known(
+                    "openid-configuration", "token_endpoint", what="OIDC discovery"
+                )
             return self._token_endpoint
 
     def _discover_api_base(self, tenant_id: str) -> str:
         if not tenant_id:
             raise Permanent("the CXone token carries no tenantId: set CXONE_API_URL", endpoint="discovery")
-        url = f"{self.settings.cxone_auth_url}/.well-known/cxone-configuration"
-        response = self._send("GET", url, "discovery", params={"tenantId": tenant_id})
+        api = self._well_known(
+            "cxone-configuration", "api_endpoint", what="cxone-configuration", tenantId=tenant_id
+        )
+        if not api.startswith("http"):
+            raise Transient("cxone-configuration has no api_endpoint", endpoint="discovery")
+        return api.rstrip("/")
+
+    def _well_known(self, document: str, field: str, *, what: str, **params: str) -> str:
+        """``field`` of the public ``/.well-known/<document>`` on the auth host (no token needed);
+        ``what`` names the lookup in the error when CXone does not give it."""
+        url = f"{self.settings.cxone_auth_url}/.well-known/{document}"
+        response = self._send("GET", url, "discovery", params=params or None)
         if response.status_code != 200:
             raise Transient(
-                f"cxone-configuration failed: HTTP {response.status_code}",
+                f"{what} failed: HTTP {response.status_code}",
                 status=response.status_code,
                 endpoint="discovery",
             )
-        api = _json(response, "discovery").get("api_endpoint")
-        if not isinstance(api, str) or not api.startswith("http"):
-            raise Transient("cxone-configuration has no api_endpoint", endpoint="discovery")
-        return api.rstrip("/")
+        value = _json(response, "discovery").get(field)
+        if not isinstance(value, str) or not value:
+            raise Transient(f"{what} has no {field}", endpoint="discovery")
+        return value
 
     def api_base(self) -> str:
         """The tenant's API host (pinned by CXONE_API_URL, else discovered with the token)."""
