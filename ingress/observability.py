@@ -12,7 +12,7 @@ import time
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared import metrics
+from ingress import metrics
 from shared.settings import Settings
 
 WEBHOOK_ENDPOINT = "ingress.route_webhook"

@@ -1,10 +1,16 @@
-"""HTTP endpoints of the ingress: the Cognigy webhook, routing status, health and readiness."""
+"""HTTP endpoints of the ingress: the Cognigy webhook, routing status, health and readiness.
+
+The webhook view is a sequence of steps. Each step returns what the next one needs or raises a
+:class:`~ingress.errors.Refusal`; one handler (:func:`answer_refusal`) turns every refusal into
+its answer, so each refusal is recorded and logged the same way.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import redis
 from flask import Blueprint, current_app, g, jsonify, request
@@ -13,103 +19,131 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ingress.auth import check_signature, is_valid_key, presented_key
 from ingress.edge import check_bounds
-from ingress.errors import error_response
-from ingress.webhook_schema import flatten_errors, parse_webhook
+from ingress.errors import Refusal, error_response
+from ingress.webhook_schema import WebhookRequest, flatten_errors, parse_webhook
 from shared.routing.job import RoutingJob, new_routing_id
-from shared.routing.publisher import DuplicateInFlight, EnqueueFailed
-from shared.routing.table import Unroutable
+from shared.routing.publisher import DuplicateInFlight, EnqueueFailed, Published, RoutingPublisher
+from shared.routing.table import RoutingTable, Unroutable
+from shared.settings import Settings
+
+if TYPE_CHECKING:  # ingress.app imports this module
+    from ingress.app import Ingress
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("ingress", __name__)
 
-
-def _ingress():
-    return current_app.extensions["ingress"]
-
-
-def _authenticated() -> bool:
-    settings = _ingress().settings
-    if settings.webhook_auth_disabled:
-        return True
-    return is_valid_key(presented_key(request.headers), settings.webhook_api_keys)
-
-
 _API_KEY_HELP = "missing or invalid API key: send 'X-API-Key: <key>' or 'Authorization: ApiKey <key>'"
+#: How long a sender should wait before resending after a 503 (the broker or a lock was busy).
+_RETRY_AFTER = {"Retry-After": "1"}
 
 
-def _unauthorized():
-    response = error_response(401, _API_KEY_HELP)
-    response.headers["WWW-Authenticate"] = "ApiKey"
-    return response
-
-
-def _reject(status: int, reason: str, message: str, headers: dict[str, str] | None = None, /, **details):
-    """Every refusal of a webhook goes out through here, with a stable ``reason`` name.
-
-    Reasons: unauthorized, signature_missing, signature_invalid, unsupported_media_type,
-    body_too_large, malformed_json, json_too_deep, string_too_long, invalid_request, unroutable,
-    enqueue_failed, duplicate_in_flight. Nothing has been enqueued when this is called.
-    """
-    g.rejection_reason = reason
-    log.info("webhook rejected", extra={"reason": reason, "status": status})
-    response = error_response(status, message, **details)
-    response.headers.update(headers or {})
-    return response
+def _ingress() -> Ingress:
+    return current_app.extensions["ingress"]
 
 
 @blueprint.post("/webhook/cognigy/route")
 def route_webhook():
     """Accept a Cognigy webhook and queue the routing; see the README for every answer."""
-    if not _authenticated():
-        return _reject(401, "unauthorized", _API_KEY_HELP, {"WWW-Authenticate": "ApiKey"})
-    if not _is_json(request.mimetype):
-        return _reject(
+    ingress = _ingress()
+    settings = ingress.settings
+    _require_api_key(settings)
+    _require_json_media_type()
+    raw = _read_body(settings.max_body_bytes)
+    # The signature covers the raw bytes: check it before anything parses them.
+    _require_valid_signature(raw, settings)
+    webhook = _validate(_decode_json(raw))
+    job = _plan_routing(webhook, ingress.routing_table)
+    published = _queue(job, ingress.publisher)
+    return _accepted(job, published), 202
+
+
+@blueprint.errorhandler(Refusal)
+def answer_refusal(refusal: Refusal):
+    """The one way out for a refused webhook: record the reason (read by the metrics), log it, answer."""
+    g.rejection_reason = refusal.reason
+    log.info("webhook rejected", extra={"reason": refusal.reason, "status": refusal.status})
+    return refusal.response()
+
+
+# ------------------------------------------------------------------------- the webhook's steps
+
+
+def _require_api_key(settings: Settings) -> None:
+    """401 unless the request carries one of the configured keys (or auth is off)."""
+    if not _authenticated(settings):
+        raise _missing_api_key()
+
+
+def _require_json_media_type() -> None:
+    """415 unless the body is declared as JSON (``application/json`` or ``application/…+json``)."""
+    mimetype = request.mimetype
+    if not _is_json(mimetype):
+        raise Refusal(
             415,
             "unsupported_media_type",
             "send the body as JSON with 'Content-Type: application/json'",
-            received=request.mimetype or None,
+            received=mimetype or None,
         )
-    ingress = _ingress()
-    settings = ingress.settings
-    too_large = f"body larger than {settings.max_body_bytes} bytes"
-    if (request.content_length or 0) > settings.max_body_bytes:
-        return _reject(413, "body_too_large", too_large)
+
+
+def _read_body(max_bytes: int) -> bytes:
+    """The raw body; 413 when it is larger than ``max_bytes``, however it was sent.
+
+    werkzeug enforces ``MAX_CONTENT_LENGTH`` (set to ``max_bytes`` by the app factory): a longer
+    Content-Length is refused before a byte is read. A body without one (chunked) is read up to
+    the cap and cut off there silently, so reaching the cap means the sender had more to say.
+    """
+    too_large = Refusal(413, "body_too_large", f"body larger than {max_bytes} bytes")
     try:
         raw = request.get_data(cache=False)
     except RequestEntityTooLarge:
-        return _reject(413, "body_too_large", too_large)
-    if request.content_length is None and len(raw) >= settings.max_body_bytes:
-        # A chunked body (no Content-Length) is cut off silently at MAX_CONTENT_LENGTH by
-        # werkzeug; reaching the cap means the sender had more to say.
-        return _reject(413, "body_too_large", too_large)
-    # The signature covers the raw bytes: check it before anything parses them.
+        raise too_large from None
+    if request.content_length is None and len(raw) >= max_bytes:
+        raise too_large
+    return raw
+
+
+def _require_valid_signature(raw: bytes, settings: Settings) -> None:
+    """401 when signing is configured and the signature is missing (if required) or wrong."""
     problem = check_signature(
         request.headers, raw, settings.webhook_signing_secrets, required=settings.webhook_signature_required
     )
     if problem is not None:
-        return _reject(401, problem.reason, problem.message)
+        raise Refusal(401, problem.reason, problem.message)
+
+
+def _decode_json(raw: bytes) -> object:
+    """The decoded body, within the bounds of :mod:`ingress.edge` (depth, string length, UTF-16)."""
     try:
         body = json.loads(raw)
     except RecursionError:  # "[[[[…" deeper than the decoder goes: certainly too deep
-        return _reject(400, "json_too_deep", "JSON nested too deeply", field="(body)")
+        raise Refusal(400, "json_too_deep", "JSON nested too deeply", field="(body)") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        return _reject(400, "malformed_json", "malformed JSON", detail=str(exc)[:200])
-    bounds = check_bounds(body)
-    if bounds is not None:
-        return _reject(400, bounds.reason, bounds.message, **bounds.details())
+        raise Refusal(400, "malformed_json", "malformed JSON", detail=str(exc)[:200]) from None
+    problem = check_bounds(body)
+    if problem is not None:
+        raise Refusal(400, problem.reason, problem.message, **problem.details())
+    return body
 
+
+def _validate(body: object) -> WebhookRequest:
+    """The webhook in the one shape routing needs; 400 naming every wrong field."""
     try:
-        webhook = parse_webhook(body)
+        return parse_webhook(body)
     except ValidationError as exc:
-        return _reject(400, "invalid_request", "invalid request", fields=flatten_errors(exc.messages))
+        raise Refusal(
+            400, "invalid_request", "invalid request", fields=flatten_errors(exc.messages)
+        ) from None
 
-    table = ingress.routing_table
+
+def _plan_routing(webhook: WebhookRequest, table: RoutingTable) -> RoutingJob:
+    """The routing job for this webhook: which queue, how (voice or digital) and which contact."""
     try:
         decision = table.decide(webhook.candidates)
     except Unroutable as exc:
-        return _reject(422, "unroutable", "cannot route", reason=exc.reason)
+        raise Refusal(422, "unroutable", "cannot route", reason=exc.reason) from None
     mode = table.mode_for(decision.queue, webhook.channel)
-    job = RoutingJob(
+    return RoutingJob(
         routing_id=new_routing_id(),
         contact_id=webhook.contact_id(voice=mode == "voice"),
         intent=decision.intent,
@@ -121,20 +155,24 @@ def route_webhook():
         input_id=webhook.input_id,
         received_at=time.time(),
     )
+
+
+def _queue(job: RoutingJob, publisher: RoutingPublisher) -> Published:
+    """Publish the job (or find the routing a resend already has); log which of the two happened."""
     try:
-        published = ingress.publisher.publish(job)
+        published = publisher.publish(job)
     except EnqueueFailed as exc:
         log.error("routing not queued: %s", exc, extra={"contact_id": job.contact_id})
-        return _reject(
-            503, "enqueue_failed", "could not queue the routing; please retry", {"Retry-After": "1"}
-        )
+        raise Refusal(
+            503, "enqueue_failed", "could not queue the routing; please retry", _RETRY_AFTER
+        ) from None
     except DuplicateInFlight:
-        return _reject(
+        raise Refusal(
             503,
             "duplicate_in_flight",
             "the same webhook is being queued right now; please retry",
-            {"Retry-After": "1"},
-        )
+            _RETRY_AFTER,
+        ) from None
     if published.duplicate:
         # A resend (Cognigy retry attempt): answer with the first routing, queue nothing new.
         log.info(
@@ -151,6 +189,11 @@ def route_webhook():
                 "queue": job.queue_label,
             },
         )
+    return published
+
+
+def _accepted(job: RoutingJob, published: Published):
+    """The 202 body: the routing to poll, and where the contact is going."""
     return jsonify(
         {
             "status": "queued",
@@ -161,14 +204,17 @@ def route_webhook():
             "mode": job.mode,
             **({"duplicate": True} if published.duplicate else {}),
         }
-    ), 202
+    )
+
+
+# ------------------------------------------------------------------------- the other endpoints
 
 
 @blueprint.get("/routings/<routing_id>")
 def routing_status(routing_id: str):
     """The state of one routing: queued, retrying, routed or failed."""
-    if not _authenticated():
-        return _unauthorized()
+    if not _authenticated(_ingress().settings):
+        return _missing_api_key().response()
     if len(routing_id) > 64:
         return error_response(404, "unknown routing id")
     try:
@@ -196,7 +242,19 @@ def readyz():
     return jsonify({"status": "ready"})
 
 
+def _authenticated(settings: Settings) -> bool:
+    """The request carries one of the configured API keys, or auth is turned off."""
+    if settings.webhook_auth_disabled:
+        return True
+    return is_valid_key(presented_key(request.headers), settings.webhook_api_keys)
+
+
 def _is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or (
         mimetype.startswith("application/") and mimetype.endswith("+json")
     )
+
+
+def _missing_api_key() -> Refusal:
+    """The 401 for a request without a valid key (the webhook raises it, the status view answers it)."""
+    return Refusal(401, "unauthorized", _API_KEY_HELP, {"WWW-Authenticate": "ApiKey"})

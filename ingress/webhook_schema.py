@@ -1,7 +1,9 @@
 """What Cognigy sends, validated with marshmallow and reduced to one shape.
 
 A Cognigy HTTP Request node sends whatever JSON the bot builder wrote, so three shapes are accepted
-(see ``reference/cognigy-webhooks.md`` and ``tests/payloads``):
+(examples in ``tests/payloads``; the node and Cognigy's ``input`` object are described in Cognigy's
+documentation, github.com/Cognigy/Documentation ``docs/ai/build/node-reference/service/http-request.md``
+and ``docs/ai/build/ai-agent-memory/input.md``):
 
 1. the seed tutorial's ``intents: [{name, confidence}]`` list (highest confidence wins);
 2. the seed's flat ``intentName`` (+ optional ``confidence``);
@@ -81,36 +83,50 @@ def _name(**kwargs) -> fields.String:
 
 
 class _Lenient(Schema):
+    """Unknown fields are dropped: bot builders add their own, and we act only on the ones we know."""
+
     class Meta:
         unknown = EXCLUDE
 
 
 class IntentSchema(_Lenient):
+    """One entry of the seed tutorial's ``intents`` list."""
+
     name = _name(required=True)
     confidence = Score(load_default=None, allow_none=True)
 
 
 class UserInputSchema(_Lenient):
+    """The seed tutorial's ``userInput``: what the customer said, and on which channel."""
+
     text = fields.String(validate=validate.Length(max=MAX_TEXT_LENGTH), allow_none=True)
     channel = _name(allow_none=True)
 
 
 class ScoreEntrySchema(_Lenient):
+    """One of Cognigy's ``nlu.intentMapperResults.scores`` (Cognigy says *score*, not *confidence*)."""
+
     name = _name(required=True)
     score = Score(load_default=None, allow_none=True)
 
 
 class IntentMapperResultsSchema(_Lenient):
+    """Cognigy's ``nlu.intentMapperResults``: the final intent, or every scored one."""
+
     finalIntentName = _name(allow_none=True)
     finalIntentScore = Score(allow_none=True)
     scores = fields.List(fields.Nested(ScoreEntrySchema), validate=validate.Length(max=500))
 
 
 class NluSchema(_Lenient):
+    """Cognigy's ``nlu`` object; only the intent mapper's results matter here."""
+
     intentMapperResults = fields.Nested(IntentMapperResultsSchema, allow_none=True)
 
 
 class DataSchema(_Lenient):
+    """Cognigy's ``data``: when CXone fronts the bot it carries the CXone contact ids."""
+
     contactId = Identifier(allow_none=True)
     spawnedContactId = Identifier(allow_none=True)
 
@@ -136,6 +152,7 @@ class WebhookSchema(_Lenient):
 
     @validates_schema
     def require_a_contact(self, body: dict, **_: object) -> None:
+        """Refuse a body that names no CXone contact to move, whichever field it would use."""
         data = body.get("data") or {}
         if not any(
             (
@@ -166,7 +183,9 @@ class WebhookRequest:
     spawned_contact_id: str | None
 
     def contact_id(self, voice: bool) -> str:
-        """The CXone contact to move; a voice bot signals the spawned contact (reference §4)."""
+        """The CXone contact to move; for voice, the spawned contact, as Cognigy's CXone extension
+        signals it (github.com/Cognigy/Extensions ``extensions/cxone``, node "Send Signal"; NICE help
+        "Signal and TMS API", help.nice-incontact.com)."""
         if self.explicit_contact_id:
             return self.explicit_contact_id
         if voice and self.spawned_contact_id:

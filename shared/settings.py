@@ -4,14 +4,16 @@ Both the ingress and the workers call :func:`load_settings` once at start-up. A 
 variable stops start-up with a :class:`SettingsError` that names it, rather than failing later in
 the middle of a routing. Tests build settings from a plain dict with :meth:`Settings.from_env`.
 
-Every variable here is documented in ``.env.example`` and the README; keep the three in step.
+Each setting is declared once, as a field of :class:`Settings` made by :func:`setting`: the
+attribute, its type, its environment variable, the parser that checks the value, and its default.
+``.env.example`` and the README's settings table list the same variables (a test compares them).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlparse
 
@@ -22,54 +24,230 @@ class SettingsError(ValueError):
     """One or more settings are missing or malformed; the message names each of them."""
 
 
+class InvalidValue(ValueError):
+    """A parser refuses a value; its message completes ``NAME=`` (e.g. ``'abc' is not an integer``)."""
+
+
+#: Turns a variable's text (stripped, never empty) into the setting's value, or raises InvalidValue.
+Parser = Callable[[str], Any]
+
+
+# ----------------------------------------------------------------------------------- parsers
+
+
+def text(raw: str) -> str:
+    """Any text, as given."""
+    return raw
+
+
+def comma_separated(raw: str) -> tuple[str, ...]:
+    """``"a, b,,c"`` → ``("a", "b", "c")``: items trimmed, empty ones dropped."""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def boolean(raw: str) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off``, in any case."""
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise InvalidValue(f"{raw!r} is not true or false")
+
+
+def integer(raw: str) -> int:
+    """A whole number."""
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidValue(f"{raw!r} is not an integer") from None
+
+
+def number(raw: str) -> float:
+    """A decimal number."""
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidValue(f"{raw!r} is not a number") from None
+
+
+def choice(options: tuple[str, ...], normalise: Callable[[str], str]) -> Parser:
+    """One of ``options``, compared after ``normalise`` (``str.upper``, ``str.lower``)."""
+
+    def parse(raw: str) -> str:
+        value = normalise(raw)
+        if value not in options:
+            raise InvalidValue(f"{raw!r} must be one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def url(*schemes: str) -> Parser:
+    """A URL with one of ``schemes`` (default http, https), without a trailing slash."""
+    schemes = schemes or ("http", "https")
+
+    def parse(raw: str) -> str:
+        parsed = urlparse(raw)
+        if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
+            raise InvalidValue(f"{raw!r} is not a URL starting with {' or '.join(schemes)}://")
+        return raw.rstrip("/")
+
+    return parse
+
+
+# ------------------------------------------------------------------------- declaring settings
+
+
+@dataclass(frozen=True)
+class EnvironmentVariable:
+    """Where a setting comes from: its variable, the parser, and the names it had before a rename."""
+
+    name: str
+    parse: Parser
+    #: Bounds of a number, checked after parsing; a value outside them is reported but kept, so
+    #: the checks of how settings relate to each other still see what the operator set.
+    minimum: float | None = None
+    maximum: float | None = None
+    secret: bool = False
+    #: Still read when ``name`` is unset, so a deployment configured before a rename keeps working.
+    old_names: tuple[str, ...] = ()
+
+    def lookup(self, environ: Mapping[str, str]) -> tuple[str, str] | None:
+        """``(the name found, its stripped value)``, trying ``name`` then each old name; blank is unset."""
+        for name in (self.name, *self.old_names):
+            value = (environ.get(name) or "").strip()
+            if value:
+                return name, value
+        return None
+
+    def out_of_bounds(self, value: float) -> str | None:
+        """What is wrong with ``value`` (``"must be at least 1"``), or None when it is within bounds."""
+        if self.minimum is not None and value < self.minimum:
+            return f"must be at least {self.minimum}"
+        if self.maximum is not None and value > self.maximum:
+            return f"must be at most {self.maximum}"
+        return None
+
+
+_ENV = "environment_variable"
+
+
+def setting(
+    name: str,
+    default: Any,
+    parse: Parser = text,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    secret: bool = False,
+    old_names: tuple[str, ...] = (),
+) -> Any:
+    """A settings field read from the variable ``name`` by ``parse``; ``default`` when unset or blank.
+
+    ``minimum``/``maximum`` bound a number; ``secret=True`` keeps the value out of ``repr`` (and so
+    out of every log line); ``old_names`` are read when ``name`` is unset (a renamed variable).
+    """
+    variable = EnvironmentVariable(name, parse, minimum, maximum, secret, old_names)
+    return field(default=default, repr=not secret, metadata={_ENV: variable})
+
+
+def environment_variables(settings_class: type) -> list[EnvironmentVariable]:
+    """The variables a settings dataclass reads, in the order its fields are declared."""
+    return [f.metadata[_ENV] for f in fields(settings_class)]
+
+
+def parse_environment(settings_class: type, environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The values found in ``environ`` for the fields of ``settings_class``, and one problem per
+    malformed variable (``NAME='abc' is not an integer``, ``NAME=0 must be at least 1``).
+
+    Unset and unparseable values are left out, so the field's default stands in for them.
+    """
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for f in fields(settings_class):
+        variable: EnvironmentVariable = f.metadata[_ENV]
+        found = variable.lookup(environ)
+        if found is None:
+            continue
+        name, raw = found
+        try:
+            value = variable.parse(raw)
+        except InvalidValue as exc:
+            problems.append(f"{name}={exc}")
+            continue
+        values[f.name] = value
+        bounds_problem = variable.out_of_bounds(value) if isinstance(value, int | float) else None
+        if bounds_problem is not None:
+            problems.append(f"{name}={value} {bounds_problem}")
+    return values, problems
+
+
+# -------------------------------------------------------------------------------- the settings
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 @dataclass(frozen=True)
 class Settings:
     """The router's configuration. Secrets are excluded from ``repr`` so they never reach a log."""
 
-    # repr=False: a Redis URL often carries a password (rediss://:secret@host).
-    redis_url: str = field(default="redis://localhost:6379/0", repr=False)
-    port: int = 8000
+    # Secret: a Redis URL often carries a password (rediss://:secret@host).
+    redis_url: str = setting(
+        "REDIS_URL", "redis://localhost:6379/0", url("redis", "rediss", "unix"), secret=True
+    )
+    port: int = setting("PORT", 8000, integer, minimum=1, maximum=65535)
 
     # Webhook edge
-    webhook_api_keys: tuple[str, ...] = field(default=(), repr=False)
-    webhook_auth_disabled: bool = False
+    webhook_api_keys: tuple[str, ...] = setting("WEBHOOK_API_KEYS", (), comma_separated, secret=True)
+    webhook_auth_disabled: bool = setting("WEBHOOK_AUTH_DISABLED", False, boolean)
     # HMAC signatures (optional, see ingress/auth.py): secrets for rotation, and whether to insist.
-    webhook_signing_secrets: tuple[str, ...] = field(default=(), repr=False)
-    webhook_signature_required: bool = False
-    max_body_bytes: int = 64 * 1024
-    routes_file: str = "config/routes.example.yaml"
+    webhook_signing_secrets: tuple[str, ...] = setting(
+        "WEBHOOK_SIGNING_SECRETS", (), comma_separated, secret=True
+    )
+    webhook_signature_required: bool = setting("WEBHOOK_SIGNATURE_REQUIRED", False, boolean)
+    max_body_bytes: int = setting("WEBHOOK_MAX_BODY_BYTES", 64 * 1024, integer, minimum=1024)
+    routes_file: str = setting("ROUTES_FILE", "config/routes.example.yaml")
 
     # CXone
-    cxone_auth_url: str = DEFAULT_CXONE_AUTH_URL
-    cxone_api_url: str | None = None
-    cxone_client_id: str = ""
-    cxone_client_secret: str = field(default="", repr=False)
-    cxone_access_key_id: str = field(default="", repr=False)
-    cxone_access_key_secret: str = field(default="", repr=False)
-    cxone_rate_limit_per_minute: int = 100
-    cxone_connect_timeout_seconds: float = 3.05
-    cxone_read_timeout_seconds: float = 10.0
-    cxone_token_refresh_margin_seconds: int = 600
-    cxone_skill_cache_ttl_seconds: int = 900
+    cxone_auth_url: str = setting("CXONE_AUTH_URL", DEFAULT_CXONE_AUTH_URL, url())
+    cxone_api_url: str | None = setting("CXONE_API_URL", None, url())
+    cxone_client_id: str = setting("CXONE_CLIENT_ID", "")
+    cxone_client_secret: str = setting("CXONE_CLIENT_SECRET", "", secret=True)
+    cxone_access_key_id: str = setting("CXONE_ACCESS_KEY_ID", "", secret=True)
+    cxone_access_key_secret: str = setting("CXONE_ACCESS_KEY_SECRET", "", secret=True)
+    cxone_rate_limit_per_minute: int = setting("CXONE_RATE_LIMIT_PER_MINUTE", 100, integer, minimum=1)
+    cxone_connect_timeout_seconds: float = setting("CXONE_CONNECT_TIMEOUT_SECONDS", 3.05, number, minimum=0.1)
+    cxone_read_timeout_seconds: float = setting("CXONE_READ_TIMEOUT_SECONDS", 10.0, number, minimum=0.1)
+    cxone_token_refresh_margin_seconds: int = setting(
+        "CXONE_TOKEN_REFRESH_MARGIN_SECONDS", 600, integer, minimum=0
+    )
+    cxone_skill_cache_ttl_seconds: int = setting("CXONE_SKILL_CACHE_TTL_SECONDS", 900, integer, minimum=1)
 
     # Routing lifecycle
-    routing_retry_window_seconds: int = 600
-    routing_max_countdown_seconds: int = 30
-    routing_status_ttl_seconds: int = 7 * 24 * 3600
-    dedupe_window_seconds: int = 600
+    routing_retry_window_seconds: int = setting("ROUTING_RETRY_WINDOW_SECONDS", 600, integer, minimum=1)
+    routing_max_countdown_seconds: int = setting("ROUTING_MAX_COUNTDOWN_SECONDS", 30, integer, minimum=1)
+    routing_status_ttl_seconds: int = setting(
+        "ROUTING_STATUS_TTL_SECONDS", 7 * 24 * 3600, integer, minimum=60
+    )
+    dedupe_window_seconds: int = setting("DEDUPE_WINDOW_SECONDS", 600, integer, minimum=0)
 
     # Broker
-    broker_visibility_timeout_seconds: int = 60
-    worker_concurrency: int = 16
+    broker_visibility_timeout_seconds: int = setting(
+        "BROKER_VISIBILITY_TIMEOUT_SECONDS", 60, integer, minimum=10
+    )
+    worker_concurrency: int = setting("WORKER_CONCURRENCY", 16, integer, minimum=1, maximum=512)
 
     # Observability
-    log_level: str = "INFO"
-    log_format: str = "json"  # "json": one JSON object per line; "text": for people at a terminal
-    metrics_enabled: bool = True  # the ingress serves GET /metrics (no API key)
-    worker_metrics_port: int = 9808  # each worker process serves /metrics here; 0: no server
+    log_level: str = setting("LOG_LEVEL", "INFO", choice(_LOG_LEVELS, str.upper))
+    # "json": one JSON object per line; "text": for people at a terminal.
+    log_format: str = setting("LOG_FORMAT", "json", choice(("json", "text"), str.lower))
+    # The ingress serves GET /metrics (no API key).
+    metrics_enabled: bool = setting("METRICS_ENABLED", True, boolean)
+    # Each worker process serves /metrics here; 0: no server.
+    worker_metrics_port: int = setting("WORKER_METRICS_PORT", 9808, integer, minimum=0, maximum=65535)
     # gunicorn's processes share their metrics through files here; gunicorn.conf.py makes a
     # private temporary directory when it is unset.
-    prometheus_multiproc_dir: str | None = None
+    prometheus_multiproc_dir: str | None = setting("PROMETHEUS_MULTIPROC_DIR", None)
 
     @property
     def cxone_grant_type(self) -> str:
@@ -79,70 +257,11 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from an environment mapping; raise :class:`SettingsError` naming every bad one."""
-        reader = _Reader(environ)
-        defaults = cls()
-        settings = cls(
-            redis_url=reader.url("REDIS_URL", defaults.redis_url, schemes=("redis", "rediss", "unix")),
-            port=reader.integer("PORT", defaults.port, minimum=1, maximum=65535),
-            webhook_api_keys=reader.csv("WEBHOOK_API_KEYS"),
-            webhook_auth_disabled=reader.boolean("WEBHOOK_AUTH_DISABLED", False),
-            webhook_signing_secrets=reader.csv("WEBHOOK_SIGNING_SECRETS"),
-            webhook_signature_required=reader.boolean("WEBHOOK_SIGNATURE_REQUIRED", False),
-            max_body_bytes=reader.integer("WEBHOOK_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1024),
-            routes_file=reader.text("ROUTES_FILE", defaults.routes_file),
-            cxone_auth_url=reader.url("CXONE_AUTH_URL", defaults.cxone_auth_url),
-            cxone_api_url=reader.url("CXONE_API_URL", None),
-            cxone_client_id=reader.text("CXONE_CLIENT_ID", ""),
-            cxone_client_secret=reader.text("CXONE_CLIENT_SECRET", ""),
-            cxone_access_key_id=reader.text("CXONE_ACCESS_KEY_ID", ""),
-            cxone_access_key_secret=reader.text("CXONE_ACCESS_KEY_SECRET", ""),
-            cxone_rate_limit_per_minute=reader.integer(
-                "CXONE_RATE_LIMIT_PER_MINUTE", defaults.cxone_rate_limit_per_minute, minimum=1
-            ),
-            cxone_connect_timeout_seconds=reader.number(
-                "CXONE_CONNECT_TIMEOUT_SECONDS", defaults.cxone_connect_timeout_seconds, minimum=0.1
-            ),
-            cxone_read_timeout_seconds=reader.number(
-                "CXONE_READ_TIMEOUT_SECONDS", defaults.cxone_read_timeout_seconds, minimum=0.1
-            ),
-            cxone_token_refresh_margin_seconds=reader.integer(
-                "CXONE_TOKEN_REFRESH_MARGIN_SECONDS",
-                defaults.cxone_token_refresh_margin_seconds,
-                minimum=0,
-            ),
-            cxone_skill_cache_ttl_seconds=reader.integer(
-                "CXONE_SKILL_CACHE_TTL_SECONDS", defaults.cxone_skill_cache_ttl_seconds, minimum=1
-            ),
-            routing_retry_window_seconds=reader.integer(
-                "ROUTING_RETRY_WINDOW_SECONDS", defaults.routing_retry_window_seconds, minimum=1
-            ),
-            routing_max_countdown_seconds=reader.integer(
-                "ROUTING_MAX_COUNTDOWN_SECONDS", defaults.routing_max_countdown_seconds, minimum=1
-            ),
-            routing_status_ttl_seconds=reader.integer(
-                "ROUTING_STATUS_TTL_SECONDS", defaults.routing_status_ttl_seconds, minimum=60
-            ),
-            dedupe_window_seconds=reader.integer(
-                "DEDUPE_WINDOW_SECONDS", defaults.dedupe_window_seconds, minimum=0
-            ),
-            broker_visibility_timeout_seconds=reader.integer(
-                "BROKER_VISIBILITY_TIMEOUT_SECONDS",
-                defaults.broker_visibility_timeout_seconds,
-                minimum=10,
-            ),
-            worker_concurrency=reader.integer(
-                "WORKER_CONCURRENCY", defaults.worker_concurrency, minimum=1, maximum=512
-            ),
-            log_level=reader.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
-            log_format=reader.choice("LOG_FORMAT", defaults.log_format, ("json", "text"), lower=True),
-            metrics_enabled=reader.boolean("METRICS_ENABLED", defaults.metrics_enabled),
-            worker_metrics_port=reader.integer(
-                "WORKER_METRICS_PORT", defaults.worker_metrics_port, minimum=0, maximum=65535
-            ),
-            prometheus_multiproc_dir=reader.text("PROMETHEUS_MULTIPROC_DIR", "") or None,
-        )
-        reader.check_relations(settings)
-        reader.raise_if_errors()
+        values, problems = parse_environment(cls, environ)
+        settings = cls(**values)
+        problems += settings._relation_problems()
+        if problems:
+            raise SettingsError("invalid settings: " + "; ".join(problems))
         return settings
 
     def require_webhook_auth(self) -> None:
@@ -168,107 +287,21 @@ class Settings:
         if missing:
             raise SettingsError("missing CXone credentials: " + ", ".join(missing))
 
+    def _relation_problems(self) -> list[str]:
+        """Settings that are each valid but do not fit together."""
+        problems = []
+        if self.webhook_signature_required and not self.webhook_signing_secrets:
+            problems.append("WEBHOOK_SIGNATURE_REQUIRED=true needs WEBHOOK_SIGNING_SECRETS")
+        # A countdown longer than the visibility timeout makes Redis hand the same message to a
+        # second worker while the first still holds it: a doubled routing.
+        if self.routing_max_countdown_seconds * 2 > self.broker_visibility_timeout_seconds:
+            problems.append(
+                f"ROUTING_MAX_COUNTDOWN_SECONDS={self.routing_max_countdown_seconds} must be at "
+                f"most half of BROKER_VISIBILITY_TIMEOUT_SECONDS={self.broker_visibility_timeout_seconds}"
+            )
+        return problems
+
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read settings from ``os.environ`` (or the mapping given)."""
     return Settings.from_env(os.environ if environ is None else environ)
-
-
-class _Reader:
-    """Parses environment values and collects every problem before reporting them together."""
-
-    def __init__(self, environ: Mapping[str, str]):
-        self._environ = environ
-        self.errors: list[str] = []
-
-    def _raw(self, name: str) -> str | None:
-        value = self._environ.get(name)
-        if value is None or value.strip() == "":
-            return None
-        return value.strip()
-
-    def _parse(self, name: str, default: Any, convert: Callable[[str], Any], expected: str) -> Any:
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        try:
-            return convert(raw)
-        except (TypeError, ValueError):
-            self.errors.append(f"{name}={raw!r} is not {expected}")
-            return default
-
-    def text(self, name: str, default: str) -> str:
-        raw = self._raw(name)
-        return default if raw is None else raw
-
-    def csv(self, name: str) -> tuple[str, ...]:
-        raw = self._raw(name)
-        if raw is None:
-            return ()
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
-
-    def integer(self, name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
-        value = self._parse(name, default, int, "an integer")
-        self._check_range(name, value, minimum, maximum)
-        return value
-
-    def number(self, name: str, default: float, minimum: float | None = None) -> float:
-        value = self._parse(name, default, float, "a number")
-        self._check_range(name, value, minimum, None)
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        truthy, falsy = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
-
-        def convert(raw: str) -> bool:
-            if raw.lower() in truthy:
-                return True
-            if raw.lower() in falsy:
-                return False
-            raise ValueError(raw)
-
-        return self._parse(name, default, convert, "true or false")
-
-    def choice(
-        self, name: str, default: str, options: tuple[str, ...], upper: bool = False, lower: bool = False
-    ) -> str:
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        value = raw.upper() if upper else raw.lower() if lower else raw
-        if value not in options:
-            self.errors.append(f"{name}={raw!r} must be one of {', '.join(options)}")
-            return default
-        return value
-
-    def url(self, name: str, default: str | None, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        parsed = urlparse(raw)
-        if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
-            self.errors.append(f"{name}={raw!r} is not a URL starting with {' or '.join(schemes)}://")
-            return default
-        return raw.rstrip("/")
-
-    def _check_range(self, name: str, value: float, minimum: float | None, maximum: float | None) -> None:
-        if minimum is not None and value < minimum:
-            self.errors.append(f"{name}={value} must be at least {minimum}")
-        if maximum is not None and value > maximum:
-            self.errors.append(f"{name}={value} must be at most {maximum}")
-
-    def check_relations(self, settings: Settings) -> None:
-        if settings.webhook_signature_required and not settings.webhook_signing_secrets:
-            self.errors.append("WEBHOOK_SIGNATURE_REQUIRED=true needs WEBHOOK_SIGNING_SECRETS")
-        # A countdown longer than the visibility timeout makes Redis hand the same message to a
-        # second worker while the first still holds it: a doubled routing.
-        if settings.routing_max_countdown_seconds * 2 > settings.broker_visibility_timeout_seconds:
-            self.errors.append(
-                f"ROUTING_MAX_COUNTDOWN_SECONDS={settings.routing_max_countdown_seconds} must be at "
-                f"most half of BROKER_VISIBILITY_TIMEOUT_SECONDS="
-                f"{settings.broker_visibility_timeout_seconds}"
-            )
-
-    def raise_if_errors(self) -> None:
-        if self.errors:
-            raise SettingsError("invalid settings: " + "; ".join(self.errors))

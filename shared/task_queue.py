@@ -1,8 +1,10 @@
 """The Celery application both sides use, configured in this one place.
 
 The ingress only publishes (``send_task`` by name, so it never imports worker code); the worker
-registers the task under the same name. Each setting below answers a pitfall in
-``celery-redis-pitfalls.md``: see the comment beside it.
+registers the task under the same name. Each setting below answers a known pitfall of Celery on
+Redis (https://docs.celeryq.dev/en/stable/userguide/configuration.html and
+https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html): see the comment
+beside it.
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ from prometheus_client import start_http_server
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from shared import metrics
 from shared.logging_setup import bind_log_context, configure_logging, reset_log_context
 from shared.settings import Settings
+from worker import metrics
 
 log = logging.getLogger(__name__)
 

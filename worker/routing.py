@@ -20,12 +20,14 @@ import logging
 import time
 from dataclasses import dataclass
 
+import redis
+
 from shared import redis_keys
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
-from shared.metrics import count_routing
 from shared.routing.job import RoutingJob
 from shared.routing.records import TERMINAL
 from worker.context import WorkerContext
+from worker.metrics import count_routing
 
 log = logging.getLogger(__name__)
 
@@ -47,48 +49,83 @@ def process(
 ) -> RetryLater | None:
     """Carry out ``job`` once; return :class:`RetryLater` when it should be tried again later."""
     fields = {"routing_id": job.routing_id, "contact_id": job.contact_id, "intent": job.intent}
-    if redelivered and _is_poison(job, ctx, attempt, fields):
+    if redelivered and _dead_letter_if_poison(job, ctx, attempt, fields):
         return None
+    with InFlightLease(ctx.redis, job.routing_id, ctx.settings.broker_visibility_timeout_seconds) as lease:
+        if not lease.held:
+            # Another copy is running (or its worker died and the lease has not expired yet).
+            # Check again later rather than dropping this copy: it may be the only one left.
+            cap = ctx.settings.routing_max_countdown_seconds
+            count_routing("retried", "in_flight")
+            countdown = min(cap, lease.seconds_left() + ctx.rng.uniform(0.1, 1.0))
+            return RetryLater(countdown, "another worker holds this routing")
+        return _process_leased(job, ctx, fields)
 
-    lease_key = redis_keys.routing_in_flight(job.routing_id)
-    lease = ctx.settings.broker_visibility_timeout_seconds
-    if not ctx.redis.set(lease_key, "1", nx=True, ex=lease):
-        # Another copy is running (or its worker died and the lease has not expired yet). Check
-        # again later rather than dropping this copy: it may be the only one left.
-        wait = max(1.0, float(ctx.redis.ttl(lease_key) or 1))
-        cap = ctx.settings.routing_max_countdown_seconds
-        count_routing("retried", "in_flight")
-        return RetryLater(min(cap, wait + ctx.rng.uniform(0.1, 1.0)), "another worker holds this routing")
+
+class InFlightLease:
+    """A Redis key that keeps two copies of one routing from running at once.
+
+    ``with InFlightLease(…) as lease:`` tries to take it; ``lease.held`` says whether it did. A lease
+    taken here is let go when the block ends; one held by another copy is left alone. It expires
+    by itself, so a worker that dies holding it blocks the routing only until then.
+    """
+
+    def __init__(self, client: redis.Redis, routing_id: str, seconds: int):
+        self.redis = client
+        self.key = redis_keys.routing_in_flight(routing_id)
+        self.seconds = seconds
+        self.held = False
+
+    def __enter__(self) -> InFlightLease:
+        self.held = bool(self.redis.set(self.key, "1", nx=True, ex=self.seconds))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.held:
+            self.redis.delete(self.key)
+            self.held = False
+
+    def seconds_left(self) -> float:
+        """Seconds until another copy's lease expires by itself (at least 1)."""
+        return max(1.0, float(self.redis.ttl(self.key) or 1))
+
+
+def _process_leased(job: RoutingJob, ctx: WorkerContext, fields: dict) -> RetryLater | None:
+    # Read the state only while holding the lease, and settle it before letting go, so a second
+    # copy can never see a half-finished routing.
+    record = ctx.store.get(job.routing_id)
+    if record is None:
+        # Expired record (a replay long after) or one lost with Redis: recreate it so the routing
+        # stays visible to operators while it is carried out.
+        ctx.store.create(job)
+    elif record.state in TERMINAL:
+        log.info("routing already %s; duplicate delivery ignored", record.state, extra=fields)
+        return None
     try:
-        # Read the state only while holding the lease, and settle it before letting go, so a
-        # second copy can never see a half-finished routing.
-        record = ctx.store.get(job.routing_id)
-        if record is None:
-            # Expired record (a replay long after) or one lost with Redis: recreate it so the
-            # routing stays visible to operators while it is carried out.
-            ctx.store.create(job)
-        elif record.state in TERMINAL:
-            log.info("routing already %s; duplicate delivery ignored", record.state, extra=fields)
-            return None
-        try:
-            skill_id = carry_out(job, ctx)
-        except Permanent as exc:
-            ctx.store.mark_failed(job.routing_id, exc.reason, job.to_message())
-            count_routing("failed", "outcome_unknown" if isinstance(exc, OutcomeUnknown) else "permanent")
-            log.error("routing failed: %s", exc.reason, extra=fields)
-            return None
-        except Transient as exc:
-            return _plan_retry(job, ctx, exc, record.attempts if record else 0, fields)
-        ctx.store.mark_routed(job.routing_id, skill_id)
-        count_routing("routed")
-        log.info("contact routed to skill %s", skill_id, extra={**fields, "skill_id": skill_id})
+        skill_id = carry_out(job, ctx)
+    except Permanent as exc:
+        cause = "outcome_unknown" if isinstance(exc, OutcomeUnknown) else "permanent"
+        _fail(job, ctx, exc.reason, cause, fields)
         return None
-    finally:
-        ctx.redis.delete(lease_key)
+    except Transient as exc:
+        return _plan_retry(job, ctx, exc, record.attempts if record else 0, fields)
+    ctx.store.mark_routed(job.routing_id, skill_id)
+    count_routing("routed")
+    log.info("contact routed to skill %s", skill_id, extra={**fields, "skill_id": skill_id})
+    return None
 
 
-def _is_poison(job: RoutingJob, ctx: WorkerContext, attempt: int, fields: dict) -> bool:
-    """Count redeliveries of this attempt; past the limit, dead-letter the routing."""
+def _fail(job: RoutingJob, ctx: WorkerContext, reason: str, cause: str, fields: dict) -> None:
+    """End the routing as ``failed``: dead-lettered with its message for replay, counted under
+    ``cause`` (the metric's failure reason) and logged."""
+    ctx.store.mark_failed(job.routing_id, reason, job.to_message())
+    count_routing("failed", cause)
+    log.error("routing failed: %s", reason, extra=fields)
+
+
+def _dead_letter_if_poison(job: RoutingJob, ctx: WorkerContext, attempt: int, fields: dict) -> bool:
+    """Count redeliveries of this attempt; past the limit, dead-letter the routing. True when this
+    copy must not run (dead-lettered now, or already finished)."""
     key = redis_keys.routing_deliveries(job.routing_id, attempt)
     deliveries = ctx.redis.incr(key)
     ctx.redis.expire(key, ctx.settings.routing_status_ttl_seconds)
@@ -98,9 +135,7 @@ def _is_poison(job: RoutingJob, ctx: WorkerContext, attempt: int, fields: dict) 
     if record is not None and record.state in TERMINAL:
         return True  # finished after all; this copy has nothing left to do
     reason = f"poison message: delivered {deliveries} times without finishing (its worker died each time)"
-    ctx.store.mark_failed(job.routing_id, reason, job.to_message())
-    count_routing("failed", "poison")
-    log.error("routing dead-lettered: %s", reason, extra=fields)
+    _fail(job, ctx, reason, "poison", fields)
     return True
 
 
@@ -147,9 +182,11 @@ def _signal_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> None:
         raise
 
 
-def countdown_for(error: Transient, failures: int, ctx: WorkerContext) -> float:
+def countdown_for(error: Transient, failures: int, ctx: WorkerContext, backlog: int = 0) -> float:
     """Seconds until the next attempt: limiter wait, Retry-After, or exponential backoff.
 
+    ``backlog`` is how many routings are waiting for a call slot (only read for
+    :class:`RateLimited`): their retries are spread over the time the backlog needs to drain.
     Jitter is always positive on top of a known wait (never earlier than CXone asked), and
     "equal jitter" (half fixed, half random) for backoff, so retries spread without ever
     collapsing to zero. Capped below the broker's visibility timeout.
@@ -158,7 +195,7 @@ def countdown_for(error: Transient, failures: int, ctx: WorkerContext) -> float:
     if isinstance(error, RateLimited):
         # Spread the waiting routings over the time the backlog needs to drain, so each freed
         # slot meets about one of them instead of the whole backlog waking at once.
-        drain = error.backlog * 60.0 / ctx.settings.cxone_rate_limit_per_minute
+        drain = backlog * 60.0 / ctx.settings.cxone_rate_limit_per_minute
         delay = error.wait + ctx.rng.uniform(0.01, max(0.5, drain))
     elif isinstance(error, Throttled) and error.retry_after is not None:
         delay = error.retry_after + ctx.rng.uniform(0.1, 1.0)
@@ -185,18 +222,15 @@ def _plan_retry(
 ) -> RetryLater | None:
     is_failure = not isinstance(error, RateLimited)  # waiting for our own budget is no failure
     failures = past_failures + (1 if is_failure else 0)
-    if isinstance(error, RateLimited):
-        error.backlog = _count_waiting(job, ctx)
-    countdown = countdown_for(error, failures, ctx)
+    backlog = 0 if is_failure else _count_waiting(job, ctx)
+    countdown = countdown_for(error, failures, ctx, backlog)
     deadline = (job.received_at or time.time()) + ctx.settings.routing_retry_window_seconds
     if time.time() + countdown > deadline:
         reason = (
             f"gave up after the {ctx.settings.routing_retry_window_seconds}s retry "
             f"window ({failures} failed attempts); last error: {error.reason}"
         )
-        ctx.store.mark_failed(job.routing_id, reason, job.to_message())
-        count_routing("failed", "retry_window")
-        log.error("routing failed: %s", reason, extra=fields)
+        _fail(job, ctx, reason, "retry_window", fields)
         return None
     ctx.store.mark_retrying(
         job.routing_id, error.reason, time.time() + countdown, counts_as_attempt=is_failure

@@ -1,10 +1,13 @@
 """The CXone HTTP client: OAuth token shared through Redis, one call budget, classified errors.
 
-Follows ``reference/cxone-api.md``: OIDC discovery for the token endpoint, the password grant with an
-API access key (client credentials in HTTP Basic), the tenant's API host from
-``/.well-known/cxone-configuration``, and ``Accept: application/json`` on every call. Errors come out
-as :mod:`shared.cxone.errors` classes; the retry policy lives in the worker, not here, so there is
-exactly one retry layer (no urllib3 retries on the session).
+Follows NICE's developer documentation: OIDC discovery for the token endpoint, the password grant
+with an API access key (client credentials in HTTP Basic), the tenant's API host from
+``/.well-known/cxone-configuration``, and ``Accept: application/json`` on every call. See
+https://developer.niceincontact.com/Documentation/APIAuthenticationAndAuthorization and, for the
+routing-queue call, https://developer.niceincontact.com/API/DigitalEngagementAPI.
+
+Errors come out as :mod:`shared.cxone.errors` classes; the retry policy lives in the worker, not
+here, so there is exactly one retry layer (no urllib3 retries on the session).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import redis
 import requests
 from requests.adapters import HTTPAdapter
 
-from shared import metrics, redis_keys
+from shared import redis_keys
+from shared.cxone import metrics
 from shared.cxone.errors import Permanent, RateLimited, Throttled, Transient
 from shared.cxone.rate_limiter import CallLimiter
 from shared.cxone.single_flight import SingleFlightTimeout, delete_if_equal, get_or_compute
@@ -72,6 +76,9 @@ class CXoneClient:
         )
         self._token_endpoint: str | None = None
         self._token_memo: tuple[Token, float] | None = None  # (token, reuse until)
+        #: Tokens CXone answered 401 to (access token → its expiry), never to be kept again.
+        self._rejected: dict[str, float] = {}
+        self._memo_lock = threading.Lock()
         self._discovery_lock = threading.Lock()
         #: Counters for this process, read by metrics and the benchmark.
         self.token_requests = 0
@@ -105,7 +112,11 @@ class CXoneClient:
                 endpoint="token",
             ) from exc
         token = Token.from_json(raw)
-        self._token_memo = (token, now + TOKEN_MEMO_SECONDS)
+        with self._memo_lock:
+            # Another thread's 401 may have rejected this token since we read it from Redis: then
+            # it may serve this one call (which would get a 401 and refresh), but is not kept.
+            if token.access_token not in self._rejected:
+                self._token_memo = (token, now + TOKEN_MEMO_SECONDS)
         return token
 
     def _fetch_token_unless_failing(self) -> tuple[str, float]:
@@ -126,7 +137,11 @@ class CXoneClient:
 
     def drop_token(self, token: Token) -> None:
         """Forget ``token`` after CXone rejected it, unless another worker already replaced it."""
-        self._token_memo = None
+        now = time.time()
+        with self._memo_lock:
+            self._rejected = {t: until for t, until in self._rejected.items() if until > now}
+            self._rejected[token.access_token] = token.expires_at
+            self._token_memo = None
         delete_if_equal(self.redis, redis_keys.CXONE_TOKEN, token.to_json())
 
     def _fetch_token(self) -> tuple[str, float]:
@@ -173,35 +188,36 @@ class CXoneClient:
     def _discover_token_endpoint(self) -> str:
         with self._discovery_lock:
             if self._token_endpoint is None:
-                url = f"{self.settings.cxone_auth_url}/.well-known/openid-configuration"
-                response = self._send("GET", url, "discovery")
-                if response.status_code != 200:
-                    raise Transient(
-                        f"OIDC discovery failed: HTTP {response.status_code}",
-                        status=response.status_code,
-                        endpoint="discovery",
-                    )
-                endpoint = _json(response, "discovery").get("token_endpoint")
-                if not isinstance(endpoint, str):
-                    raise Transient("OIDC discovery has no token_endpoint", endpoint="discovery")
-                self._token_endpoint = endpoint
+                self._token_endpoint = self._well_known(
+                    "openid-configuration", "token_endpoint", what="OIDC discovery"
+                )
             return self._token_endpoint
 
     def _discover_api_base(self, tenant_id: str) -> str:
         if not tenant_id:
             raise Permanent("the CXone token carries no tenantId: set CXONE_API_URL", endpoint="discovery")
-        url = f"{self.settings.cxone_auth_url}/.well-known/cxone-configuration"
-        response = self._send("GET", url, "discovery", params={"tenantId": tenant_id})
+        api = self._well_known(
+            "cxone-configuration", "api_endpoint", what="cxone-configuration", tenantId=tenant_id
+        )
+        if not api.startswith("http"):
+            raise Transient("cxone-configuration has no api_endpoint", endpoint="discovery")
+        return api.rstrip("/")
+
+    def _well_known(self, document: str, field: str, *, what: str, **params: str) -> str:
+        """``field`` of the public ``/.well-known/<document>`` on the auth host (no token needed);
+        ``what`` names the lookup in the error when CXone does not give it."""
+        url = f"{self.settings.cxone_auth_url}/.well-known/{document}"
+        response = self._send("GET", url, "discovery", params=params or None)
         if response.status_code != 200:
             raise Transient(
-                f"cxone-configuration failed: HTTP {response.status_code}",
+                f"{what} failed: HTTP {response.status_code}",
                 status=response.status_code,
                 endpoint="discovery",
             )
-        api = _json(response, "discovery").get("api_endpoint")
-        if not isinstance(api, str) or not api.startswith("http"):
-            raise Transient("cxone-configuration has no api_endpoint", endpoint="discovery")
-        return api.rstrip("/")
+        value = _json(response, "discovery").get(field)
+        if not isinstance(value, str) or not value:
+            raise Transient(f"{what} has no {field}", endpoint="discovery")
+        return value
 
     def api_base(self) -> str:
         """The tenant's API host (pinned by CXONE_API_URL, else discovered with the token)."""
@@ -235,11 +251,14 @@ class CXoneClient:
     def call(self, method: str, path: str, endpoint: str, **kwargs) -> requests.Response:
         """Make one metered API call; on 401 drop the token and try once more with a new one."""
         for attempt in (1, 2):
+            # The token first, then the slot: getting a token can wait up to ~44 s behind another
+            # worker's refresh, and a slot taken before that wait would be spent long before the
+            # call reaches CXone, which could then count more calls in some 60 s than the limit.
+            token = self.token()
             wait = self.limiter.try_acquire()
             if wait > 0:
                 metrics.LIMITER_WAIT.observe(wait)
                 raise RateLimited(wait)
-            token = self.token()
             response = self._send(
                 method,
                 token.api_base + path,

@@ -43,8 +43,6 @@ class RateLimited(Transient):
     def __init__(self, wait: float):
         super().__init__(f"rate limiter: next CXone call slot in {wait:.2f}s", not_delivered=True)
         self.wait = wait
-        #: Routings waiting for a slot (set by the worker), used to spread their retries.
-        self.backlog = 0
 
 
 class Permanent(CXoneError):

@@ -66,4 +66,5 @@ class RoutingJobSchema(Schema):
 
     @post_load
     def make_job(self, data: dict, **_: object) -> RoutingJob:
+        """The loaded message as a :class:`RoutingJob`."""
         return RoutingJob(**data)

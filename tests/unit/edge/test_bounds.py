@@ -145,6 +145,46 @@ def test_body_over_the_limit_without_content_length_is_413(edge):
     assert edge.sent.messages == []
 
 
+def _padded_to(size: int) -> bytes:
+    """The chat example padded with whitespace to exactly ``size`` bytes (no string grows long)."""
+    body = json.dumps(load_payload("cognigy-input-chat")).encode()
+    return body[:-1] + b" " * (size - len(body)) + body[-1:]
+
+
+def _post_as_gunicorn(edge, body: bytes, headers: dict[str, str]):
+    """POST ``body`` as gunicorn passes requests on: the input stream marked as terminated."""
+    return edge.client.post(
+        WEBHOOK_URL,
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        headers={"X-API-Key": API_KEY, **headers},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_a_body_of_exactly_the_limit_with_content_length_is_accepted(edge):
+    # With the input marked as terminated werkzeug reads up to the limit whatever the
+    # Content-Length: reaching the limit must not be mistaken for a chunked body cut short.
+    body = _padded_to(MAX_BODY_BYTES)
+
+    response = _post_as_gunicorn(edge, body, {"Content-Length": str(len(body))})
+
+    assert response.status_code == 202
+    assert len(edge.sent.messages) == 1
+
+
+def test_one_byte_over_the_limit_is_413_with_or_without_content_length(edge):
+    body = _padded_to(MAX_BODY_BYTES + 1)
+
+    declared = _post_as_gunicorn(edge, body, {"Content-Length": str(len(body))})
+    chunked = _post_as_gunicorn(edge, body, {"Transfer-Encoding": "chunked"})
+
+    for response in (declared, chunked):
+        assert response.status_code == 413
+        assert response.get_json() == {"error": f"body larger than {MAX_BODY_BYTES} bytes"}
+    assert edge.sent.messages == []
+
+
 @pytest.mark.parametrize(
     "content_type",
     [

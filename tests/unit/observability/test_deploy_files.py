@@ -1,6 +1,6 @@
 """The example alert rules and Grafana dashboard parse, and use only metrics, labels and label values
-that shared/metrics.py defines (a renamed metric must not leave a silently empty panel or an alert
-that can never fire)."""
+that the metrics modules define (ingress/metrics.py, worker/metrics.py, shared/cxone/metrics.py): a
+renamed metric must not leave a silently empty panel or an alert that can never fire."""
 
 from __future__ import annotations
 
@@ -12,26 +12,29 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from shared import metrics
+from ingress import metrics as ingress_metrics
+from shared.cxone import metrics as cxone_metrics
+from worker import metrics as worker_metrics
 
 REPO = Path(__file__).resolve().parents[3]
 ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
 SCRAPE_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
 DASHBOARD = REPO / "deploy" / "grafana" / "router-dashboard.json"
 
+METRIC_MODULES = (ingress_metrics, worker_metrics, cxone_metrics)
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
 #: Label values the code emits, for the labels whose values are a closed set.
 LABEL_VALUES = {
-    ("router_webhooks", "outcome"): set(metrics.WEBHOOK_OUTCOMES),
-    ("router_webhooks", "reason"): {metrics.NO_REASON, *metrics.WEBHOOK_REJECTION_REASONS},
-    ("router_webhook_duration_seconds", "outcome"): set(metrics.WEBHOOK_OUTCOMES),
-    ("router_routings", "outcome"): set(metrics.ROUTING_OUTCOMES),
+    ("router_webhooks", "outcome"): set(ingress_metrics.WEBHOOK_OUTCOMES),
+    ("router_webhooks", "reason"): {ingress_metrics.NO_REASON, *ingress_metrics.WEBHOOK_REJECTION_REASONS},
+    ("router_webhook_duration_seconds", "outcome"): set(ingress_metrics.WEBHOOK_OUTCOMES),
+    ("router_routings", "outcome"): set(worker_metrics.ROUTING_OUTCOMES),
     ("router_routings", "reason"): {
-        metrics.NO_REASON,
-        *metrics.ROUTING_RETRY_CAUSES,
-        *metrics.ROUTING_FAILURE_REASONS,
+        worker_metrics.NO_REASON,
+        *worker_metrics.ROUTING_RETRY_CAUSES,
+        *worker_metrics.ROUTING_FAILURE_REASONS,
     },
-    ("router_cxone_request_duration_seconds", "endpoint"): set(metrics.CXONE_ENDPOINTS),
+    ("router_cxone_request_duration_seconds", "endpoint"): set(cxone_metrics.CXONE_ENDPOINTS),
 }
 
 SELECTOR = re.compile(r"\b(router_[a-z0-9_]+)\b(\{[^}]*\})?")
@@ -40,15 +43,16 @@ GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
 
 
 def defined_series() -> dict[str, tuple[str, tuple[str, ...]]]:
-    """Every series name shared/metrics.py can expose → (metric family, label names)."""
+    """Every series name the metrics modules can expose → (metric family, label names)."""
     series: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for attribute in vars(metrics).values():
+    attributes = [value for module in METRIC_MODULES for value in vars(module).values()]
+    for attribute in attributes:
         if isinstance(attribute, MetricWrapperBase):
             family = attribute._name  # noqa: SLF001 - prometheus_client keeps it private
             labels = tuple(attribute._labelnames)  # noqa: SLF001
             for suffix in SUFFIXES[attribute._type]:  # noqa: SLF001
                 series[family + suffix] = (family, labels + (("le",) if suffix == "_bucket" else ()))
-    for family in metrics.RoutingStateCollector(client=None).describe():
+    for family in worker_metrics.RoutingStateCollector(client=None).describe():
         series[family.name] = (family.name, ())
     return series
 
@@ -118,7 +122,7 @@ def test_every_metric_label_and_label_value_used_is_defined(expr):
     used_labels: set[str] = set()
     for match in SELECTOR.finditer(expr):
         name, selector = match.group(1), match.group(2) or ""
-        assert name in series, f"{name} is not defined in shared/metrics.py"
+        assert name in series, f"{name} is not defined in any metrics module"
         family, labels = series[name]
         used_labels.update(labels)
         for label, _operator, value in MATCHER.findall(selector):

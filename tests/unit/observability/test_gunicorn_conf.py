@@ -4,6 +4,7 @@ and cleaned by the master."""
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import json
 import logging
@@ -21,7 +22,7 @@ from gunicorn.config import Config
 REPO = Path(__file__).resolve().parents[3]
 CONF = REPO / "gunicorn.conf.py"
 #: Variables that change what gunicorn is told; unset in each test unless it sets them.
-GUNICORN_VARIABLES = ("PORT", "WEB_CONCURRENCY", "WEB_THREADS", "GUNICORN_CMD_ARGS")
+GUNICORN_VARIABLES = ("PORT", "WEB_CONCURRENCY", "WEB_THREADS", "FORWARDED_ALLOW_IPS", "GUNICORN_CMD_ARGS")
 
 
 class FakeArbiter:
@@ -172,3 +173,50 @@ def test_the_procfile_the_image_and_compose_start_the_web_process_the_same_way()
     assert procfile_web_argv() == ["gunicorn", "ingress.wsgi:app"]
     assert dockerfile_cmd == [procfile_web_argv()]
     assert compose["services"]["web"]["command"] == procfile_web_argv()
+
+
+class _Response:
+    status = "202 ACCEPTED"
+    sent = 2
+    headers = ()
+
+
+def access_atoms(logger, peer: str, forwarded_for: str) -> dict:
+    env = {
+        "REMOTE_ADDR": peer,
+        "HTTP_X_FORWARDED_FOR": forwarded_for,
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": "/webhook/cognigy/route",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+    }
+    return logger.atoms(_Response(), [], env, datetime.timedelta(milliseconds=3))
+
+
+@pytest.mark.parametrize(
+    ("allowed", "peer", "expected"),
+    [
+        # gunicorn's default: only a proxy on this machine is believed.
+        (None, "127.0.0.1", "198.51.100.23"),
+        (None, "203.0.113.50", "203.0.113.50"),
+        # behind the compose edge: its address only.
+        ("172.30.80.2", "172.30.80.2", "198.51.100.23"),
+        ("172.30.80.2", "172.30.80.3", "172.30.80.3"),
+        ("172.30.80.2", "127.0.0.1", "127.0.0.1"),
+    ],
+)
+def test_the_access_log_shows_the_caller_as_trusted_proxies_report_it(monkeypatch, allowed, peer, expected):
+    env = {} if allowed is None else {"FORWARDED_ALLOW_IPS": allowed}
+    if allowed is None:
+        monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    conf = load_conf(monkeypatch, **env)
+    cfg = Config()
+    cfg.set("forwarded_allow_ips", conf.forwarded_allow_ips)
+    logger = conf.logger_class(cfg)
+    try:
+        atoms = access_atoms(logger, peer, "198.51.100.23")
+    finally:
+        for handler in list(logger.error_log.handlers) + list(logger.access_log.handlers):
+            logger.error_log.removeHandler(handler)
+            logger.access_log.removeHandler(handler)
+    assert atoms["h"] == expected
+    assert atoms["{remote_addr}e"] == peer  # the proxy itself stays available to a custom format

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 import redis
+from prometheus_client.multiprocess import MultiProcessCollector
 
+from ingress import metrics
 from ingress.observability import REASON_CLASSES, webhook_outcome
-from shared import metrics
 from tests.unit.ingress.conftest import API_KEYS, MAX_BODY_BYTES, ROUTES_NO_FALLBACK_YAML, load_payload
 from tests.unit.observability.conftest import parse_samples, sample
 
 WEBHOOK_URL = "/webhook/cognigy/route"
 GOOD_KEY = {"X-API-Key": API_KEYS[0]}
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _post(client, body, headers=GOOD_KEY, content_type="application/json"):
@@ -135,3 +142,50 @@ def test_webhook_outcome_maps_view_reasons_to_metric_reasons(status, view_reason
 
 def test_every_mapped_reason_is_a_declared_label_value():
     assert set(REASON_CLASSES.values()) <= set(metrics.WEBHOOK_REJECTION_REASONS)
+
+
+#: An ingress process in prometheus_client's multiprocess mode (decided when prometheus_client is
+#: imported, hence a process of its own): it answers one webhook and one scrape.
+INGRESS_PROCESS = textwrap.dedent(
+    """
+    import json, sys
+    import fakeredis
+    from ingress import create_app
+    from shared.routing.table import RoutingTable
+    from shared.settings import Settings
+    from tests.unit.ingress.conftest import API_KEYS, ROUTES_YAML, SendRecorder, load_payload
+
+    app = create_app(
+        Settings(webhook_api_keys=API_KEYS, prometheus_multiproc_dir=sys.argv[1]),
+        routing_table=RoutingTable.parse(ROUTES_YAML, source="test"),
+        redis_client=fakeredis.FakeRedis(),
+        send_task=SendRecorder(),
+    )
+    client = app.test_client()
+    answer = client.post(
+        "/webhook/cognigy/route", json=load_payload("cognigy-input-chat"), headers={"X-API-Key": API_KEYS[0]}
+    )
+    print(json.dumps({"status": answer.status_code, "scrape": client.get("/metrics").get_data(as_text=True)}))
+    """
+)
+
+
+def test_the_ingress_process_creates_only_the_ingress_metrics(tmp_path):
+    # Under gunicorn every metric an ingress process creates is written to PROMETHEUS_MULTIPROC_DIR
+    # and summed into /metrics: the worker's and the CXone client's metrics must not be created there.
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", INGRESS_PROCESS, str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    answers = json.loads(done.stdout.splitlines()[-1])
+    assert answers["status"] == 202
+    served = parse_samples(answers["scrape"])
+    assert sample(served, "router_webhooks_total", outcome="accepted", reason="none") == 1
+
+    in_directory = {family.name for family in MultiProcessCollector(None, path=str(tmp_path)).collect()}
+    assert in_directory == {"router_webhooks", "router_webhook_duration_seconds"}

@@ -17,7 +17,7 @@ import responses
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from shared import metrics, redis_keys
+from shared import redis_keys
 from shared.cxone.client import ROUTING_QUEUE_PATH, CXoneClient
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
 from shared.cxone.queue_directory import QueueDirectory
@@ -28,7 +28,7 @@ from shared.task_queue import ROUTING_QUEUE
 from tests.unit.observability.conftest import parse_samples, sample
 from tests.unit.shared.conftest import API_URL, FakeCXoneAuth, make_settings
 from tests.unit.worker.conftest import FakeCXone
-from worker import observability
+from worker import metrics, observability
 from worker.context import WorkerContext
 from worker.routing import MAX_REDELIVERIES, process
 

@@ -428,6 +428,43 @@ def test_the_shared_limiter_refuses_before_anything_is_sent(
     assert len(calls_to(http, SKILLS_URL)) == 1
 
 
+def test_a_call_slot_is_taken_only_once_the_token_is_in_hand(
+    http: responses.RequestsMock,
+    cxone_auth: FakeCXoneAuth,
+    client: CXoneClient,
+    fake_redis: fakeredis.FakeRedis,
+) -> None:
+    # Getting a token can wait up to ~44 s behind another worker's refresh. A slot taken before
+    # that wait is spent long before the call reaches CXone, so CXone could count more calls in
+    # some 60 s than the limiter granted. The retry after a 401 also takes its new token first.
+    slots_taken_while_fetching: list[int] = []
+    cxone_auth.on_request = lambda: slots_taken_while_fetching.append(
+        fake_redis.llen(redis_keys.CXONE_RATE_LIMIT)
+    )
+    http.add(responses.GET, SKILLS_URL, status=401, json={"error": "invalid_token"})
+    http.add(responses.GET, SKILLS_URL, json=EMPTY_SKILLS)
+
+    assert client.search_skills("Claims") == EMPTY_SKILLS
+
+    assert slots_taken_while_fetching == [0, 1]  # only the first call's slot, at the refresh
+    assert fake_redis.llen(redis_keys.CXONE_RATE_LIMIT) == 2
+
+
+def test_a_failed_token_request_spends_no_call_slot(
+    http: responses.RequestsMock,
+    cxone_auth: FakeCXoneAuth,
+    client: CXoneClient,
+    fake_redis: fakeredis.FakeRedis,
+) -> None:
+    cxone_auth.token_status = 503
+
+    with pytest.raises(Transient):
+        client.search_skills("Claims")
+
+    assert not fake_redis.exists(redis_keys.CXONE_RATE_LIMIT)
+    assert calls_to(http, SKILLS_URL) == []
+
+
 # ---------------------------------------------------------------- the calls themselves
 
 

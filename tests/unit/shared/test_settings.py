@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import pytest
 
-from shared.settings import Settings, SettingsError, load_settings
+from shared.settings import (
+    Settings,
+    SettingsError,
+    environment_variables,
+    integer,
+    load_settings,
+    parse_environment,
+    setting,
+)
 
 
 def test_an_empty_environment_gives_the_documented_defaults() -> None:
@@ -182,3 +192,57 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(AttributeError):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_every_setting_is_declared_once_with_its_own_variable() -> None:
+    variables = environment_variables(Settings)
+
+    assert len(variables) == len(fields(Settings))
+    names = [v.name for v in variables] + [old for v in variables for old in v.old_names]
+    assert len(names) == len(set(names)), "two settings read the same variable"
+    assert all(name.isupper() and name.isidentifier() for name in names)
+    # A secret (marked once, on its variable) is exactly what repr leaves out.
+    assert {v.name for v in variables if v.secret} == {
+        "REDIS_URL",
+        "WEBHOOK_API_KEYS",
+        "WEBHOOK_SIGNING_SECRETS",
+        "CXONE_CLIENT_SECRET",
+        "CXONE_ACCESS_KEY_ID",
+        "CXONE_ACCESS_KEY_SECRET",
+    }
+    assert [f.repr for f in fields(Settings)] == [not v.secret for v in variables]
+
+
+@dataclass(frozen=True)
+class _Renamed:
+    """A setting whose variable was renamed from OLD_WORKERS (and before that, WORKERS)."""
+
+    workers: int = setting("NEW_WORKERS", 4, integer, minimum=1, old_names=("OLD_WORKERS", "WORKERS"))
+
+
+def test_a_renamed_variable_is_still_read_by_its_old_names() -> None:
+    assert parse_environment(_Renamed, {}) == ({}, [])
+    assert parse_environment(_Renamed, {"WORKERS": "2"}) == ({"workers": 2}, [])
+    assert parse_environment(_Renamed, {"OLD_WORKERS": "3", "WORKERS": "2"}) == ({"workers": 3}, [])
+    # The new name wins; a blank one counts as unset.
+    assert parse_environment(_Renamed, {"NEW_WORKERS": "5", "OLD_WORKERS": "3"}) == ({"workers": 5}, [])
+    assert parse_environment(_Renamed, {"NEW_WORKERS": " ", "OLD_WORKERS": "3"}) == ({"workers": 3}, [])
+
+
+def test_a_problem_names_the_variable_the_operator_actually_set() -> None:
+    assert parse_environment(_Renamed, {"OLD_WORKERS": "many"}) == (
+        {},
+        ["OLD_WORKERS='many' is not an integer"],
+    )
+    assert parse_environment(_Renamed, {"WORKERS": "0"}) == ({"workers": 0}, ["WORKERS=0 must be at least 1"])
+
+
+def test_an_out_of_range_value_still_takes_part_in_the_relation_checks() -> None:
+    # The operator set 9: the relation message must speak of 9, not of the default (60).
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"BROKER_VISIBILITY_TIMEOUT_SECONDS": "9"})
+
+    assert str(caught.value) == (
+        "invalid settings: BROKER_VISIBILITY_TIMEOUT_SECONDS=9 must be at least 10; "
+        "ROUTING_MAX_COUNTDOWN_SECONDS=30 must be at most half of BROKER_VISIBILITY_TIMEOUT_SECONDS=9"
+    )

@@ -10,9 +10,11 @@ import threading
 import time
 
 import fakeredis
+import pytest
 import responses
 
 from shared import redis_keys
+from shared.cxone import client as client_module
 from shared.cxone.client import CXoneClient, Token
 
 from .conftest import FakeClock, FakeCXoneAuth, make_settings
@@ -147,4 +149,32 @@ def test_a_process_reuses_its_copy_briefly_and_drops_it_on_401(
     assert auth.token_requests == 1
     client.drop_token(first)  # what a 401 does
     assert client.token().access_token == auth.issued[1]
+    assert auth.token_requests == 2
+
+
+def test_a_token_rejected_while_this_process_reads_it_is_not_kept(
+    http: responses.RequestsMock,
+    redis_server: fakeredis.FakeServer,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    auth = FakeCXoneAuth(http)
+    (client,) = workers(redis_server, 1)
+    first = client.token()
+    clock.advance(6)  # past the process's copy: the next call reads Redis again
+
+    def read_then_another_thread_gets_a_401(*args: object, **kwargs: object) -> str:
+        raw = real_get_or_compute(*args, **kwargs)
+        client.drop_token(first)  # another thread's call, answered 401, lands right here
+        return raw
+
+    real_get_or_compute = client_module.get_or_compute
+    monkeypatch.setattr(client_module, "get_or_compute", read_then_another_thread_gets_a_401)
+    assert client.token() == first  # read before the 401: this one call may still use it
+    monkeypatch.setattr(client_module, "get_or_compute", real_get_or_compute)
+
+    # The rejected token was not kept for the next 5 s: the next call gets a new one.
+    after = client.token()
+    assert after != first, "the process reused a token CXone had already rejected"
+    assert after.access_token == auth.issued[1]
     assert auth.token_requests == 2

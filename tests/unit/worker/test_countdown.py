@@ -89,12 +89,11 @@ def test_rate_limited_retries_spread_over_the_time_the_backlog_needs():
         rng=random.Random(7),
     )
     limited = RateLimited(2.0)
-    limited.backlog = 100
-    countdowns = [countdown_for(limited, 0, ctx) for _ in range(500)]
+    countdowns = [countdown_for(limited, 0, ctx, backlog=100) for _ in range(500)]
     assert all(2.0 <= c <= 12.0 for c in countdowns)
     assert max(countdowns) - min(countdowns) > 9.0  # really spread, not bunched
-    limited.backlog = 10_000  # a huge backlog still never waits past the cap
-    assert max(countdown_for(limited, 0, ctx) for _ in range(200)) <= 30
+    # A huge backlog still never waits past the cap.
+    assert max(countdown_for(limited, 0, ctx, backlog=10_000) for _ in range(200)) <= 30
 
 
 def test_the_waiting_set_counts_distinct_routings_and_forgets_routed_ones(ctx, make_job):
