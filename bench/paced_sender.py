@@ -85,6 +85,7 @@ def send_paced(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Send at the given rate for the given time and write the result JSON to ``--out``."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.paced_sender", description=__doc__.split("\n\n")[0]
     )

@@ -88,6 +88,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def command_line(pid: int) -> str:
+    """A process's command line, arguments joined by spaces (empty once it has exited)."""
     text = _read(PROC / str(pid) / "cmdline") or ""
     return " ".join(part for part in text.split("\0") if part)
 
@@ -104,6 +105,7 @@ class ProcessPeak:
     hwm_kb: int = 0
 
     def to_json(self) -> dict:
+        """The peak as bench.json reports it (MB, the higher of sampled RSS and VmHWM)."""
         return {
             "pid": self.pid,
             "role": self.role,
@@ -135,11 +137,13 @@ class ProcessWatch:
         self._next_point = 0.0
 
     def add(self, role: str, pid: int) -> None:
+        """Watch the process tree under ``pid`` as ``role``, sampling it at once."""
         with self._lock:
             self.roots[role] = pid
         self.sample()
 
     def start(self) -> ProcessWatch:
+        """Start sampling in a background thread; returns the watch."""
         self._thread.start()
         return self
 
@@ -155,6 +159,7 @@ class ProcessWatch:
             self.sample()
 
     def sample(self) -> None:
+        """Read the memory of every process in the watched trees and keep each one's peak."""
         with self._lock:
             roots = dict(self.roots)
         elapsed = time.monotonic() - self._started
@@ -185,6 +190,7 @@ class ProcessWatch:
         return {role: sum(cpu_seconds(pid) for pid in tree(root)) for role, root in roots.items()}
 
     def report(self) -> list[dict]:
+        """Every process seen, with its peak, grouped by role (masters first)."""
         return [
             peak.to_json()
             for peak in sorted(self.peaks.values(), key=lambda p: (p.role, p.kind != "master", p.pid))
@@ -223,6 +229,8 @@ class CpuWindow:
         self.started = time.monotonic()
 
     def close(self) -> dict[str, float]:
+        """CPU cores used on average since the window opened: per role, ``loadgen``, the whole
+        ``machine`` and ``others`` (what was not ours)."""
         seconds = time.monotonic() - self.started
         if seconds <= 0:
             return {}

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import functools
 import importlib.metadata
 import json
 import math
@@ -45,6 +46,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import redis
 import requests
@@ -81,6 +83,7 @@ TASK_RECEIVED = re.compile(r"router\.route_contact\[[0-9a-f-]+\] received")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line; defaults come from the environment where the product has a setting."""
     env = os.environ
     parser = argparse.ArgumentParser(
         prog="python -m bench.run_bench",
@@ -114,7 +117,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-access-log",
         dest="access_log",
         action="store_false",
-        help="drop the Procfile's --access-logfile - (ingress and reference alike)",
+        help="turn off gunicorn.conf.py's access log (ingress and reference alike)",
     )
     web.add_argument(
         "--web-tweaks",
@@ -204,6 +207,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def log(message: str) -> None:
+    """A progress line on stderr with the time."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
@@ -217,10 +221,12 @@ def pct(values: Sequence[float], p: float) -> float | None:
 
 
 def ms(seconds: float | None) -> float | None:
+    """Seconds as milliseconds to 0.1 ms (None stays None)."""
     return None if seconds is None else round(seconds * 1000, 1)
 
 
 def flush(redis_url: str) -> None:
+    """Empty the benchmark's Redis database."""
     client = redis.Redis.from_url(redis_url)
     try:
         client.flushdb()
@@ -235,23 +241,40 @@ def redis_calls(client: redis.Redis) -> int:
 
 
 def answers(url: str) -> bool:
+    """Whether ``url`` answers without a server error within a second."""
     try:
         return requests.get(url, timeout=1).status_code < 500
     except requests.RequestException:
         return False
 
 
+def web_config(workdir: Path, access_log: bool) -> Path:
+    """The product's gunicorn.conf.py, or (``access_log=False``) a file in ``workdir`` that loads it
+    and then turns the access log off: a command-line flag can set a log file, not unset one."""
+    if access_log:
+        return REPO / "gunicorn.conf.py"
+    config = workdir / "gunicorn-no-access-log.conf.py"
+    config.write_text(
+        "import runpy\n"
+        f"globals().update(runpy.run_path({str(REPO / 'gunicorn.conf.py')!r}))\n"
+        "accesslog = None\n",
+        encoding="utf-8",
+    )
+    return config
+
+
 def start_gunicorn(stack: Stack, args: argparse.Namespace, app: str, name: str) -> tuple[Process, str]:
-    """gunicorn as the Procfile's ``web:`` line runs it, on a free loopback port."""
+    """gunicorn as the Procfile's ``web:`` line runs it (gunicorn.conf.py), on a free loopback port,
+    with the processes, worker class and threads this run measures."""
     port = free_port()
-    config = ["--config", "gunicorn.conf.py"] if (REPO / "gunicorn.conf.py").exists() else []
     if app == "ingress.wsgi:app" and args.web_tweaks:
         app = "bench.tuned_web:app"
     argv = [
         sys.executable,
         "-m",
         "gunicorn",
-        *config,
+        "--config",
+        str(web_config(stack.workdir, access_log=args.access_log)),
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -260,13 +283,7 @@ def start_gunicorn(stack: Stack, args: argparse.Namespace, app: str, name: str) 
         args.web_worker_class,
         "--threads",
         str(args.web_threads),
-        "--timeout",
-        "30",
-        "--graceful-timeout",
-        "10",
     ]
-    if args.access_log:
-        argv += ["--access-logfile", "-"]
     process = stack.spawn(name, argv + [app], stack.env(BENCH_TWEAKS=args.web_tweaks))
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: answers(url + "/healthz"), 30, what=f"{name} (gunicorn {app})")
@@ -288,6 +305,11 @@ def start_routing_stack(
     if pid := redis_server_pid(client):
         watch.add("redis", pid)
     return workers
+
+
+def _said_ready(process: Process) -> bool:
+    """Whether a celery worker's log has its "ready." line (it then consumes tasks)."""
+    return " ready." in process.log_path.read_text(errors="replace")
 
 
 def start_workers(stack: Stack, args: argparse.Namespace) -> list[Process]:
@@ -333,11 +355,7 @@ def start_workers(stack: Stack, args: argparse.Namespace) -> list[Process]:
             )
         )
     for process in processes:
-        wait_until(
-            lambda p=process: " ready." in p.log_path.read_text(errors="replace"),
-            60,
-            what=f"celery worker {process.name}",
-        )
+        wait_until(functools.partial(_said_ready, process), 60, what=f"celery worker {process.name}")
     return processes
 
 
@@ -351,6 +369,7 @@ def task_runs(processes: list[Process]) -> int:
 
 
 def redis_server_pid(client: redis.Redis) -> int | None:
+    """The Redis server's pid when it runs on this machine (so its memory and CPU can be watched)."""
     pid = int(client.info("server").get("process_id", 0))
     return pid if pid and Path(f"/proc/{pid}").exists() else None
 
@@ -380,6 +399,7 @@ class QueueSampler:
         self.client.close()
 
     def between(self, start: float, end: float) -> list[int]:
+        """Queue lengths sampled between ``start`` and ``end`` (epoch seconds)."""
         return [n for t, n in self.samples if start <= t <= end]
 
 
@@ -434,6 +454,7 @@ def sender_summary(sent: dict) -> dict:
 
 
 def first_routing_times(routings: dict, contacts: Sequence[str]) -> dict[str, float]:
+    """When the sandbox first saw each contact routed (epoch seconds), for the contacts it saw."""
     return {c: routings[c][0]["at"] for c in contacts if routings.get(c)}
 
 
@@ -456,6 +477,7 @@ def wait_drained(stack: Stack, client: redis.Redis, expected_routed: int, timeou
 
 
 def py_spy_available() -> str | None:
+    """The py-spy binary on PATH or beside this Python, if installed."""
     return shutil.which("py-spy") or (shutil.which("py-spy", path=str(Path(sys.executable).parent)))
 
 
@@ -525,6 +547,7 @@ def summarize_profile(path: Path, top: int = 15) -> dict:
 
 
 def ensure_wrk() -> str:
+    """The wrk binary; installs the Debian package when missing and this is root with apt-get."""
     found = shutil.which("wrk")
     if found:
         return found
@@ -546,6 +569,7 @@ def ensure_wrk() -> str:
 
 
 def run_wrk(url: str, args: argparse.Namespace, seconds: float, prefix: str, log_path: Path) -> dict:
+    """Drive ``url``'s webhook endpoint with wrk for ``seconds``; requests/s and latency percentiles."""
     argv = [
         "wrk",
         f"-t{args.wrk_threads}",
@@ -581,9 +605,10 @@ def run_wrk(url: str, args: argparse.Namespace, seconds: float, prefix: str, log
 
 
 def section_ingress(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
+    """The ingress section: wrk against the ingress and the bare reference in ABBA order."""
     ensure_wrk()
     runs: dict[str, list[dict]] = {"ingress": [], "bare": []}
-    order = []
+    order: list[str] = []
     for n in range(args.rounds):
         order += [("ingress", "bare"), ("bare", "ingress")][n % 2]
     for n, target in enumerate(order):
@@ -602,7 +627,7 @@ def section_ingress(args: argparse.Namespace, logdir: Path, watches: list) -> di
             if pid := redis_server_pid(client):
                 watch.add("redis", pid)
             if target == "ingress":
-                wait_until(lambda u=url: answers(u + "/readyz"), 10, what="the ingress to be ready")
+                wait_until(functools.partial(answers, url + "/readyz"), 10, what="the ingress to be ready")
             log(
                 f"ingress: wrk against {target} ({args.wrk_connections} connections, "
                 f"{args.wrk_threads} threads, {args.wrk_seconds:g}s after {args.wrk_warmup:g}s warm-up)"
@@ -642,7 +667,7 @@ def section_ingress(args: argparse.Namespace, logdir: Path, watches: list) -> di
     def mean(target: str, key: str) -> float:
         return round(statistics.fmean(r[key] for r in runs[target]), 2)
 
-    summary = {t: {k: mean(t, k) for k in ("rps", "p50_ms", "p99_ms")} for t in runs}
+    summary: dict[str, Any] = {t: {k: mean(t, k) for k in ("rps", "p50_ms", "p99_ms")} for t in runs}
     if args.ingress_rate:
         for target in runs:
             for key in ("answer_p50_ms", "answer_p99_ms"):
@@ -723,6 +748,7 @@ def step_figures(sent: dict, routings: dict, samples: QueueSampler, rate: float)
 
 
 def section_e2e(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
+    """The e2e section: the highest sustained rate, then webhook-to-CXone latency at half of it."""
     flush(args.redis_url)
     logdir.mkdir(parents=True, exist_ok=True)
     stack = Stack(
@@ -808,6 +834,7 @@ def section_e2e(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
 
 
 def start_profiler(worker: Process, seconds: float, out: Path) -> subprocess.Popen | None:
+    """py-spy recording ``worker`` for ``seconds`` into ``out`` (None when py-spy is missing)."""
     binary = py_spy_available()
     if binary is None:
         log("--profile: py-spy is not installed (pip install py-spy); skipping the profile")
@@ -835,6 +862,8 @@ def start_profiler(worker: Process, seconds: float, out: Path) -> subprocess.Pop
 def cost_figures(
     stack: Stack, client: redis.Redis, workers: list[Process], redis_before: int, seconds: float
 ) -> dict:
+    """What routing cost in a run: CXone calls and task runs per routed contact, token requests,
+    skill lookups, Redis commands."""
     stats = stack.sandbox_stats(summary=True)
     knobs = stack.set_faults()  # an empty update: the current knobs
     routed = stats["contacts_routed"]
@@ -879,6 +908,7 @@ def sliding_minutes(times: Sequence[float], start: float, end: float) -> list[in
 
 
 def section_limit(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
+    """The limit section: offered load above the CXone limit; limit use and 429 share."""
     flush(args.redis_url)
     logdir.mkdir(parents=True, exist_ok=True)
     stack = Stack(
@@ -953,6 +983,7 @@ def section_limit(args: argparse.Namespace, logdir: Path, watches: list) -> dict
 
 
 def machine_facts() -> dict:
+    """What the figures were measured on: CPU, cores, memory, load, library versions, the commit."""
     cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace") if Path("/proc/cpuinfo").exists() else ""
     model = next(
         (ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")),
@@ -991,6 +1022,7 @@ def machine_facts() -> dict:
 
 
 def memory_summary(watches: list) -> dict:
+    """Peak memory per role and per section from every process watch of the run."""
     processes = []
     timelines: dict[str, list] = {}
     for section, watch in watches:
@@ -1003,7 +1035,7 @@ def memory_summary(watches: list) -> dict:
         return max(values) if values else None
 
     roles = sorted({p["role"] for p in processes})
-    by_role = {
+    by_role: dict[str, dict[str, Any]] = {
         role: {"max_process_mb": peak(role), "processes_seen": sum(1 for p in processes if p["role"] == role)}
         for role in roles
     }
@@ -1033,14 +1065,18 @@ def memory_summary(watches: list) -> dict:
 
 
 def verdict(ok: bool | None) -> str:
+    """``met``, ``MISSED`` or ``n/a`` for a target."""
     return "n/a" if ok is None else ("met" if ok else "MISSED")
 
 
 def fmt(value: float | None, spec: str = ".0f", unit: str = "") -> str:
+    """A figure for the table (``n/a`` when it was not measured)."""
     return "n/a" if value is None else f"{value:{spec}}{unit}"
 
 
 def cpu_text(per_contact: dict[str, float], cpu: dict[str, float]) -> str:
+    """CPU milliseconds per routed contact by role (and the sender's), and how busy the machine was,
+    as one table cell."""
     parts = [
         f"{role} {per_contact[role]:.1f}"
         for role in ("web", "worker", "sandbox", "redis")
@@ -1056,6 +1092,7 @@ def cpu_text(per_contact: dict[str, float], cpu: dict[str, float]) -> str:
 
 
 def build_table(results: dict) -> tuple[list[tuple[str, str, str, str, str]], list[dict]]:
+    """The printed table's rows and the targets with whether each was met."""
     rows: list[tuple[str, str, str, str, str]] = []
     targets: list[dict] = []
     cores = results["machine"].get("cores_usable") or results["machine"].get("cores") or 1
@@ -1253,6 +1290,7 @@ def build_table(results: dict) -> tuple[list[tuple[str, str, str, str, str]], li
 
 
 def format_table(rows: list[tuple[str, str, str, str, str]]) -> str:
+    """The rows as a text table, a rule between sections."""
     header = ("section", "figure", "value", "target", "result")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     line = "-+-".join("-" * w for w in widths)
@@ -1268,16 +1306,16 @@ def format_table(rows: list[tuple[str, str, str, str, str]]) -> str:
 
 
 def settings_text(args: argparse.Namespace) -> str:
-    access = " --access-logfile -" if args.access_log else ""
+    """The settings of this run, printed above the table."""
+    access = "" if args.access_log else ", no access log"
     redis_kind = "given" if args.redis_given else "private redis-server, no persistence"
-    config = " --config gunicorn.conf.py" if (REPO / "gunicorn.conf.py").exists() else ""
     web_tweaks = f"; tweaks: {args.web_tweaks} (bench.tuned_web)" if args.web_tweaks else ""
     worker_tweaks = f"; tweaks: {args.worker_tweaks} (bench.tuned_worker)" if args.worker_tweaks else ""
     events = "" if "no-events" in args.worker_tweaks else " --events"
     return "\n".join(
         [
-            f"web:    gunicorn{config} --workers {args.web_workers} --worker-class {args.web_worker_class} "
-            f"--threads {args.web_threads} --timeout 30 --graceful-timeout 10{access}{web_tweaks}",
+            f"web:    gunicorn (gunicorn.conf.py) --workers {args.web_workers} --worker-class "
+            f"{args.web_worker_class} --threads {args.web_threads}{access}{web_tweaks}",
             f"worker: {args.worker_processes} x celery worker --pool {args.worker_pool} "
             f"--concurrency {args.worker_concurrency} --loglevel INFO{events} (WORKER_CONCURRENCY="
             f"{args.worker_concurrency}){worker_tweaks}",
@@ -1297,6 +1335,7 @@ def settings_text(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark (with a private redis-server unless ``--redis-url`` is given); exit status."""
     args = parse_args(argv)
     logroot = RESULTS_DIR / "logs"
     if logroot.exists():
@@ -1323,6 +1362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, logroot: Path) -> int:
+    """Run the chosen sections against the Redis at ``args.redis_url`` and report; exit status."""
     client = redis.Redis.from_url(args.redis_url, socket_connect_timeout=2)
     try:
         client.ping()

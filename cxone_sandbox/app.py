@@ -160,13 +160,14 @@ def _register_auth(app: flask.Flask, state: SandboxState) -> None:
             key = (form.get("username"), form.get("password"))
             if key != (config.access_key_id, config.access_key_secret):
                 raise ApiError(400, "invalid_grant", "Invalid access key id or access key secret")
-            subject: str | None = f"user:{config.access_key_id}"
+            subject = f"user:{config.access_key_id}"
         elif grant_type == "client_credentials":
             subject = f"client:{config.client_id}"
         elif grant_type == "refresh_token":
-            subject = state.redeem_refresh_token(form.get("refresh_token", ""))
-            if subject is None:
+            redeemed = state.redeem_refresh_token(form.get("refresh_token", ""))
+            if redeemed is None:
                 raise ApiError(400, "invalid_grant", "Refresh token is invalid, expired or revoked")
+            subject = redeemed
         elif not grant_type:
             raise ApiError(400, "invalid_request", "grant_type is required (form-urlencoded body)")
         else:

@@ -247,7 +247,7 @@ class SandboxState:
             "retry_after": knobs.retry_after,
             "error_rate": knobs.error_rate,
             "seed": knobs.seed,
-            "outage_until": iso_timestamp(knobs.outage_until) if remaining else None,
+            "outage_until": iso_timestamp(knobs.outage_until) if knobs.outage_until and remaining else None,
             "outage_remaining_seconds": round(remaining, 3),
             "token_ttl_seconds": knobs.token_ttl_seconds,
             "closed_contacts": sorted(knobs.closed_contacts),

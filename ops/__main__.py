@@ -11,6 +11,7 @@ from shared.settings import SettingsError, load_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: one subcommand per operator task, each with its handler in ``handler``."""
     parser = argparse.ArgumentParser(
         prog="python -m ops", description="Operate the Cognigy → CXone router (reads REDIS_URL etc.)."
     )
@@ -21,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command (``python -m ops`` or the ``router-ops`` console script); returns its exit
+    status: 0 ok, 1 the command found a problem, 2 the settings are invalid."""
     args = build_parser().parse_args(argv)
     if getattr(args, "without_settings", False):
         return args.handler(args, None, sys.stdout)  # reports bad settings itself (doctor)

@@ -105,15 +105,19 @@ class RouteCheck:
 
 @dataclass
 class Report:
+    """What the doctor found: the deployment's checks and one line per route of the table."""
+
     checks: list[Check] = field(default_factory=list)
     routes: list[RouteCheck] = field(default_factory=list)
 
     def add(self, name: str, status: str, detail: str) -> Check:
+        """Record one check's outcome and return it."""
         check = Check(name, status, detail)
         self.checks.append(check)
         return check
 
     def statuses(self) -> list[str]:
+        """The status of every check and route, in report order."""
         return [c.status for c in self.checks] + [r.status for r in self.routes]
 
     def problems(self, strict: bool = False) -> int:
@@ -122,6 +126,7 @@ class Report:
         return sum(status in counted for status in self.statuses())
 
     def to_dict(self, strict: bool = False) -> dict:
+        """The report as ``--json`` prints it."""
         return {
             "ok": not self.problems(strict),
             "problems": self.statuses().count(FAIL),
@@ -368,9 +373,11 @@ def _check_routes(report: Report, table: RoutingTable, cxone: _DoctorClient | No
                 RouteCheck(intent, queue.label, None, SKIP, f"skipped: {why_skipped}", "not looked up", mode)
             )
             continue
-        if queue.name not in found:
-            found[queue.name] = _lookup(directory, queue.name)
-        skill_id, status, lookup, detail = found[queue.name]
+        name = queue.name
+        assert name is not None, "the routing table gives every queue a name or a skill id"
+        if name not in found:
+            found[name] = _lookup(directory, name)
+        skill_id, status, lookup, detail = found[name]
         report.routes.append(RouteCheck(intent, queue.label, skill_id, status, lookup, detail, mode))
 
 
@@ -496,6 +503,7 @@ class Redactor:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Redactor:
+        """Every secret value the environment configures, including each of a comma-separated list."""
         values: list[str] = []
         for name in SECRET_SETTINGS:
             raw = environ.get(name) or ""
@@ -510,6 +518,7 @@ class Redactor:
         return cls(tuple(sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)))
 
     def scrub(self, text: str) -> str:
+        """``text`` with each secret replaced by ``***``."""
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return text

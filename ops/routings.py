@@ -82,6 +82,7 @@ def stuck_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
 
 
 def list_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """One line per dead letter: routing id, when it failed, contact, queue and reason."""
     letters = _store(settings).dead_letters()
     if not letters:
         out.write("the dead-letter list is empty\n")
@@ -99,6 +100,7 @@ def list_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
 
 
 def show_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """One dead letter in full (task message and reason) as JSON; 1 when there is none."""
     letter = _store(settings).dead_letter(args.routing_id)
     if letter is None:
         out.write(f"{args.routing_id}: not in the dead-letter list\n")
@@ -108,6 +110,7 @@ def show_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
 
 
 def replay_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Publish the selected dead letters to the workers again (only routings still ``failed``)."""
     store = _store(settings)
     ids = _selected(args, store)
     if ids is None:
@@ -135,6 +138,7 @@ def replay_command(args: argparse.Namespace, settings: Settings, out: TextIO) ->
 
 
 def purge_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Drop the selected dead letters without replaying them."""
     store = _store(settings)
     if args.all:
         out.write(f"purged {store.purge_dead_letters()} dead letter(s)\n")

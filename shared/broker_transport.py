@@ -20,6 +20,8 @@ from kombu.transport import redis as kombu_redis
 
 
 class Channel(kombu_redis.Channel):
+    """kombu's Redis channel that raises ConnectionError once detached, instead of AttributeError."""
+
     def _connparams(self, asynchronous=False):
         transport = self.connection
         if transport is None or transport.client is None:
@@ -28,6 +30,8 @@ class Channel(kombu_redis.Channel):
 
 
 class Transport(kombu_redis.Transport):
+    """kombu's Redis transport with the channel above."""
+
     Channel = Channel
 
 

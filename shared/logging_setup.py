@@ -115,6 +115,7 @@ class SecretRedactor:
         return cls(secrets)
 
     def __call__(self, text: str) -> str:
+        """``text`` with each configured secret, and anything shaped like a credential, masked."""
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
@@ -151,6 +152,7 @@ class RedactSecrets(logging.Filter):
         self._exception_formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record in place; always keeps it (returns True)."""
         redact = self.redactor
         try:
             message = record.getMessage()
@@ -194,6 +196,7 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record, its bound fields and any traceback as one line of JSON."""
         entry: dict[str, object] = {
             "ts": _timestamp(record),
             "level": record.levelname,
@@ -220,6 +223,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
+        """The classic line with the bound fields appended as ``key=value``."""
         line = super().format(record)
         fields = " ".join(f"{name}={value}" for name, value in _fields(record).items())
         if not fields:

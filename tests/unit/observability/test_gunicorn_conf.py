@@ -1,4 +1,6 @@
-"""gunicorn.conf.py: one metrics directory for all gunicorn processes, made and cleaned by the master."""
+"""gunicorn.conf.py: the web process's settings as the Procfile contract asks (``$PORT``,
+``WEB_CONCURRENCY``, ``WEB_THREADS``), and one metrics directory for all gunicorn processes, made
+and cleaned by the master."""
 
 from __future__ import annotations
 
@@ -7,13 +9,20 @@ import importlib.util
 import json
 import logging
 import os
+import shlex
+import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
+from gunicorn.app.wsgiapp import WSGIApplication
 from gunicorn.config import Config
 
-CONF = Path(__file__).resolve().parents[3] / "gunicorn.conf.py"
+REPO = Path(__file__).resolve().parents[3]
+CONF = REPO / "gunicorn.conf.py"
+#: Variables that change what gunicorn is told; unset in each test unless it sets them.
+GUNICORN_VARIABLES = ("PORT", "WEB_CONCURRENCY", "WEB_THREADS", "FORWARDED_ALLOW_IPS", "GUNICORN_CMD_ARGS")
 
 
 class FakeArbiter:
@@ -27,6 +36,7 @@ def load_conf(monkeypatch, **env: str) -> ModuleType:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", CONF)
+    assert spec is not None and spec.loader is not None, f"cannot load {CONF}"
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -85,6 +95,84 @@ def test_gunicorns_own_lines_are_json_and_redacted(monkeypatch, capsys):
 @pytest.mark.parametrize("name", ["on_starting", "child_exit", "on_exit", "logger_class"])
 def test_the_hooks_gunicorn_looks_for_exist(monkeypatch, name):
     assert hasattr(load_conf(monkeypatch), name)
+
+
+def procfile_web_argv() -> list[str]:
+    """The Procfile's ``web:`` command as the platform's shell splits it."""
+    for line in (REPO / "Procfile").read_text(encoding="utf-8").splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == "web":
+            return shlex.split(command)
+    raise AssertionError("the Procfile has no web process")
+
+
+def settings_gunicorn_uses(monkeypatch, argv: list[str], **env: str) -> Config:
+    """What gunicorn's own start-up makes of ``argv`` run from the repository root under ``env``: the
+    command line, the ./gunicorn.conf.py it finds there and the environment, in gunicorn's order."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "placeholder")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    for name in GUNICORN_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # gunicorn adds its working directory
+    monkeypatch.setitem(sys.modules, "__config__", ModuleType("__config__"))  # where it loads the file
+    application = WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]", prog=argv[0])
+    assert application.app_uri == "ingress.wsgi:app"
+    return application.cfg
+
+
+def test_the_procfile_web_process_listens_on_port_with_the_processes_and_threads_asked_for(monkeypatch):
+    cfg = settings_gunicorn_uses(
+        monkeypatch, procfile_web_argv(), PORT="5123", WEB_CONCURRENCY="3", WEB_THREADS="7"
+    )
+
+    assert cfg.bind == ["0.0.0.0:5123"]
+    assert (cfg.workers, cfg.worker_class_str, cfg.threads) == (3, "gthread", 7)
+
+
+def test_without_those_variables_it_runs_as_documented(monkeypatch):
+    cfg = settings_gunicorn_uses(monkeypatch, procfile_web_argv())
+
+    assert cfg.bind == ["0.0.0.0:8000"]
+    assert (cfg.workers, cfg.worker_class_str, cfg.threads) == (2, "gthread", 4)
+    assert (cfg.timeout, cfg.graceful_timeout) == (30, 10)
+    assert cfg.accesslog == "-"
+    assert cfg.control_socket_disable
+
+
+def test_a_flag_on_the_command_line_still_wins_for_a_one_off_run(monkeypatch):
+    cfg = settings_gunicorn_uses(
+        monkeypatch, ["gunicorn", "--workers", "5", "ingress.wsgi:app"], WEB_CONCURRENCY="3"
+    )
+
+    assert cfg.workers == 5
+
+
+@pytest.mark.parametrize("variable", ["WEB_CONCURRENCY", "WEB_THREADS"])
+@pytest.mark.parametrize("value", ["four", "0", "-2", "1.5"])
+def test_a_count_that_is_not_a_whole_number_stops_gunicorn_naming_the_variable(
+    monkeypatch, capsys, variable, value
+):
+    with pytest.raises(SystemExit):
+        settings_gunicorn_uses(monkeypatch, procfile_web_argv(), **{variable: value})
+
+    assert f"{variable} must be a whole number of 1 or more, got {value!r}" in capsys.readouterr().err
+
+
+def test_the_procfile_the_image_and_compose_start_the_web_process_the_same_way():
+    dockerfile_cmd = [
+        json.loads(line.removeprefix("CMD "))
+        for line in (REPO / "Dockerfile").read_text(encoding="utf-8").splitlines()
+        if line.startswith("CMD ")
+    ]
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text(encoding="utf-8"))
+
+    assert procfile_web_argv() == ["gunicorn", "ingress.wsgi:app"]
+    assert dockerfile_cmd == [procfile_web_argv()]
+    assert compose["services"]["web"]["command"] == procfile_web_argv()
 
 
 class _Response:
