@@ -56,7 +56,7 @@ def create_app(
     store = RoutingStatusStore(redis_client, settings.routing_status_ttl_seconds)
     app = Flask("ingress")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's setting
     app.extensions["ingress"] = Ingress(
         settings=settings,
         routing_table=table,

@@ -25,6 +25,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from werkzeug.datastructures import Headers
+
 SIGNATURE_HEADER = "X-Signature"
 TIMESTAMP_HEADER = "X-Signature-Timestamp"
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -34,7 +36,7 @@ _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SEPARATORS = re.compile(r"[\s,]+")
 
 
-def presented_key(headers: Mapping[str, str]) -> str | None:
+def presented_key(headers: Headers | Mapping[str, str]) -> str | None:
     """The key the sender presented, from either header, or None."""
     key = headers.get("X-API-Key")
     if key:
@@ -80,7 +82,7 @@ def signature_headers(secret: str, body: bytes, now: float | None = None) -> dic
 
 
 def check_signature(
-    headers: Mapping[str, str],
+    headers: Headers | Mapping[str, str],
     body: bytes,
     secrets: Sequence[str],
     *,

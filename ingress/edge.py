@@ -56,7 +56,7 @@ def check_bounds(
     stack: list[tuple[object, _Path, int, bool]] = [(body, None, 0, False)]
     while stack:
         value, path, depth, keyed = stack.pop()
-        if keyed:
+        if keyed and path is not None:
             if len(path[1]) > max_string:
                 return BoundsProblem(
                     "string_too_long", f"key longer than {max_string} characters", _path(path), max_string

@@ -52,7 +52,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         messages = {413: f"body larger than {app.config['MAX_CONTENT_LENGTH']} bytes"}
-        return error_response(exc.code or 500, messages.get(exc.code, exc.description or exc.name))
+        return error_response(exc.code or 500, messages.get(exc.code or 500, exc.description or exc.name))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

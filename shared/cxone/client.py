@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
+from urllib.parse import quote
 
 import redis
 import requests
@@ -366,7 +367,7 @@ def _jwt_claim(token: str, claim: str) -> str | None:
 
 
 def _path_part(value: str) -> str:
-    return requests.utils.quote(value, safe="")
+    return quote(value, safe="")
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import redis
@@ -74,7 +75,7 @@ class RoutingStatusStore:
         self._create_if_absent = client.register_script(_CREATE_IF_ABSENT)
         self._claim_replay = client.register_script(_CLAIM_REPLAY)
 
-    def create(self, job: RoutingJob, settle_keys: list[str] = (), settle_ttl: int = 0) -> bool:
+    def create(self, job: RoutingJob, settle_keys: Sequence[str] = (), settle_ttl: int = 0) -> bool:
         """Write the ``queued`` record and index it as open, unless a record already exists.
 
         Never overwrites: the worker may have taken the task (and even routed it) before the

@@ -210,8 +210,8 @@ class _TableParser:
 
     def queue(self, node: yaml.Node, key: str) -> Queue | None:
         if isinstance(node, yaml.ScalarNode):
-            name = str(node.value).strip()
-            if not name or _is_null(node):
+            scalar = str(node.value).strip()
+            if not scalar or _is_null(node):
                 self.error(node, key, "queue name is empty")
                 return None
             if node.tag.endswith((":int", ":float")) and node.style is None:
@@ -219,18 +219,20 @@ class _TableParser:
                 self.error(
                     node,
                     key,
-                    f"bare number {name}: write {{skill_id: {name}}} for a skill "
-                    f'id, or quote it for a queue named "{name}"',
+                    f"bare number {scalar}: write {{skill_id: {scalar}}} for a skill "
+                    f'id, or quote it for a queue named "{scalar}"',
                 )
                 return None
-            return Queue(name=name)
+            return Queue(name=scalar)
         if not isinstance(node, yaml.MappingNode):
             self.error(node, key, "must be a queue name or {queue: NAME} or {skill_id: N}")
             return None
         fields = self.mapping(node)
         for unknown in set(fields) - {"queue", "skill_id", "mode"}:
             self.error(fields[unknown][0], f"{key}.{unknown}", "unknown key (expected queue, skill_id, mode)")
-        name = skill_id = mode = None
+        name: str | None = None
+        skill_id: int | None = None
+        mode: str | None = None
         if "queue" in fields:
             raw = fields["queue"][1]
             if not isinstance(raw, yaml.ScalarNode):
