@@ -414,13 +414,16 @@ def test_a_routing_running_when_the_customer_changes_their_mind_finishes_first(s
     )
     waiting = stack.routing(sales_id)
     stack.set_faults(release_held=True)
-    wait_until(lambda: stack.routing(sales_id)["state"] == "routed", 60, what="sales routed")
+    wait_until(
+        lambda: {stack.routing(rid)["state"] for rid in (billing_id, sales_id)} == {"routed"},
+        60,
+        what="both routed",
+    )
 
     assert (billing.status_code, sales.status_code) == (202, 202)
+    assert skills_put_for(stack, contact) == [BILLING_DISPUTES, SALES_SUPPORT]  # Sales last
     assert waiting["state"] == "retrying" and billing_id in waiting["lastError"], waiting
     assert waiting["attempts"] == 0  # waiting for the contact is no failed attempt
-    assert stack.routing(billing_id)["state"] == "routed"
-    assert skills_put_for(stack, contact) == [BILLING_DISPUTES, SALES_SUPPORT]
 
 
 def test_an_older_routing_not_yet_run_is_superseded_by_the_newer_one(stack):
