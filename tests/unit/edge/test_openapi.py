@@ -118,7 +118,7 @@ def _duplicate(make_edge):
     return edge.post(load_payload("cognigy-input-chat"))
 
 
-def _duplicate_after(settle: Callable[[RoutingStatusStore, str], None]) -> Callable:
+def _duplicate_after(settle: Callable[[RoutingStatusStore, str], object]) -> Callable:
     """A resend answered after the first routing moved on (``settle(store, routing_id)``)."""
 
     def scenario(make_edge):
