@@ -179,7 +179,7 @@ class RoutingPublisher:
         return job
 
     def _number(self, job: RoutingJob) -> int | None:
-        """A new ``contact_seq`` for ``job``, checking no duplicate."""
+        """A new ``contact_seq`` for ``job`` (no duplicate check: an operator replays on purpose)."""
         try:
             claim = self.latest.claim(job, NOT_CHECKED, contact_window=0, pending_ttl=PENDING_TTL_SECONDS)
         except BROKER_ERRORS as exc:
