@@ -19,6 +19,9 @@ class FaultKnobs:
     seed: int = 0
     outage_until: float | None = None  # wall-clock time.time(); None when no outage
     closed_contacts: frozenset[str] = field(default_factory=frozenset)
+    #: How many of the next contact calls (routing PUT, signal) to hold until released: a CXone
+    #: that is slow on one call, at a moment the test chooses.
+    hold_calls: int = 0
 
 
 def _number(minimum: float, maximum: float) -> Callable[[Any], float]:
@@ -67,7 +70,8 @@ def _string_list(value: Any) -> frozenset[str]:
     return frozenset(value)
 
 
-# Every key POST /sandbox/faults accepts. outage_seconds and revoke_tokens are actions, not state.
+# Every key POST /sandbox/faults accepts. outage_seconds, revoke_tokens and release_held are
+# actions, not state.
 _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "latency_ms": _number(0, 60000),
     "rate_limit_per_minute": _optional_integer,
@@ -78,6 +82,8 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "revoke_tokens": _boolean,
     "token_ttl_seconds": _integer(1),
     "closed_contacts": _string_list,
+    "hold_calls": _integer(0),
+    "release_held": _boolean,
 }
 KNOB_NAMES = tuple(_VALIDATORS)
 
