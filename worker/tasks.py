@@ -28,6 +28,7 @@ from shared.routing.job import RoutingJob
 from shared.task_queue import ROUTE_CONTACT_TASK
 from worker.context import worker_context
 from worker.metrics import count_routing
+from worker.revocations import end_revoked, revoked_by_operator
 from worker.routing import Failed, RetryLater, process
 from worker.task_state import RoutingFailed, readable_retry, task_state_text
 
@@ -62,9 +63,12 @@ def route_contact(self, message: dict) -> None:
     delivery = self.request.delivery_info or {}
     outcome: RetryLater | Failed | None
     try:
-        outcome = process(
-            job, ctx, attempt=self.request.retries, redelivered=bool(delivery.get("redelivered"))
-        )
+        if revoked_by_operator(ctx, self.request.id):  # revoked while no worker heard it
+            outcome = end_revoked(job, ctx)
+        else:
+            outcome = process(
+                job, ctx, attempt=self.request.retries, redelivered=bool(delivery.get("redelivered"))
+            )
     except redis.RedisError as exc:
         count_routing("retried", "redis_unavailable")
         outcome = RetryLater(
