@@ -1,0 +1,72 @@
+"""Flower's task list as scripts/run-flower sets it up: the columns, and a routing in one line."""
+
+from __future__ import annotations
+
+import re
+import runpy
+from pathlib import Path
+
+from celery.events.state import Task
+from flower.views.tasks import TASK_COLUMNS  # type: ignore[import-untyped]
+
+from ops import flower
+
+REPO = Path(__file__).resolve().parents[3]
+MESSAGE = {
+    "routing_id": "3f0c1a2b4d5e6f708192a3b4c5d6e7f8",
+    "contact_id": "7000001",
+    "intent": "sales_inquiry",
+    "mode": "digital",
+    "queue_name": "Sales Support",
+    "skill_id": None,
+    "score": 0.9,
+    "channel": "webchat3",
+    "input_id": None,
+    "received_at": 1764520000.5,
+}
+
+
+def routing_task(**fields) -> Task:
+    """A task as Flower keeps it from Celery's events (``args`` is the repr Celery sends)."""
+    return Task(uuid="a219c55c", name="router.route_contact", args=repr((MESSAGE,)), **fields)
+
+
+def test_a_routing_reads_as_contact_queue_intent_mode_and_routing_id():
+    shown = flower.format_task(routing_task(state="RETRY", eta="2026-11-30T17:41:07.564254+00:00"))
+
+    assert shown.args == (
+        "contact 7000001 → Sales Support · sales_inquiry · digital · routing 3f0c1a2b4d5e6f708192a3b4c5d6e7f8"
+    )
+    assert shown.eta == "17:41:07 UTC"
+
+
+def test_a_routing_to_a_skill_id_names_the_skill():
+    task = Task(uuid="b1", args=repr([{**MESSAGE, "queue_name": None, "skill_id": 1200042}]))
+
+    assert "contact 7000001 → skill 1200042 ·" in flower.format_task(task).args
+
+
+def test_a_task_that_succeeded_shows_no_stale_retry_reason():
+    exception = "retry in 4.4 s: CXone answered 503 (outage) on skills"
+    routed = routing_task(state="SUCCESS", exception=exception, traceback="Traceback …")
+    failed = routing_task(state="FAILURE", exception="failed: revoked by an operator; dead-lettered")
+
+    assert flower.format_task(routed).exception is None
+    assert flower.format_task(routed).traceback is None
+    assert flower.format_task(failed).exception == "failed: revoked by an operator; dead-lettered"
+
+
+def test_anything_else_is_shown_as_it_is():
+    for args in ("[1, 2]", "({'x': 1},)", "[{'routing_id': 'r'", None):
+        assert flower.format_task(Task(uuid="c1", args=args, eta="soon")).args == args
+    assert flower.format_task(Task(uuid="c2", eta="soon")).eta == "soon"
+
+
+def test_run_flower_asks_for_columns_flower_has_and_hands_it_the_formatter():
+    script = (REPO / "scripts" / "run-flower").read_text()
+    columns = re.search(r"--tasks_columns=([\w,]+)", script).group(1).split(",")
+    assert set(columns) <= set(TASK_COLUMNS), set(columns) - set(TASK_COLUMNS)
+    assert {"args", "state", "retries", "exception", "eta", "received", "worker"} <= set(columns)
+    assert "--natural_time=True" in script
+    conf = re.search(r'--conf="\$\(dirname "\$0"\)/\.\./([\w/.]+)"', script).group(1)
+    assert runpy.run_path(str(REPO / conf))["format_task"] is flower.format_task
