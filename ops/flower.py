@@ -17,20 +17,26 @@ import ast
 from datetime import UTC, datetime
 from typing import Any
 
+#: Celery task states after which no attempt follows.
+FINISHED = ("SUCCESS", "FAILURE", "REVOKED")
+
 
 def format_task(task: Any) -> Any:
-    """Flower's ``format_task`` hook: the routing in words in ``args``, the ETA as a UTC time, and
-    no exception on a task that succeeded.
+    """Flower's ``format_task`` hook: the routing in words in ``args``, the next attempt as a UTC
+    clock time in ``eta``, and nothing stale on a finished task.
 
-    Celery's events never clear a task's ``exception``: a routing routed after a few retries
-    would keep showing the last retry's reason beside SUCCESS. A task that is not a routing (or
-    whose arguments Celery cut short) keeps its ``args`` as they are.
+    Celery's events never clear a task's ``exception`` or ``eta``: a routing routed after a few
+    retries would keep showing the last retry's reason beside SUCCESS, and a failed one a next
+    attempt that will not come. A task that is not a routing (or whose arguments Celery cut
+    short) keeps its ``args`` as they are.
     """
     job = _job_of(getattr(task, "args", None))
     if job is not None:
         task.args = describe_job(job)
     eta = getattr(task, "eta", None)
-    if isinstance(eta, str) and eta:
+    if getattr(task, "state", None) in FINISHED:
+        task.eta = None  # no next attempt: the ETA of the last retry would read as one
+    elif isinstance(eta, str) and eta:
         task.eta = _clock_time(eta)
     if getattr(task, "state", None) == "SUCCESS":
         task.exception = None
@@ -63,11 +69,12 @@ def _job_of(args: object) -> dict | None:
 
 
 def _clock_time(eta: str) -> str:
-    """An ISO 8601 ETA as ``17:41:07 UTC`` (unchanged if it is not one)."""
+    """An ISO 8601 ETA as ``17:41:07 UTC`` (unchanged if it is not one). The space does not
+    break, so the narrow column keeps it on one line."""
     try:
         when = datetime.fromisoformat(eta)
     except ValueError:
         return eta
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%H:%M:%S UTC")
+    return when.astimezone(UTC).strftime("%H:%M:%S\u00a0UTC")

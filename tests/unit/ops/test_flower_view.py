@@ -37,7 +37,7 @@ def test_a_routing_reads_as_contact_queue_intent_mode_and_routing_id():
     assert shown.args == (
         "contact 7000001 → Sales Support · sales_inquiry · digital · routing 3f0c1a2b4d5e6f708192a3b4c5d6e7f8"
     )
-    assert shown.eta == "17:41:07 UTC"
+    assert shown.eta == "17:41:07\u00a0UTC"  # a space that does not wrap in the narrow column
 
 
 def test_a_routing_to_a_skill_id_names_the_skill():
@@ -54,6 +54,11 @@ def test_a_task_that_succeeded_shows_no_stale_retry_reason():
     assert flower.format_task(routed).exception is None
     assert flower.format_task(routed).traceback is None
     assert flower.format_task(failed).exception == "failed: revoked by an operator; dead-lettered"
+
+
+def test_a_finished_task_shows_no_next_attempt():
+    for state in ("SUCCESS", "FAILURE", "REVOKED"):
+        assert flower.format_task(routing_task(state=state, eta="2026-11-30T17:41:07+00:00")).eta is None
 
 
 def test_anything_else_is_shown_as_it_is():
