@@ -31,6 +31,12 @@ def routing_deliveries(routing_id: str, attempt: int) -> str:
     return f"{PREFIX}routing:{routing_id}:deliveries:{attempt}"
 
 
+def task_revoked(task_id: str) -> str:
+    """Set when an operator revokes a task (Flower's "Revoke"): workers that were not running
+    then, and so never heard Celery's broadcast, still refuse it."""
+    return f"{PREFIX}task:{task_id}:revoked"
+
+
 def dedupe_input(input_id: str) -> str:
     """Cognigy's inputId, unique per user input: a resend of the same body maps to one routing."""
     return f"{PREFIX}dedupe:input:{_digest(input_id)}"

@@ -44,7 +44,7 @@ ROUTING_OUTCOMES = ("routed", "retried", "failed", "superseded")
 #: ``retried``: why the routing runs again later.
 ROUTING_RETRY_CAUSES = ("throttled", "rate_limited", "transient", "in_flight", "redis_unavailable")
 #: ``failed``: which kind of failure ended it (it is dead-lettered).
-ROUTING_FAILURE_REASONS = ("permanent", "retry_window", "poison", "outcome_unknown")
+ROUTING_FAILURE_REASONS = ("permanent", "retry_window", "poison", "outcome_unknown", "revoked")
 
 WORKER_REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=WORKER_REGISTRY)

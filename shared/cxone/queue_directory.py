@@ -39,6 +39,9 @@ class SkillLookup:
 class UnknownQueue(Permanent):
     """The routing table names a queue that CXone does not have (or has more than once)."""
 
+    #: The queue name comes from our routing table and the problem is our own finding.
+    reason_is_ours = True
+
 
 class QueueDirectory:
     """Resolves queue names to skill ids with a Redis cache shared by all workers."""
