@@ -4,6 +4,10 @@ States: ``queued`` (accepted, waiting for a worker) → ``retrying`` (a transien
 count, last error and next attempt time kept) → ``routed`` (skill id and time) or ``failed``
 (reason; also written to the dead-letter hash with the task message, so it can be replayed).
 
+Every transition to a terminal state announces the outcome in the same transaction
+(:func:`~shared.routing.announcements.announce_outcome`), so webhooks waiting for it are woken
+exactly once; a new terminal transition must do the same.
+
 The record is written right *after* the task is published (see ``shared/routing/publisher.py``) and
 never overwrites an existing one, because a fast worker may already have created and settled it.
 """
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 import redis
 
 from shared import redis_keys
+from shared.routing.announcements import announce_outcome
 from shared.routing.job import RoutingJob
 
 QUEUED, RETRYING, ROUTED, FAILED = "queued", "retrying", "routed", "failed"
@@ -153,6 +158,7 @@ class RoutingStatusStore:
         pipe.expire(redis_keys.routing(routing_id), self.ttl_seconds)
         pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
         pipe.zrem(redis_keys.LIMITER_WAITING, routing_id)
+        announce_outcome(pipe, routing_id, ROUTED)
         pipe.execute()
 
     def mark_failed(self, routing_id: str, reason: str, job: dict) -> None:
@@ -171,6 +177,7 @@ class RoutingStatusStore:
             routing_id,
             json.dumps({"job": job, "reason": reason[:500], "failed_at": now}),
         )
+        announce_outcome(pipe, routing_id, FAILED)
         pipe.execute()
 
     def open_older_than(self, seconds: float, limit: int = 1000) -> list[RoutingRecord]:
