@@ -165,9 +165,15 @@ class OutcomeWaiter:
     pause when Redis goes away.
     """
 
-    def __init__(self, client: redis.Redis, reconnect_pause_seconds: float = 0.5):
+    def __init__(
+        self, client: redis.Redis, reconnect_pause_seconds: float = 0.5, max_waiting: int | None = None
+    ):
         self.redis = client
         self.reconnect_pause_seconds = reconnect_pause_seconds
+        #: How many requests of this process may wait at once (None: no limit). A waiting request
+        #: holds a server thread; gunicorn.conf.py sets this below the thread count, so threads are
+        #: always left for webhooks that do not wait. Beyond it, a request is answered at once.
+        self.max_waiting = max_waiting
         self._lock = threading.Lock()
         self._waiting: dict[str, set[threading.Event]] = {}
         self._thread: threading.Thread | None = None
@@ -182,11 +188,16 @@ class OutcomeWaiter:
         """Wait up to ``seconds`` for ``routing_id`` to finish; ``read`` reads its record.
 
         Returns as soon as a read shows a terminal state, when the time is up (after a last read),
-        or at once when Redis does not answer a read (with the last record read before).
+        or at once when Redis does not answer a read (with the last record read before). When
+        ``max_waiting`` requests wait already, it reads the record once and does not wait.
         """
         deadline = time.monotonic() + seconds
         last: RoutingRecord | None = None
         with self._registered(routing_id) as woken:
+            if woken is None:
+                log.debug("%s requests wait already: answering without waiting", self.max_waiting)
+                deadline = time.monotonic()
+                woken = threading.Event()
             while True:
                 try:
                     record = read(routing_id)
@@ -200,12 +211,19 @@ class OutcomeWaiter:
                 woken.clear()
 
     @contextmanager
-    def _registered(self, routing_id: str) -> Iterator[threading.Event]:
-        """An event set when ``routing_id``'s outcome is announced (or the subscription restarts)."""
+    def _registered(self, routing_id: str) -> Iterator[threading.Event | None]:
+        """An event set when ``routing_id``'s outcome is announced (or the subscription restarts);
+        None when ``max_waiting`` requests wait already."""
         self._ensure_running()
         event = threading.Event()
         with self._lock:
-            self._waiting.setdefault(routing_id, set()).add(event)
+            if self.max_waiting is not None and self._count() >= self.max_waiting:
+                event = None
+            else:
+                self._waiting.setdefault(routing_id, set()).add(event)
+        if event is None:
+            yield None
+            return
         try:
             yield event
         finally:
@@ -219,7 +237,10 @@ class OutcomeWaiter:
     def waiting_count(self) -> int:
         """How many requests of this process are waiting now."""
         with self._lock:
-            return sum(len(events) for events in self._waiting.values())
+            return self._count()
+
+    def _count(self) -> int:  # the caller holds the lock
+        return sum(len(events) for events in self._waiting.values())
 
     def _ensure_running(self) -> None:
         if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():

@@ -309,3 +309,23 @@ def test_the_subscriber_comes_back_with_redis(store, fake, waiter):
     thread.join(10)
 
     assert out and out[0].finished
+
+
+def test_beyond_max_waiting_a_request_is_answered_without_waiting(store, fake):
+    waiter = OutcomeWaiter(fake, reconnect_pause_seconds=0.05, max_waiting=1)
+    store.create(_job("r-first"))
+    store.create(_job("r-second"))
+    try:
+        thread, out = _in_thread(lambda: waiter.wait_for("r-first", 30.0, store.get))
+        _wait_for(lambda: waiter.waiting_count() == 1)
+        started = time.monotonic()
+
+        second = waiter.wait_for("r-second", 30.0, store.get)
+
+        assert time.monotonic() - started < 5  # answered at once, not after 30 s
+        assert second.redis_answered and second.record.state == "queued"
+        store.mark_routed("r-first", 1200001)
+        thread.join(10)
+        assert out and out[0].finished  # the one that waits is not disturbed
+    finally:
+        waiter.stop()
