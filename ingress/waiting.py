@@ -217,11 +217,10 @@ class OutcomeWaiter:
         self._ensure_running()
         event = threading.Event()
         with self._lock:
-            if self.max_waiting is not None and self._count() >= self.max_waiting:
-                event = None
-            else:
+            admitted = self.max_waiting is None or self._count() < self.max_waiting
+            if admitted:
                 self._waiting.setdefault(routing_id, set()).add(event)
-        if event is None:
+        if not admitted:
             yield None
             return
         try:
@@ -259,6 +258,10 @@ class OutcomeWaiter:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the subscriber thread (tests; a process that exits needs nothing)."""
         self._stopping.set()
+        try:  # wake it from its read (parse_announcement ignores an empty message)
+            self.redis.publish(redis_keys.ROUTING_OUTCOMES, "")
+        except REDIS_ERRORS:
+            pass
         if self._thread is not None:
             self._thread.join(timeout)
 

@@ -119,7 +119,7 @@ def _duplicate(make_edge):
     return edge.post(load_payload("cognigy-input-chat"))
 
 
-def _waited(settle: Callable[[RoutingStatusStore, dict], None] | None, url: str = "?wait=5", headers=None):
+def _waited(settle: Callable[[RoutingStatusStore, dict], object] | None, url: str = "?wait=5", headers=None):
     """A webhook that waits (``url``'s query, ``headers``), answered after ``settle(store, task
     message)`` plays the worker (None: nobody does, and the time runs out)."""
 

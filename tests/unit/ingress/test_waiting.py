@@ -266,7 +266,7 @@ def test_an_announcement_before_the_subscription_is_not_lost(store, fake):
         subscribe_now.wait(10)
         original_run()
 
-    waiter._run = delayed_run  # type: ignore[method-assign]
+    waiter._run = delayed_run
     try:
         thread, out = _in_thread(lambda: waiter.wait_for("r-early", 30.0, read))
         first_read.wait(10)
