@@ -1531,7 +1531,8 @@ def build_table(results: dict) -> tuple[list[tuple[str, str, str, str, str]], li
             "wait",
             f"webhook -> 200 routed at {r['offered_rate']:g}/s with ?wait=5 "
             f"(sent {fmt(r['achieved_rate'])}/s): p50 / p99",
-            f"{fmt(r['p50_ms'], '.0f')} / {fmt(r['p99_ms'], '.0f', ' ms')} ({r['answers']})",
+            f"{fmt(r['p50_ms'], '.0f')} / {fmt(r['p99_ms'], '.0f', ' ms')} ({r['answers']}; answered "
+            f"p99 {fmt(r['answered_after_routed_p99_ms'], '.0f', ' ms')} after routedAt)",
             "p50 <= 120, p99 <= 250 ms",
             r["p50_ms"] is not None and r["p50_ms"] <= 120 and r["p99_ms"] <= 250,
         )
