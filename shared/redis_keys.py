@@ -14,6 +14,9 @@ PREFIX = "router:"
 OPEN_ROUTINGS = PREFIX + "routings:open"  # sorted set: routing id -> received_at, not yet terminal
 DEAD_LETTERS = PREFIX + "dead-letters"  # hash: routing id -> JSON {job, reason, failed_at}
 ORPHAN_SWEEP_LOCK = PREFIX + "orphan-sweep:lock"  # one worker sweeps for lost messages at a time
+# Pub/sub channel: {"routingId", "state"} each time a routing reaches a terminal state (the waiting
+# webhooks' wake-up call, see shared/routing/announcements.py)
+ROUTING_OUTCOMES = PREFIX + "routing-outcomes"
 
 
 def routing(routing_id: str) -> str:

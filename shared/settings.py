@@ -207,6 +207,9 @@ class Settings:
     webhook_signature_required: bool = setting("WEBHOOK_SIGNATURE_REQUIRED", False, boolean)
     max_body_bytes: int = setting("WEBHOOK_MAX_BODY_BYTES", 64 * 1024, integer, minimum=1024)
     routes_file: str = setting("ROUTES_FILE", "config/routes.example.yaml")
+    # The longest a webhook may wait for its routing's outcome (?wait= / Prefer: wait=; more is
+    # capped). 7 s fits inside a Cognigy HTTP Request node's 8 s time-out; 0 never waits.
+    webhook_max_wait_seconds: float = setting("WEBHOOK_MAX_WAIT_SECONDS", 7.0, number, minimum=0, maximum=7)
 
     # CXone
     cxone_auth_url: str = setting("CXONE_AUTH_URL", DEFAULT_CXONE_AUTH_URL, url())

@@ -451,7 +451,7 @@ def test_an_older_routing_not_yet_run_is_superseded_by_the_newer_one(stack):
     assert stack.sandbox_stats(summary=True)["api_calls_by_endpoint"]["routing_put"] == 1
     resend = stack.post_webhook(billing_body).json()
     assert (resend["status"], resend["routingId"], resend["supersededBy"]) == (
-        "superseded",
+        "failed",
         billing_id,
         sales_id,
     )
