@@ -17,6 +17,11 @@ def routing_path(contact_id: str) -> str:
     return f"/dfo/3.0/contacts/{contact_id}/routing-queue"
 
 
+def contact_path(contact_id: str) -> str:
+    """Path of the DFO contact read (GET) for a contact."""
+    return f"/dfo/3.0/contacts/{contact_id}"
+
+
 def signal_path(contact_id: str) -> str:
     """Path of the Signal API for a contact."""
     return f"/inContactAPI/services/v30.0/interactions/{contact_id}/signal"
