@@ -51,7 +51,7 @@ def route_webhook():
     raw = _read_body(settings.max_body_bytes)
     # The signature covers the raw bytes: check it before anything parses them.
     _require_valid_signature(raw, settings)
-    webhook = _validate(_decode_json(raw))
+    webhook = _validate(_decode_json(raw), settings.contact_id_pattern)
     job = _plan_routing(webhook, ingress.routing_table)
     published = _queue(job, ingress.publisher)
     return _accepted(job, published), 202
@@ -126,10 +126,11 @@ def _decode_json(raw: bytes) -> object:
     return body
 
 
-def _validate(body: object) -> WebhookRequest:
-    """The webhook in the one shape routing needs; 400 naming every wrong field."""
+def _validate(body: object, contact_id_pattern: str) -> WebhookRequest:
+    """The webhook in the one shape routing needs; 400 naming every wrong field (a contact id
+    that does not match ``contact_id_pattern`` among them)."""
     try:
-        return parse_webhook(body)
+        return parse_webhook(body, contact_id_pattern)
     except ValidationError as exc:
         raise Refusal(
             400, "invalid_request", "invalid request", fields=flatten_errors(exc.messages)
@@ -143,9 +144,11 @@ def _plan_routing(webhook: WebhookRequest, table: RoutingTable) -> RoutingJob:
     except Unroutable as exc:
         raise Refusal(422, "unroutable", "cannot route", reason=exc.reason) from None
     mode = table.mode_for(decision.queue, webhook.channel)
+    contact = webhook.contact(voice=mode == "voice")
     return RoutingJob(
         routing_id=new_routing_id(),
-        contact_id=webhook.contact_id(voice=mode == "voice"),
+        contact_id=contact.contact_id,
+        contact_source=contact.source,
         intent=decision.intent,
         mode=mode,
         queue_name=decision.queue.name,
@@ -201,6 +204,7 @@ def _accepted(job: RoutingJob, published: Published):
             "intent": job.intent,
             "queue": job.queue_label,
             "contactId": job.contact_id,
+            "contactSource": job.contact_source,
             "mode": job.mode,
             **({"duplicate": True} if published.duplicate else {}),
         }

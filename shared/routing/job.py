@@ -29,6 +29,9 @@ class RoutingJob:
     channel: str | None = None
     input_id: str | None = None
     received_at: float = 0.0
+    #: The webhook field the contact id came from (``data.spawnedContactId``…); None in messages
+    #: published before it existed.
+    contact_source: str | None = None
 
     @property
     def queue_label(self) -> str:
@@ -63,6 +66,7 @@ class RoutingJobSchema(Schema):
     channel = fields.String(load_default=None, allow_none=True)
     input_id = fields.String(load_default=None, allow_none=True)
     received_at = fields.Float(load_default=0.0)
+    contact_source = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
 
     @post_load
     def make_job(self, data: dict, **_: object) -> RoutingJob:
