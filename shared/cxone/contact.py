@@ -129,7 +129,7 @@ def _agent_id(value: Any) -> str | None:
 
 def without_customer_data(body: Any) -> Any:
     """A contact body with only what identifies and places it: ids, status, queue, priority,
-    direction and timestamps, kept at every depth (an assignee object keeps its ids).
+    direction and timestamps, kept at every depth (an assignee object keeps its ids), and nulls.
 
     Everything else is dropped: the customer's name, identities, addresses and custom fields,
     message text, device fingerprint, an agent's name and e-mail. It is an allow-list, so a field
@@ -142,7 +142,7 @@ def without_customer_data(body: Any) -> Any:
                 inner = without_customer_data(value)
                 if inner:
                     kept[key] = inner
-            elif _may_show(str(key)) and (value is None or isinstance(value, str | int | float | bool)):
+            elif _shown_as_is(str(key), value):
                 kept[key] = value
         return kept
     return None
@@ -157,10 +157,14 @@ def dropped_fields(body: Any, prefix: str = "") -> list[str]:
         path = f"{prefix}{key}"
         if isinstance(value, Mapping):
             dropped += dropped_fields(value, path + ".")
-        elif not (_may_show(str(key)) and (value is None or isinstance(value, str | int | float | bool))):
+        elif not _shown_as_is(str(key), value):
             dropped.append(path)
     return dropped
 
 
-def _may_show(key: str) -> bool:
-    return key in ("id", "status", "direction", "isBotUser") or key.endswith(("Id", "At", "Priority"))
+def _shown_as_is(key: str, value: Any) -> bool:
+    """A null (it tells nothing about anyone), or an id, status, direction, priority or time."""
+    if value is None:
+        return True
+    identifies = key in ("id", "status", "direction", "isBotUser") or key.endswith(("Id", "At", "Priority"))
+    return identifies and isinstance(value, str | int | float | bool)
