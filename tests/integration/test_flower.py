@@ -35,7 +35,7 @@ def test_flower_shows_routed_tasks_only_to_authenticated_operators(stack):
     )
     wait_until(lambda: _status(url + "/", None) == 401, 30, what="Flower to answer")
     stack.start_worker()
-    routing_id = stack.post_webhook(chat_body("flower-contact")).json()["routingId"]
+    routing_id = stack.post_webhook(chat_body("7420001")).json()["routingId"]
     wait_until(lambda: stack.routing(routing_id)["state"] == "routed", 30, what="routed")
 
     def routed_task_visible() -> bool:

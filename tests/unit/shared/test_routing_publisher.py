@@ -42,7 +42,7 @@ def publisher(client, store, sent):
     return RoutingPublisher(client, store, sent.append, dedupe_window_seconds=600)
 
 
-def job(contact="c1", intent="sales_inquiry", input_id: str | None = "in-1") -> RoutingJob:
+def job(contact="7000001", intent="sales_inquiry", input_id: str | None = "in-1") -> RoutingJob:
     return RoutingJob(
         routing_id=new_routing_id(),
         contact_id=contact,
@@ -64,7 +64,7 @@ def test_first_webhook_is_stored_and_sent(publisher, store, sent):
 
 def test_resend_with_same_input_id_returns_first_routing_and_sends_nothing(publisher, sent):
     first = publisher.publish(job(input_id="in-7"))
-    again = publisher.publish(job(contact="other", intent="other", input_id="in-7"))
+    again = publisher.publish(job(contact="7000002", intent="other", input_id="in-7"))
     assert again.duplicate and again.routing_id == first.routing_id
     assert len(sent) == 1
 

@@ -18,7 +18,7 @@ TTL = 7 * 24 * 3600
 def make_job(routing_id: str = "r-1", received_at: float = 0.0, **fields: object) -> RoutingJob:
     values: dict = {
         "routing_id": routing_id,
-        "contact_id": "c-42",
+        "contact_id": "7000042",
         "intent": "sales_inquiry",
         "mode": "digital",
         "queue_name": "Sales Support",
@@ -154,7 +154,7 @@ def test_to_public_of_a_queued_routing(store: RoutingStatusStore) -> None:
     assert body["state"] == "queued"
     assert body["intent"] == "sales_inquiry"
     assert body["queue"] == "Sales Support"
-    assert body["contactId"] == "c-42"
+    assert body["contactId"] == "7000042"
     assert body["mode"] == "digital"
     assert body["receivedAt"] == "2023-11-14T22:13:20.500Z"
     assert body["attempts"] == 0
