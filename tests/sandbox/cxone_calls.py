@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from cxone_sandbox import SandboxConfig
 
@@ -27,7 +27,7 @@ def signal_path(contact_id: str) -> str:
     return f"/inContactAPI/services/v30.0/interactions/{contact_id}/signal"
 
 
-def password_grant(client: FlaskClient, **form: str) -> flask.Response:
+def password_grant(client: FlaskClient, **form: str) -> TestResponse:
     """POST a password grant with the default credentials; keyword args override form fields."""
     body = {
         "grant_type": "password",

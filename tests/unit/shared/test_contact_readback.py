@@ -241,9 +241,11 @@ def test_a_skill_resolves_to_its_routing_queue_once_for_every_worker(
     found = other.routing_queue(1200001)
     assert (found.name, found.problem) == ("Queue 1200001", None)
 
-    listings = [c.request for c in http.calls if c.request.url.split("?")[0] == ROUTING_QUEUES_URL]
+    listings = [
+        str(c.request.url) for c in http.calls if str(c.request.url).split("?")[0] == ROUTING_QUEUES_URL
+    ]
     assert len(listings) == 1
-    assert urlsplit(listings[0].url).query == "size=500"  # NICE's SDK: the default page holds 50
+    assert urlsplit(listings[0]).query == "size=500"  # NICE's SDK: the default page holds 50
     key = redis_keys.cxone_routing_queue_of_skill(API_URL, 1200001)
     assert 890 < fakeredis.FakeRedis(server=redis_server).ttl(key) <= 900
 
@@ -337,19 +339,19 @@ def test_no_contact_id_makes_a_cxone_call_leave_its_path(
         make(client, contact_id)
     except Permanent:
         assert contact_id.strip(".") == "", "only dot segments (and nothing) are refused"
-        assert [c for c in http.calls[before:] if c.request.url.startswith(API_URL)] == []
+        assert [c for c in http.calls[before:] if str(c.request.url).startswith(API_URL)] == []
         return
 
-    sent = [c.request for c in http.calls[before:] if c.request.url.startswith(API_URL)]
+    sent = [str(c.request.url) for c in http.calls[before:] if str(c.request.url).startswith(API_URL)]
     assert len(sent) == 1
-    path = urlsplit(sent[0].url).path
+    path = urlsplit(sent[0]).path
     assert path.startswith(prefix) and path.endswith(suffix), path
     segment = path[len(prefix) : len(path) - len(suffix)]
     assert "/" not in segment and segment not in (".", "..")
     assert unquote(segment) == contact_id  # the same id, not a different resource
-    assert urlsplit(sent[0].url).fragment == ""
+    assert urlsplit(sent[0]).fragment == ""
     if call != "signal":
-        assert urlsplit(sent[0].url).query == ""
+        assert urlsplit(sent[0]).query == ""
 
 
 def test_the_hostile_url_test_sees_what_requests_really_sends(http: responses.RequestsMock) -> None:

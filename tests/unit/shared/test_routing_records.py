@@ -161,6 +161,24 @@ def test_to_public_of_a_queued_routing(store: RoutingStatusStore) -> None:
     json.dumps(body)  # serialisable as it is
 
 
+def test_to_public_says_where_the_contact_id_came_from_when_the_message_did(
+    store: RoutingStatusStore,
+) -> None:
+    store.create(make_job(contact_source="data.spawnedContactId"))
+    store.create(make_job("r-old"))  # a message published before contactSource existed
+
+    assert store.get("r-1").to_public()["contactSource"] == "data.spawnedContactId"  # type: ignore[union-attr]
+    assert set(store.get("r-old").to_public()) == COMMON  # type: ignore[union-attr]
+
+
+def test_a_task_message_without_contact_source_still_loads() -> None:
+    old = make_job().to_message()
+    del old["contact_source"]
+
+    assert RoutingJob.from_message(old).contact_source is None
+    assert RoutingJob.from_message({**old, "contact_source": "sessionId"}).contact_source == "sessionId"
+
+
 def test_to_public_of_a_retrying_routing(store: RoutingStatusStore) -> None:
     store.create(make_job())
     store.mark_retrying("r-1", "skills: HTTP 503", next_attempt_at=1_700_000_060)
