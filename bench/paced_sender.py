@@ -95,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key", required=True)
     parser.add_argument("--rate", type=float, required=True, help="webhooks per second")
     parser.add_argument("--duration", type=float, required=True, help="seconds")
-    parser.add_argument("--prefix", required=True, help="digits; contact ids are PREFIX000000, PREFIX000001, ...")
+    parser.add_argument(
+        "--prefix", required=True, help="digits; contact ids are PREFIX000000, PREFIX000001, ..."
+    )
     parser.add_argument("--threads", type=int, default=32)
     parser.add_argument("--out", type=Path, required=True, help="where to write the JSON result")
     args = parser.parse_args(argv)
