@@ -94,7 +94,7 @@ class SandboxState:
         self._contacts: dict[str, SandboxContact] = {}
 
     def reset(self) -> None:
-        """Back to a fresh run: default knobs, zero stats. Issued tokens stay valid."""
+        """Back to a fresh run: default knobs, zero stats, no contacts. Issued tokens stay valid."""
         with self._lock:
             self._clear_run()
 
