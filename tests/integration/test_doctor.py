@@ -328,3 +328,15 @@ def test_doctor_contact_warns_about_a_closed_contact_and_refuses_a_non_id(stack)
     assert not_an_id.returncode == 1
     assert "'session-42' is not a CXone contact id (CONTACT_ID_PATTERN" in contact_line(not_an_id)
     assert stack.sandbox_stats()["api_calls_by_endpoint"]["contact_get"] == 1  # the closed one only
+
+
+def test_doctor_contact_warns_when_the_tenant_names_a_contact_field_otherwise(stack):
+    # The field names come from NICE's specification, unconfirmed on live tenants: a wrong one
+    # must show up before a routing depends on it.
+    result = doctor(stack, "--contact", "7100005", CXONE_CONTACT_QUEUE_FIELD="routingQueue.id")
+
+    line = contact_line(result)
+    assert result.returncode == 0 and " warn " in line
+    assert "the contact has no field routingQueue.id (CXONE_CONTACT_QUEUE_FIELD)" in line
+    assert '"routingQueueId": null' in result.stdout  # the name the tenant uses, shown below
+    assert doctor(stack, "--strict", "--contact", "7100005", CXONE_CONTACT_QUEUE_FIELD="x").returncode == 1
