@@ -45,7 +45,9 @@ def send_paced(
 ) -> dict:
     """Send ``rate * duration`` webhooks at ``rate`` per second; return the rows and a summary."""
     total = max(1, int(round(rate * duration)))
-    contacts = [f"{prefix}{n:06d}" if prefix.isdigit() else f"{prefix}-{n:06d}" for n in range(total)]
+    if not prefix.isdigit():
+        raise ValueError(f"prefix {prefix!r}: CXone contact ids are digits, so the prefix must be too")
+    contacts = [f"{prefix}{n:06d}" for n in range(total)]
     if query:
         url = f"{url}?{query}"
     waits = "wait=" in query
@@ -130,7 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key", required=True)
     parser.add_argument("--rate", type=float, required=True, help="webhooks per second")
     parser.add_argument("--duration", type=float, required=True, help="seconds")
-    parser.add_argument("--prefix", required=True, help="contact ids are PREFIX-000000, ...")
+    parser.add_argument(
+        "--prefix", required=True, help="digits; contact ids are PREFIX000000, PREFIX000001, ..."
+    )
     parser.add_argument("--threads", type=int, default=32)
     parser.add_argument("--out", type=Path, required=True, help="where to write the JSON result")
     parser.add_argument("--query", default="", help="query string for every webhook, e.g. wait=5")

@@ -695,10 +695,11 @@ def section_ingress(args: argparse.Namespace, logdir: Path, watches: list) -> di
                 f"ingress: wrk against {target} ({args.wrk_connections} connections, "
                 f"{args.wrk_threads} threads, {args.wrk_seconds:g}s after {args.wrk_warmup:g}s warm-up)"
             )
-            prefix = f"wrk{int(time.time())}{n}"
-            run_wrk(url, args, args.wrk_warmup, prefix + "w", workdir / "wrk.log")
+            # Contact ids are digits (CONTACT_ID_PATTERN): this run's prefix, then one digit per use.
+            prefix = f"{int(time.time()) % 100000:05d}{n}"
+            run_wrk(url, args, args.wrk_warmup, prefix + "1", workdir / "wrk.log")
             cpu = CpuWindow(watch)
-            result = run_wrk(url, args, args.wrk_seconds, prefix, workdir / "wrk.log")
+            result = run_wrk(url, args, args.wrk_seconds, prefix + "2", workdir / "wrk.log")
             result["cpu_cores"] = cpu.close()
             log(
                 f"ingress: {target}: {result['rps']:.0f} req/s, p50 {result['p50_ms']} ms, "
@@ -706,7 +707,7 @@ def section_ingress(args: argparse.Namespace, logdir: Path, watches: list) -> di
             )
             if args.ingress_rate:
                 # The same server below saturation: answer latency without wrk's queueing.
-                sent = run_sender(stack, args, args.ingress_rate, args.wrk_seconds, f"{prefix}p", workdir)
+                sent = run_sender(stack, args, args.ingress_rate, args.wrk_seconds, f"{prefix}3", workdir)
                 paced = sender_summary(sent)
                 result["paced"] = {
                     k: paced[k]
@@ -746,7 +747,7 @@ def warm_up(stack: Stack) -> dict:
     session = requests.Session()
     started = time.time()
     for n, intent in enumerate(INTENT_QUEUES):
-        response = stack.post_webhook(chat_body(f"warm-{n}", intent), session=session)
+        response = stack.post_webhook(chat_body(f"7{n:06d}", intent), session=session)
         response.raise_for_status()
     wait_until(
         lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= len(INTENT_QUEUES),
@@ -830,8 +831,8 @@ def section_e2e(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
         run_id = int(time.time()) % 100000
         profiled = False
         best = 0.0
-        for rate in args.steps:
-            prefix = f"e{run_id}-r{rate:g}"
+        for step, rate in enumerate(args.steps):
+            prefix = f"{run_id:05d}{step:02d}"  # contact ids are digits: run, step, then a counter
             profiler = None
             if args.profile and not profiled and rate >= args.profile_rate:
                 profile_path = logdir / f"py-spy-worker-{rate:g}.txt"
@@ -875,7 +876,7 @@ def section_e2e(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
         log(f"e2e: latency run at {half:g} webhooks/s for {args.latency_seconds:g}s")
         with QueueSampler(args.redis_url) as samples:
             window = CpuWindow(watch)
-            sent = run_sender(stack, args, half, args.latency_seconds, f"e{run_id}-half", logdir)
+            sent = run_sender(stack, args, half, args.latency_seconds, f"{run_id:05d}99", logdir)
             cpu = window.close()
             expected += sum(1 for row in sent["rows"] if row[4] == 202)
             wait_drained(stack, client, expected, 60)
@@ -995,7 +996,7 @@ def section_limit(args: argparse.Namespace, logdir: Path, watches: list) -> dict
         window = CpuWindow(watch)
         with QueueSampler(args.redis_url, interval=0.5) as samples:
             sent = run_sender(
-                stack, args, args.limit_rate, args.limit_seconds, f"l{int(time.time()) % 100000}", logdir
+                stack, args, args.limit_rate, args.limit_seconds, f"{int(time.time()) % 100000:05d}", logdir
             )
         cpu = window.close()
         stats = stack.sandbox_stats()

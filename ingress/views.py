@@ -56,7 +56,7 @@ def route_webhook():
     _require_valid_signature(raw, settings)
     body = _decode_json(raw)
     wait, wait_errors = _requested_wait(settings)
-    webhook = _validate(body, wait_errors)
+    webhook = _validate(body, settings.contact_id_pattern, wait_errors)
     job = _plan_routing(webhook, ingress.routing_table)
     published = _queue(job, ingress.publisher)
     if wait is None:
@@ -147,11 +147,12 @@ def _requested_wait(settings: Settings) -> tuple[WaitRequest | None, dict[str, l
     return wait, {}
 
 
-def _validate(body: object, other_errors: dict[str, list[str]]) -> WebhookRequest:
-    """The webhook in the one shape routing needs; 400 naming every wrong field (``other_errors``:
-    those found outside the body, such as ``wait``)."""
+def _validate(body: object, contact_id_pattern: str, other_errors: dict[str, list[str]]) -> WebhookRequest:
+    """The webhook in the one shape routing needs; 400 naming every wrong field (a contact id that
+    does not match ``contact_id_pattern`` among them; ``other_errors``: those found outside the
+    body, such as ``wait``)."""
     try:
-        webhook = parse_webhook(body)
+        webhook = parse_webhook(body, contact_id_pattern)
     except ValidationError as exc:
         raise Refusal(
             400, "invalid_request", "invalid request", fields={**other_errors, **flatten_errors(exc.messages)}
@@ -168,9 +169,11 @@ def _plan_routing(webhook: WebhookRequest, table: RoutingTable) -> RoutingJob:
     except Unroutable as exc:
         raise Refusal(422, "unroutable", "cannot route", reason=exc.reason) from None
     mode = table.mode_for(decision.queue, webhook.channel)
+    contact = webhook.contact(voice=mode == "voice")
     return RoutingJob(
         routing_id=new_routing_id(),
-        contact_id=webhook.contact_id(voice=mode == "voice"),
+        contact_id=contact.contact_id,
+        contact_source=contact.source,
         intent=decision.intent,
         mode=mode,
         queue_name=decision.queue.name,

@@ -80,6 +80,11 @@ def cxone_skill(api_base: str, queue_name: str) -> str:
     return f"{PREFIX}cxone:skill:{_digest(api_base + chr(0) + queue_name)}"
 
 
+def cxone_routing_queue_of_skill(api_base: str, skill_id: int) -> str:
+    """Cached digital routing queue id of one skill on one CXone API host."""
+    return f"{PREFIX}cxone:routing-queue-of-skill:{_digest(api_base + chr(0) + str(skill_id))}"
+
+
 def lock_for(key: str) -> str:
     """The lock that guards the (re)computation of a cached ``key``."""
     return key + ":lock"

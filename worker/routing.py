@@ -12,6 +12,8 @@ Guarantees kept here:
 - the newest routing for a contact wins: under the lease, a routing older than the contact's latest
   is ``superseded`` without a CXone call (:mod:`shared.routing.latest`); one already running when a
   newer one arrives finishes first, and the newer one waits for the lease;
+- a contact id that is not a CXone contact id (``CONTACT_ID_PATTERN``) never reaches a CXone URL:
+  such a message (a replay of one published before the ingress checked ids) is failed at once;
 - a voice signal is sent at most once per routing: if its outcome is unknown it is not re-sent but
   dead-lettered for an operator to check;
 - a message redelivered again and again (a poison message that kills its worker) is dead-lettered;
@@ -31,6 +33,7 @@ import redis
 from shared import redis_keys
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
 from shared.cxone.single_flight import delete_if_equal
+from shared.routing.contact_id import is_contact_id, shown
 from shared.routing.job import RoutingJob
 from shared.routing.records import TERMINAL, RoutingRecord
 from worker.context import WorkerContext
@@ -221,6 +224,7 @@ def _dead_letter_if_poison(job: RoutingJob, ctx: WorkerContext, attempt: int, fi
 
 def carry_out(job: RoutingJob, ctx: WorkerContext) -> int:
     """Resolve the queue and move the contact; return the skill id. Raises CXone errors."""
+    require_contact_id(job, ctx.settings.contact_id_pattern)
     if job.skill_id is not None:
         skill_id = job.skill_id
     else:
@@ -230,6 +234,19 @@ def carry_out(job: RoutingJob, ctx: WorkerContext) -> int:
     else:
         ctx.client.route_digital(job.contact_id, skill_id)
     return skill_id
+
+
+def require_contact_id(job: RoutingJob, pattern: str) -> None:
+    """Raise :class:`Permanent` unless the job's contact id is a CXone contact id.
+
+    The ingress refuses such ids, but a message can be older than that check (a dead letter
+    replayed, a queue drained after an upgrade): its id must still never reach a CXone URL.
+    """
+    if not is_contact_id(job.contact_id, pattern):
+        raise Permanent(
+            f"contact id {shown(job.contact_id)} is not a CXone contact id (CONTACT_ID_PATTERN "
+            f"{pattern}); nothing was sent to CXone"
+        )
 
 
 def signal_params(job: RoutingJob, skill_id: int) -> list[str]:

@@ -66,6 +66,8 @@ class RoutingRecord:
             "updatedAt": _iso(self.updated_at),
             "attempts": self.attempts,
         }
+        if self.job.get("contact_source"):
+            body["contactSource"] = self.job["contact_source"]
         if self.state == RETRYING:
             body["lastError"] = self.last_error
             body["nextAttemptAt"] = _iso(self.next_attempt_at)

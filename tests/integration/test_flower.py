@@ -100,7 +100,7 @@ def test_flower_refuses_to_start_without_basic_auth(stack):
 def test_flower_shows_routed_tasks_only_to_authenticated_operators(stack):
     flower = Flower(stack)
     stack.start_worker()
-    routing_id = stack.post_webhook(chat_body("7000101")).json()["routingId"]
+    routing_id = stack.post_webhook(chat_body("7420001")).json()["routingId"]
     wait_until(lambda: stack.routing(routing_id)["state"] == "routed", 30, what="routed")
 
     wait_until(lambda: flower.shows(routing_id, lambda t: t["state"] == "SUCCESS"), 30, what="SUCCESS")

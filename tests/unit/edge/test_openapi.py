@@ -166,7 +166,7 @@ def _superseded_status(make_edge):
 SCENARIOS: dict[str, tuple[str, int, Callable]] = {
     "queued-chat": (WEBHOOK, 202, lambda make: make().post(load_payload("cognigy-input-chat"))),
     "queued-voice": (WEBHOOK, 202, lambda make: make().post(load_payload("cognigy-input-voice"))),
-    "queued-fallback-no-intent": (WEBHOOK, 202, lambda make: make().post({"sessionId": "s-1"})),
+    "queued-fallback-no-intent": (WEBHOOK, 202, lambda make: make().post({"sessionId": "7000001"})),
     "duplicate": (WEBHOOK, 202, _duplicate),
     "duplicate-retrying": (
         WEBHOOK,
@@ -218,6 +218,11 @@ SCENARIOS: dict[str, tuple[str, int, Callable]] = {
     "lone-surrogate": (WEBHOOK, 400, lambda make: make().post(b'{"sessionId": "\\ud800"}')),
     "invalid-fields": (WEBHOOK, 400, lambda make: make().post(load_payload("bad-confidence"))),
     "no-contact": (WEBHOOK, 400, lambda make: make().post(load_payload("bad-no-session"))),
+    "not-a-contact-id": (
+        WEBHOOK,
+        400,
+        lambda make: make().post({"sessionId": "7000001", "data": {"contactId": "../routing-queue"}}),
+    ),
     "no-key": (WEBHOOK, 401, lambda make: make().post({}, headers={"X-API-Key": ""})),
     "bad-signature": (
         WEBHOOK,

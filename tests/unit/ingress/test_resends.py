@@ -34,7 +34,7 @@ def test_a_new_routing_is_answered_queued_without_duplicate(post_json):
     answer = post_json(chat("billing_dispute", "in-1")).get_json()
 
     assert answer["status"] == "queued" and "duplicate" not in answer
-    assert set(answer) == {"status", "routingId", "intent", "queue", "contactId", "mode"}
+    assert set(answer) == {"status", "routingId", "intent", "queue", "contactId", "contactSource", "mode"}
 
 
 def test_a_resend_of_a_queued_routing_is_answered_queued(post_json):

@@ -63,7 +63,15 @@ def test_without_a_wait_nothing_changes(client, auth, sent):
     response = client.post(WEBHOOK_URL, json=BODY, headers=auth)
 
     assert response.status_code == 202
-    assert set(response.get_json()) == {"status", "routingId", "intent", "queue", "contactId", "mode"}
+    assert set(response.get_json()) == {
+        "status",
+        "routingId",
+        "intent",
+        "queue",
+        "contactId",
+        "contactSource",
+        "mode",
+    }
     assert "Preference-Applied" not in response.headers
 
 

@@ -351,6 +351,35 @@ def test_permanent_error_fails_at_once(ctx, cxone, make_job):
     assert dead_letter(ctx, job.routing_id)["job"] == job.to_message()
 
 
+@pytest.mark.parametrize("mode", ["digital", "voice"])
+@pytest.mark.parametrize("contact_id", ["..", ".", "sec-1", "٣٣", "1/2", "12345678901234567890123"])
+def test_a_message_whose_contact_id_is_not_a_cxone_contact_id_fails_without_a_call(
+    ctx, cxone, make_job, mode, contact_id
+):
+    # A message published before the ingress checked ids (a replayed dead letter, an old queue).
+    job = make_job(mode, contact_id=contact_id)
+
+    assert isinstance(process(job, ctx), Failed)
+
+    assert cxone.calls == []  # no token, no skill lookup, no CXone call
+    record = ctx.store.get(job.routing_id)
+    assert record.state == FAILED
+    assert "is not a CXone contact id (CONTACT_ID_PATTERN" in record.failed_reason
+    assert dead_letter(ctx, job.routing_id)["job"] == job.to_message()
+    assert not is_open(ctx, job.routing_id)
+
+
+def test_the_worker_uses_the_configured_contact_id_pattern(ctx, cxone, make_job):
+    ctx.settings = dataclasses.replace(ctx.settings, contact_id_pattern=r"[0-9]{7}")
+
+    process(make_job("digital", contact_id="7000001"), ctx)
+    refused = make_job("digital", contact_id="728471935")
+    process(refused, ctx)
+
+    assert cxone.calls_to("route_digital") == [("7000001", SKILLS["Billing Disputes"])]
+    assert ctx.store.get(refused.routing_id).state == FAILED
+
+
 # ----------------------------------------------------------------------------- delivery
 
 
