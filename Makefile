@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install run demo test test-unit lint compose-config bench soak clean
+.PHONY: install run demo test test-unit test-under-load lint compose-config bench soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -21,7 +21,11 @@ demo: install  ## send the example payloads to a running stack and show where ea
 
 test: install  ## every test: unit, sandbox and integration (needs Redis; starts one if none answers)
 	scripts/ensure-redis
-	$(PY) -m pytest
+	$(PY) -m pytest $(ARGS)
+
+test-under-load: install  ## `make test` with every core kept busy by busy loops (the suite must still pass)
+	scripts/ensure-redis
+	scripts/test-under-load $(PY) -m pytest $(ARGS)
 
 test-unit: install  ## the fast tests only (no Redis server, no processes)
 	$(PY) -m pytest tests/unit tests/sandbox
