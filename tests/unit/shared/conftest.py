@@ -1,4 +1,4 @@
-"""Fixtures for the shared modules: fakeredis servers, a mocked CXone, a real Redis, a fake clock.
+"""Fixtures for the shared modules: fakeredis servers, a mocked CXone, a fake clock.
 
 CXone is faked with ``responses`` (the client's own ``requests`` session still runs; only the
 transport is replaced), and any request that no test registered fails, so no test reaches a real
@@ -11,13 +11,11 @@ import base64
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import fakeredis
 import pytest
-import redis
 import responses
 
 from shared.settings import Settings
@@ -28,7 +26,6 @@ CONFIGURATION_URL = AUTH_URL + "/.well-known/cxone-configuration"
 TOKEN_URL = AUTH_URL + "/auth/token"
 API_URL = "https://api-na1.example.test"
 TENANT_ID = "11eb5a3e-tenant-0001"
-REAL_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def make_jwt(claims: dict[str, Any]) -> str:
@@ -151,43 +148,3 @@ def redis_server() -> fakeredis.FakeServer:
 @pytest.fixture
 def fake_redis(redis_server: fakeredis.FakeServer) -> fakeredis.FakeRedis:
     return fakeredis.FakeRedis(server=redis_server)
-
-
-@pytest.fixture
-def real_redis() -> Iterator[redis.Redis]:
-    """The real Redis at 127.0.0.1:6379. Unreachable is a failure, not a skip: the Lua must run there."""
-    client = redis.Redis.from_url(REAL_REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        client.close()
-        pytest.fail(
-            f"the real Redis at {REAL_REDIS_URL} is unreachable ({exc!r}); "
-            "these tests check the Lua scripts against a real server: start one"
-        )
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def unique_key(request: pytest.FixtureRequest) -> str:
-    """A key no other test (or concurrent run) uses."""
-    return f"test:{request.node.name}:{uuid.uuid4().hex}"
-
-
-class FakeClock:
-    """Shifts ``time.time`` for everything in the process (client, fakeredis TTLs, Lua TIME)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    real_time = time.time
-    monkeypatch.setattr(time, "time", lambda: real_time() + fake.offset)
-    return fake

@@ -14,8 +14,9 @@ import responses
 
 from shared import redis_keys
 from shared.cxone.client import CXoneClient, Token
+from tests.support.clock import FakeClock
 
-from .conftest import FakeClock, FakeCXoneAuth, make_settings
+from .conftest import FakeCXoneAuth, make_settings
 
 
 def workers(server: fakeredis.FakeServer, count: int, **settings: object) -> list[CXoneClient]:
