@@ -22,8 +22,7 @@ def unique_key(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """``time.time`` shifted by what the test advances (see :class:`FakeClock`)."""
+    """``time.time`` stopped at the real time, moved on only by ``clock.advance(seconds)``."""
     fake = FakeClock()
-    real_time = time.time
-    monkeypatch.setattr(time, "time", lambda: real_time() + fake.offset)
+    monkeypatch.setattr(time, "time", fake.time)
     return fake
