@@ -4,7 +4,6 @@ and the metrics server the worker starts when it boots."""
 from __future__ import annotations
 
 import logging
-import random
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -20,9 +19,7 @@ from redis.retry import Retry
 from shared import metrics, redis_keys
 from shared.cxone.client import ROUTING_QUEUE_PATH, CXoneClient
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
-from shared.cxone.queue_directory import QueueDirectory
 from shared.routing.job import RoutingJob, new_routing_id
-from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings
 from shared.task_queue import ROUTING_QUEUE
 from tests.unit.observability.conftest import parse_samples, sample
@@ -49,16 +46,13 @@ def ctx(cxone) -> WorkerContext:
         routing_max_countdown_seconds=10,
         broker_visibility_timeout_seconds=30,
         routing_status_ttl_seconds=3600,
+        cxone_skill_cache_ttl_seconds=300,
     )
-    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    return WorkerContext(
-        settings=settings,
-        redis=client,
-        store=RoutingStatusStore(client, settings.routing_status_ttl_seconds),
-        client=cxone,
-        directory=QueueDirectory(cxone, client, 300),
-        rng=random.Random(7),
+    built = WorkerContext.build(
+        settings, redis_client=fakeredis.FakeRedis(server=fakeredis.FakeServer()), cxone=cxone
     )
+    built.rng.seed(7)
+    return built
 
 
 @pytest.fixture

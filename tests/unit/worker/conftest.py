@@ -1,17 +1,14 @@
-"""Fixtures for the worker: fake Redis, a recording fake CXone client, a WorkerContext built by hand."""
+"""Fixtures for the worker: fake Redis, a recording fake CXone client, and the WorkerContext built on them."""
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 
 import fakeredis
 import pytest
 
-from shared.cxone.queue_directory import QueueDirectory
 from shared.routing.job import RoutingJob, new_routing_id
-from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings
 from worker.context import WorkerContext
 
@@ -97,14 +94,10 @@ def cxone() -> FakeCXone:
 
 @pytest.fixture
 def ctx(settings, fake_redis, cxone) -> WorkerContext:
-    return WorkerContext(
-        settings=settings,
-        redis=fake_redis,
-        store=RoutingStatusStore(fake_redis, settings.routing_status_ttl_seconds),
-        client=cxone,
-        directory=QueueDirectory(cxone, fake_redis, settings.cxone_skill_cache_ttl_seconds),
-        rng=random.Random(20240611),
-    )
+    """The context a worker builds for itself, on fake Redis and the recording fake CXone."""
+    built = WorkerContext.build(settings, redis_client=fake_redis, cxone=cxone)
+    built.rng.seed(20240611)  # the same retry jitter on every run
+    return built
 
 
 @pytest.fixture
