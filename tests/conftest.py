@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 
+import fakeredis
 import pytest
+import responses
 
 # Shared test code (contracts, fakes) asserts too: give its failures pytest's detailed messages.
 # This must run before anything imports tests.support.
 pytest.register_assert_rewrite("tests.support")
 
 from tests.support.clock import FakeClock  # noqa: E402
+from tests.support.send_recorder import SendRecorder  # noqa: E402
 
 
 @pytest.fixture
@@ -26,3 +30,28 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(time, "time", fake.time)
     return fake
+
+
+@pytest.fixture
+def redis_server() -> fakeredis.FakeServer:
+    """One fake Redis server; each FakeRedis on it is like one more process connected to it."""
+    return fakeredis.FakeServer()
+
+
+@pytest.fixture
+def fake_redis(redis_server: fakeredis.FakeServer) -> fakeredis.FakeRedis:
+    """A connection to the test's own fake Redis server."""
+    return fakeredis.FakeRedis(server=redis_server)
+
+
+@pytest.fixture
+def sent() -> SendRecorder:
+    """What the ingress enqueued, recorded instead of sent to a broker."""
+    return SendRecorder()
+
+
+@pytest.fixture
+def http() -> Iterator[responses.RequestsMock]:
+    """Every HTTP request of the test goes to this mock; an unregistered URL raises ConnectionError."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock

@@ -17,8 +17,9 @@ from ingress.auth import (
     sign,
 )
 from shared.settings import Settings, SettingsError
+from tests.support.ingress import load_payload
 
-from .conftest import SECRETS, load_payload
+from .conftest import SECRETS
 
 BODY = json.dumps(load_payload("cognigy-input-chat")).encode()
 

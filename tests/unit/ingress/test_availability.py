@@ -13,8 +13,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ingress import create_app
-
-from .conftest import load_payload
+from tests.support.ingress import load_payload
 
 
 @pytest.fixture

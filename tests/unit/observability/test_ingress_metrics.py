@@ -9,10 +9,9 @@ import redis
 
 from ingress.observability import REASON_CLASSES, webhook_outcome
 from shared import metrics
-from tests.unit.ingress.conftest import API_KEYS, MAX_BODY_BYTES, ROUTES_NO_FALLBACK_YAML, load_payload
+from tests.support.ingress import API_KEYS, MAX_BODY_BYTES, ROUTES_NO_FALLBACK_YAML, WEBHOOK_URL, load_payload
 from tests.unit.observability.conftest import parse_samples, sample
 
-WEBHOOK_URL = "/webhook/cognigy/route"
 GOOD_KEY = {"X-API-Key": API_KEYS[0]}
 
 

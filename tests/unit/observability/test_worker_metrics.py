@@ -22,9 +22,8 @@ from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttle
 from shared.routing.job import RoutingJob, new_routing_id
 from shared.settings import Settings
 from shared.task_queue import ROUTING_QUEUE
+from tests.support.cxone import API_URL, FakeCXone, FakeCXoneAuth, make_settings
 from tests.unit.observability.conftest import parse_samples, sample
-from tests.unit.shared.conftest import API_URL, FakeCXoneAuth, make_settings
-from tests.unit.worker.conftest import FakeCXone
 from worker import observability
 from worker.context import WorkerContext
 from worker.routing import MAX_REDELIVERIES, process
@@ -143,12 +142,6 @@ def test_a_duplicate_delivery_of_a_finished_routing_counts_nothing_new(ctx, make
 
 
 # ---------------------------------------------------------------- the CXone client
-
-
-@pytest.fixture
-def http() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 def test_cxone_calls_are_timed_by_endpoint_and_status_and_token_fetches_counted(http):

@@ -23,8 +23,7 @@ from urllib3.exceptions import ProtocolError
 from shared import redis_keys
 from shared.cxone.client import ROUTING_QUEUE_PATH, SIGNAL_PATH, SKILLS_PATH, CXoneClient, Token
 from shared.cxone.errors import Permanent, RateLimited, Throttled, Transient
-
-from .conftest import (
+from tests.support.cxone import (
     API_URL,
     CONFIGURATION_URL,
     DISCOVERY_URL,

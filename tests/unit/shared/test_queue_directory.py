@@ -14,8 +14,7 @@ from shared import redis_keys
 from shared.cxone.client import SKILLS_PATH, CXoneClient
 from shared.cxone.errors import Permanent
 from shared.cxone.queue_directory import NEGATIVE_TTL_SECONDS, QueueDirectory, UnknownQueue
-
-from .conftest import API_URL, FakeCXoneAuth, make_settings
+from tests.support.cxone import API_URL, FakeCXoneAuth, make_settings
 
 SKILLS_URL = API_URL + SKILLS_PATH
 

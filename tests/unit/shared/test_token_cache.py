@@ -15,8 +15,7 @@ import responses
 from shared import redis_keys
 from shared.cxone.client import CXoneClient, Token
 from tests.support.clock import FakeClock
-
-from .conftest import FakeCXoneAuth, make_settings
+from tests.support.cxone import FakeCXoneAuth, make_settings
 
 
 def workers(server: fakeredis.FakeServer, count: int, **settings: object) -> list[CXoneClient]:

@@ -12,9 +12,8 @@ from shared import redis_keys
 from shared.cxone.client import CXoneClient
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
 from shared.routing.records import FAILED, QUEUED, RETRYING, ROUTED
+from tests.support.cxone import SKILLS, FakeCXone
 from worker.routing import MAX_REDELIVERIES, RetryLater, carry_out, process, signal_params
-
-from .conftest import SKILLS, FakeCXone
 
 
 class WorkerKilled(BaseException):
