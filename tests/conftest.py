@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,32 @@ pytest.register_assert_rewrite("tests.support")
 
 from tests.support.clock import FakeClock  # noqa: E402
 from tests.support.send_recorder import SendRecorder  # noqa: E402
+
+#: Where a Redis server listens by default (and REDIS_URL's default): only integration tests, which
+#: run their own server, may need one; `make test-unit` must pass on a machine without Redis.
+DEFAULT_REDIS_PORT = 6379
+
+
+@pytest.fixture(autouse=True)
+def no_redis_server_outside_integration(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Outside tests/integration, a connection to a local Redis server is refused, as on a machine
+    that has none, and fails the test: a unit test that passes only with Redis running is a bug."""
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+    attempts: list[object] = []
+    real_connect = socket.socket.connect
+
+    def connect(sock: socket.socket, address: object) -> None:
+        if isinstance(address, tuple) and len(address) >= 2 and address[1] == DEFAULT_REDIS_PORT:
+            attempts.append(address)
+            raise ConnectionRefusedError(f"unit tests must not use a Redis server ({address})")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    yield
+    if attempts:
+        pytest.fail(f"connected to a Redis server outside the integration tests: {attempts}")
 
 
 @pytest.fixture
