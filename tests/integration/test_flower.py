@@ -17,7 +17,7 @@ def test_flower_refuses_to_start_without_basic_auth(stack):
     env = stack.env(FLOWER_PORT=str(free_port()), PATH=f"{Path(sys.executable).parent}:{stack.env()['PATH']}")
     env.pop("FLOWER_BASIC_AUTH", None)
     result = subprocess.run(
-        ["scripts/run-flower"], cwd=REPO, env=env, capture_output=True, text=True, timeout=30
+        ["scripts/run-flower"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 2
     assert "FLOWER_BASIC_AUTH" in result.stderr
@@ -33,16 +33,16 @@ def test_flower_shows_routed_tasks_only_to_authenticated_operators(stack):
         ["scripts/run-flower"],
         stack.env(FLOWER_PORT=str(port), FLOWER_BASIC_AUTH=":".join(FLOWER_AUTH), PATH=path),
     )
-    wait_until(lambda: _status(url + "/", None) == 401, 30, what="Flower to answer")
+    wait_until(lambda: _status(url + "/", None) == 401, 120, what="Flower to answer")
     stack.start_worker()
     routing_id = stack.post_webhook(chat_body("flower-contact")).json()["routingId"]
-    wait_until(lambda: stack.routing(routing_id)["state"] == "routed", 30, what="routed")
+    wait_until(lambda: stack.routing(routing_id)["state"] == "routed", 120, what="routed")
 
     def routed_task_visible() -> bool:
         response = requests.get(url + "/api/tasks", auth=FLOWER_AUTH, timeout=5)
         return any(routing_id in str(task.get("args")) for task in response.json().values())
 
-    wait_until(routed_task_visible, 30, what="Flower to show the task")
+    wait_until(routed_task_visible, 120, what="Flower to show the task")
     tasks = requests.get(url + "/api/tasks", auth=FLOWER_AUTH, timeout=5).json()
     (task,) = [t for t in tasks.values() if routing_id in str(t.get("args"))]
     assert task["name"] == "router.route_contact"
