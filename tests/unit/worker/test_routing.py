@@ -228,7 +228,9 @@ def test_throttled_waits_for_retry_after(ctx, cxone, make_job):
         Throttled("429 Too Many Requests", retry_after=7, status=429, endpoint="routing_queue"),
     )
 
+    before = time.time()
     outcome = process(job, ctx)
+    after = time.time()
 
     assert isinstance(outcome, RetryLater)
     assert 7 < outcome.countdown <= 8
@@ -236,7 +238,7 @@ def test_throttled_waits_for_retry_after(ctx, cxone, make_job):
     assert record.state == RETRYING
     assert record.attempts == 1
     assert record.last_error == "429 Too Many Requests"
-    assert record.next_attempt_at == pytest.approx(time.time() + outcome.countdown, abs=2)
+    assert before + outcome.countdown <= record.next_attempt_at <= after + outcome.countdown
 
 
 def test_throttled_wait_is_capped(ctx, cxone, make_job):
@@ -300,7 +302,9 @@ def test_retry_window_exceeded_fails_and_dead_letters(ctx, cxone, make_job):
     job = make_job("digital", received_at=time.time() - window + 0.1)
     cxone.fail_next("route_digital", Transient("CXone answered 503", status=503))
 
+    before = time.time()
     assert process(job, ctx) is None
+    after = time.time()
 
     record = ctx.store.get(job.routing_id)
     assert record.state == FAILED
@@ -310,7 +314,7 @@ def test_retry_window_exceeded_fails_and_dead_letters(ctx, cxone, make_job):
     letter = dead_letter(ctx, job.routing_id)
     assert letter["job"] == job.to_message()
     assert letter["reason"] == record.failed_reason
-    assert letter["failed_at"] == pytest.approx(time.time(), abs=5)
+    assert before <= letter["failed_at"] <= after
 
 
 def test_permanent_error_fails_at_once(ctx, cxone, make_job):
