@@ -168,11 +168,10 @@ def test_a_worker_killed_mid_batch_loses_nothing(stack):
     assert unacked_at_kill > 0 and in_flight_at_kill > 0, (unacked_at_kill, in_flight_at_kill)
 
     stack.start_worker("survivor", concurrency=8)
-    wait_until(
-        lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= n, 300, interval=1, what="recovery"
-    )
-    recovered_after = time.monotonic() - killed_at
+    # Recovered once every message the victim held was handed out again and finished: its PUTs
+    # in flight may have reached CXone anyway, so the routed count alone can look complete first.
     stats = wait_routed(stack, n, 300)
+    recovered_after = time.monotonic() - killed_at
     assert stats["contacts_routed"] == n
     # A PUT in flight at the kill may have reached CXone before its worker died; redelivery then
     # repeats it. That is harmless (the PUT is idempotent: same contact, same queue) and bounded
