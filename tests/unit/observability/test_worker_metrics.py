@@ -23,6 +23,7 @@ from shared.routing.job import RoutingJob, new_routing_id
 from shared.settings import Settings
 from shared.task_queue import ROUTING_QUEUE
 from tests.support.cxone import API_URL, FakeCXone, FakeCXoneAuth, make_settings
+from tests.support.worker import worker_on_fakes, worker_settings
 from tests.unit.observability.conftest import parse_samples, sample
 from worker import observability
 from worker.context import WorkerContext
@@ -40,18 +41,9 @@ def cxone() -> FakeCXone:
 
 @pytest.fixture
 def ctx(cxone) -> WorkerContext:
-    settings = Settings(
-        routing_retry_window_seconds=120,
-        routing_max_countdown_seconds=10,
-        broker_visibility_timeout_seconds=30,
-        routing_status_ttl_seconds=3600,
-        cxone_skill_cache_ttl_seconds=300,
+    return worker_on_fakes(
+        worker_settings(), cxone, fakeredis.FakeRedis(server=fakeredis.FakeServer()), seed=7
     )
-    built = WorkerContext.build(
-        settings, redis_client=fakeredis.FakeRedis(server=fakeredis.FakeServer()), cxone=cxone
-    )
-    built.rng.seed(7)
-    return built
 
 
 @pytest.fixture

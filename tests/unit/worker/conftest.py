@@ -10,18 +10,13 @@ import pytest
 from shared.routing.job import RoutingJob, new_routing_id
 from shared.settings import Settings
 from tests.support.cxone import FakeCXone
+from tests.support.worker import worker_on_fakes, worker_settings
 from worker.context import WorkerContext
 
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(
-        routing_retry_window_seconds=120,
-        routing_max_countdown_seconds=10,
-        broker_visibility_timeout_seconds=30,
-        routing_status_ttl_seconds=3600,
-        cxone_skill_cache_ttl_seconds=300,
-    )
+    return worker_settings()
 
 
 @pytest.fixture
@@ -32,9 +27,7 @@ def cxone() -> FakeCXone:
 @pytest.fixture
 def ctx(settings, fake_redis, cxone) -> WorkerContext:
     """The context a worker builds for itself, on fake Redis and the recording fake CXone."""
-    built = WorkerContext.build(settings, redis_client=fake_redis, cxone=cxone)
-    built.rng.seed(20240611)  # the same retry jitter on every run
-    return built
+    return worker_on_fakes(settings, cxone, fake_redis, seed=20240611)
 
 
 @pytest.fixture
