@@ -20,6 +20,8 @@ from pathlib import Path
 import redis
 import requests
 
+from shared.task_queue import ROUTING_QUEUE
+
 REPO = Path(__file__).resolve().parents[2]
 #: Rows of counts recorded by the guarantee tests, printed as one table after the run.
 GUARANTEE_RESULTS: list[dict] = []
@@ -169,7 +171,10 @@ class Stack:
         )
         wait_until(lambda: _answers(self.web_url + "/healthz"), 60, what="the ingress")
 
-    def start_worker(self, name: str = "w1", concurrency: int = 8, **extra_env: str) -> Process:
+    def start_worker(
+        self, name: str = "w1", concurrency: int = 8, queues: str = ROUTING_QUEUE, **extra_env: str
+    ) -> Process:
+        """A Celery worker as the Procfile runs it (threads pool), consuming ``queues``."""
         return self.spawn(
             name,
             [
@@ -184,7 +189,7 @@ class Stack:
                 "--concurrency",
                 str(concurrency),
                 "--queues",
-                "routing",
+                queues,
                 "--loglevel",
                 "INFO",
                 "--without-gossip",

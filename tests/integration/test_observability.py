@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sys
 import threading
 from pathlib import Path
 
@@ -131,27 +130,8 @@ def test_queued_and_open_routings_are_reported_while_no_worker_takes_them(stack)
     port = free_port()
     # The gauges come from Redis, so any worker reports them: here one that consumes another
     # queue, so the two routings stay queued (as when every routing worker is down).
-    worker = stack.spawn(
-        "w-idle",
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "--app",
-            "worker.app",
-            "worker",
-            "--pool",
-            "threads",
-            "--concurrency",
-            "2",
-            "--queues",
-            "not-the-routing-queue",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            "w-idle@%h",
-        ],
-        stack.env(WORKER_METRICS_PORT=str(port)),
+    worker = stack.start_worker(
+        "w-idle", concurrency=2, queues="not-the-routing-queue", WORKER_METRICS_PORT=str(port)
     )
     assert worker.popen.poll() is None
     url = f"http://127.0.0.1:{port}/metrics"
