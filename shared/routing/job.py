@@ -10,7 +10,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass
 
-from marshmallow import Schema, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate
+
+from shared.routing.signal_template import template_problems
 
 MODES = ("digital", "voice")
 
@@ -29,6 +31,9 @@ class RoutingJob:
     channel: str | None = None
     input_id: str | None = None
     received_at: float = 0.0
+    #: Voice only: the route's signal parameter template (``["{skill_id}", …]``), rendered by the
+    #: worker. None for digital routings and in messages from before templates (the default is used).
+    signal_params: tuple[str, ...] | None = None
 
     @property
     def queue_label(self) -> str:
@@ -37,7 +42,10 @@ class RoutingJob:
 
     def to_message(self) -> dict:
         """The JSON-safe dict that is sent as the task's only argument."""
-        return asdict(self)
+        message = asdict(self)
+        if self.signal_params is not None:
+            message["signal_params"] = list(self.signal_params)  # what it reads back as from JSON
+        return message
 
     @classmethod
     def from_message(cls, message: dict) -> RoutingJob:
@@ -48,6 +56,13 @@ class RoutingJob:
 def new_routing_id() -> str:
     """A routing id: random, URL-safe, and unique enough to key Redis records."""
     return uuid.uuid4().hex
+
+
+def _valid_template(template: list[str]) -> None:
+    """The same check as the routing table's, so a worker never renders a template it cannot."""
+    problems = template_problems(template)
+    if problems:
+        raise ValidationError(problems)
 
 
 class RoutingJobSchema(Schema):
@@ -63,8 +78,11 @@ class RoutingJobSchema(Schema):
     channel = fields.String(load_default=None, allow_none=True)
     input_id = fields.String(load_default=None, allow_none=True)
     received_at = fields.Float(load_default=0.0)
+    signal_params = fields.List(fields.String(), load_default=None, allow_none=True, validate=_valid_template)
 
     @post_load
     def make_job(self, data: dict, **_: object) -> RoutingJob:
         """The loaded message as a :class:`RoutingJob`."""
+        if data["signal_params"] is not None:
+            data["signal_params"] = tuple(data["signal_params"])
         return RoutingJob(**data)
