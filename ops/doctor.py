@@ -36,6 +36,8 @@ import redis
 from shared.cxone.client import CXoneClient, Token
 from shared.cxone.errors import CXoneError, RateLimited
 from shared.cxone.queue_directory import QueueDirectory
+from shared.routing.signal_template import render as render_signal
+from shared.routing.signal_template import signal_values
 from shared.routing.table import Queue, RoutingTable, RoutingTableError
 from shared.settings import Settings, SettingsError, load_settings
 
@@ -52,6 +54,11 @@ SECRET_SETTINGS = (
 MIN_KEY_LENGTH = 16
 #: How long the doctor waits in total for slots of the shared CXone rate limiter.
 MAX_LIMITER_WAIT_SECONDS = 30.0
+#: CXone's media type id of voice skills ("Phone Call"); others are Email 1, Chat 3, Voice Mail 5,
+#: Work Item 6, Digital 9, … (the ``MediaTypeId`` enum of NICE's CXone agent SDK).
+PHONE_CALL_MEDIA_TYPE_ID = 4
+#: How :meth:`RoutingTable.queues` names the fallback queue.
+FALLBACK_ROUTE = "<fallback>"
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:
@@ -92,7 +99,8 @@ class Check:
 
 @dataclass
 class RouteCheck:
-    """One queue of the routing table: its skill id (or why there is none) and its mode."""
+    """One queue of the routing table: its skill id (or why there is none), its mode, the skill's
+    media type, and for a route that can be voice the signal parameters of an example routing."""
 
     intent: str
     queue: str
@@ -101,6 +109,15 @@ class RouteCheck:
     lookup: str  # found, "pinned, not looked up", missing, inactive, ambiguous, error, skipped
     detail: str
     mode: str
+    media_type_id: int | None = None
+    media_type_name: str | None = None
+    #: p1 … of the signal a voice contact on this route gets (ids of one routing shown as <…>).
+    signal_params: list[str] | None = None
+
+    @property
+    def media_type(self) -> str:
+        """The media type as the report shows it: ``Phone Call (4)``, or ``-`` when unknown."""
+        return media_label(self.media_type_id, self.media_type_name)
 
 
 @dataclass
@@ -352,37 +369,50 @@ def _check_token(report: Report, settings: Settings, cxone: _DoctorClient | None
 
 def _check_routes(report: Report, table: RoutingTable, cxone: _DoctorClient | None, why_skipped: str) -> None:
     directory = QueueDirectory(cxone, cxone.redis, 1) if cxone is not None else None
-    found: dict[str, tuple[int | None, str, str, str]] = {}  # one lookup per distinct name
+    found: dict[str, _Found] = {}  # one lookup per distinct name
     for intent, queue in table.queues().items():
-        mode = _mode(table, queue)
         if queue.skill_id is not None:
-            report.routes.append(
-                RouteCheck(
-                    intent,
-                    queue.label,
-                    queue.skill_id,
-                    OK,
-                    "pinned, not looked up",
-                    "skill id from the table",
-                    mode,
-                )
-            )
-            continue
-        if directory is None:
-            report.routes.append(
-                RouteCheck(intent, queue.label, None, SKIP, f"skipped: {why_skipped}", "not looked up", mode)
-            )
-            continue
-        name = queue.name
-        assert name is not None, "the routing table gives every queue a name or a skill id"
-        if name not in found:
-            found[name] = _lookup(directory, name)
-        skill_id, status, lookup, detail = found[name]
-        report.routes.append(RouteCheck(intent, queue.label, skill_id, status, lookup, detail, mode))
+            result = _Found(queue.skill_id, OK, "pinned, not looked up", "skill id from the table")
+        elif directory is None:
+            result = _Found(None, SKIP, f"skipped: {why_skipped}", "not looked up")
+        else:
+            name = queue.name
+            assert name is not None, "the routing table gives every queue a name or a skill id"
+            if name not in found:
+                found[name] = _lookup(directory, name)
+            result = found[name]
+        route = RouteCheck(
+            intent,
+            queue.label,
+            result.skill_id,
+            result.status,
+            result.lookup,
+            result.detail,
+            _mode(table, queue),
+            result.media_type_id,
+            result.media_type_name,
+            _example_signal(table, queue, intent, result.skill_id),
+        )
+        mismatch = _media_mismatch(table, queue, result)
+        if mismatch is not None and route.status == OK:
+            route.status, route.detail = WARN, mismatch
+        report.routes.append(route)
 
 
-def _lookup(directory: QueueDirectory, name: str) -> tuple[int | None, str, str, str]:
-    """``(skill_id, status, lookup, detail)`` for one queue name."""
+@dataclass(frozen=True)
+class _Found:
+    """What the skills list says about one queue name."""
+
+    skill_id: int | None
+    status: str
+    lookup: str
+    detail: str
+    media_type_id: int | None = None
+    media_type_name: str | None = None
+
+
+def _lookup(directory: QueueDirectory, name: str) -> _Found:
+    """The skill of one queue name, or why there is none."""
     waited = 0.0
     while True:
         try:
@@ -390,7 +420,7 @@ def _lookup(directory: QueueDirectory, name: str) -> tuple[int | None, str, str,
             break
         except RateLimited as exc:  # the workers are using the budget: wait our turn, bounded
             if waited + exc.wait > MAX_LIMITER_WAIT_SECONDS:
-                return (
+                return _Found(
                     None,
                     FAIL,
                     "error",
@@ -399,17 +429,91 @@ def _lookup(directory: QueueDirectory, name: str) -> tuple[int | None, str, str,
             time.sleep(exc.wait)
             waited += exc.wait
         except CXoneError as exc:
-            return None, FAIL, "error", f"skill search failed: {exc.reason}"
+            return _Found(None, FAIL, "error", f"skill search failed: {exc.reason}")
     if result.skill_id is not None:
-        return result.skill_id, OK, "found", f"found ({result.pages} page(s) searched)"
+        return _Found(
+            result.skill_id,
+            OK,
+            "found",
+            f"found ({result.pages} page(s) searched)",
+            result.media_type_id,
+            result.media_type_name,
+        )
     kind = (result.problem or "missing").split(":", 1)[0]
-    return None, FAIL, kind, result.problem or "missing"
+    return _Found(None, FAIL, kind, result.problem or "missing")
 
 
 def _mode(table: RoutingTable, queue: Queue) -> str:
     if queue.mode:
         return f"{queue.mode} (forced)"
     return f"by channel: voice on {', '.join(table.voice_channels)}; else digital"
+
+
+def _can_be_voice(table: RoutingTable, queue: Queue) -> bool:
+    """Some contact on this route is signalled: forced voice, or decided by channel with voice channels."""
+    return queue.mode == "voice" or (queue.mode is None and bool(table.voice_channels))
+
+
+def _example_signal(table: RoutingTable, queue: Queue, intent: str, skill_id: int | None) -> list[str] | None:
+    """The signal parameters of one example routing on a route that can be voice, else None.
+
+    What differs from one routing to the next (routing id, contact id; the intent, on the fallback)
+    is shown as ``<routing id>``, ``<contact id>``, ``<intent>``.
+    """
+    if not _can_be_voice(table, queue):
+        return None
+    values = signal_values(
+        skill_id=skill_id if skill_id is not None else "<skill id>",
+        queue=queue.label,
+        intent="<intent>" if intent == FALLBACK_ROUTE else intent,
+        routing_id="<routing id>",
+        contact_id="<contact id>",
+    )
+    return render_signal(table.signal_template(queue), values)
+
+
+def _media_mismatch(table: RoutingTable, queue: Queue, found: _Found) -> str | None:
+    """Why the skill's media type does not fit the contacts the route sends to it, or None.
+
+    A voice contact is reskilled by the Studio script, which needs a phone skill; a digital contact
+    is moved with the DFO routing-queue PUT, which needs a digital skill. A route decided by channel
+    sends both kinds to one skill, which fits only one of them (unless no voice channel is set).
+    """
+    voice = _is_voice_skill(found)
+    if voice is None:
+        return None  # not looked up, or the skills list did not say
+    skill = f"skill {found.skill_id}, media type {media_label(found.media_type_id, found.media_type_name)}"
+    if queue.mode == "voice" and not voice:
+        return f"voice route to {skill}: the Studio script's Reskill needs a Phone Call skill"
+    if queue.mode == "digital" and voice:
+        return f"digital route to {skill}: the DFO routing-queue PUT needs a digital skill (chat, email, …)"
+    if queue.mode is None and not voice and table.voice_channels:
+        return (
+            f"a voice contact here would be signalled to reskill to {skill}, but Reskill needs a Phone "
+            "Call skill; if no voice bot sends this intent, set mode: digital"
+        )
+    if queue.mode is None and voice:
+        return (
+            f"a digital contact here would be put into {skill}, but the DFO routing-queue PUT needs a "
+            "digital skill; if only voice bots send this intent, set mode: voice"
+        )
+    return None
+
+
+def media_label(media_type_id: int | None, media_type_name: str | None) -> str:
+    """A skill's media type for people: ``Phone Call (4)``, ``Chat``, ``(7)``, or ``-`` when unknown."""
+    if media_type_id is None:
+        return media_type_name or "-"
+    return f"{media_type_name} ({media_type_id})" if media_type_name else f"({media_type_id})"
+
+
+def _is_voice_skill(found: _Found) -> bool | None:
+    """True for CXone's Phone Call media type (mediaTypeId 4), False for any other, None when unknown."""
+    if found.media_type_id is not None:
+        return found.media_type_id == PHONE_CALL_MEDIA_TYPE_ID
+    if found.media_type_name is not None:
+        return found.media_type_name.strip().lower() in ("phone call", "voice")
+    return None
 
 
 class _DoctorClient(CXoneClient):
@@ -441,13 +545,17 @@ def render(report: Report, strict: bool = False) -> str:
     )
     if report.routes:
         lines.append("")
-        rows = []
+        rows, notes = [], []
         for r in report.routes:
-            rows.append([r.intent, r.queue, str(r.skill_id or "-"), _shown(r.status), r.lookup, r.mode])
+            rows.append(
+                [r.intent, r.queue, str(r.skill_id or "-"), r.media_type, _shown(r.status), r.lookup, r.mode]
+            )
+            below = [f"-> {r.detail}"] if r.status in (FAIL, WARN) else []
+            if r.signal_params is not None:
+                below.append("signal: " + ", ".join(f"p{n}={v}" for n, v in enumerate(r.signal_params, 1)))
+            notes.append(below)
         lines += _table(
-            ["INTENT", "QUEUE", "SKILL ID", "RESULT", "LOOKUP", "MODE"],
-            rows,
-            notes=[r.detail if r.status == FAIL else "" for r in report.routes],
+            ["INTENT", "QUEUE", "SKILL ID", "MEDIA TYPE", "RESULT", "LOOKUP", "MODE"], rows, notes=notes
         )
     problems, warnings = report.statuses().count(FAIL), report.statuses().count(WARN)
     verdict = "NOT READY" if report.problems(strict) else "ready for traffic"
@@ -459,7 +567,7 @@ def render(report: Report, strict: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _table(header: list[str], rows: list[list[str]], notes: list[str] | None = None) -> list[str]:
+def _table(header: list[str], rows: list[list[str]], notes: list[list[str]] | None = None) -> list[str]:
     """Left-aligned columns; multi-line cells continue under their column; ``notes`` go below a row."""
     widths = [
         max(len(header[i]), *(len(_first_line(row[i])) for row in rows)) if rows else len(header[i])
@@ -472,8 +580,7 @@ def _table(header: list[str], rows: list[list[str]], notes: list[str] | None = N
         cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=False)] + [first]
         out.append("  ".join(cells).rstrip())
         out += [" " * indent + more.strip() for more in rest]
-        if notes and notes[n]:
-            out.append("    -> " + notes[n])
+        out += ["    " + note for note in (notes[n] if notes else [])]
     return out
 
 
