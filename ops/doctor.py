@@ -1,10 +1,12 @@
 """``python -m ops doctor``: check a deployment before it takes traffic.
 
 Reads the same environment as the web and worker processes and checks, in order: the settings,
-webhook authentication, the CXone credentials, the routing table, Redis (reachable; eviction
-policy and persistence), a CXone token (grant, tenant, API host), and every queue of the routing
-table resolved to a skill id, with each route's voice/digital mode. Prints a table (or ``--json``)
-and exits 1 when anything failed (``--strict``: or warned), 0 otherwise.
+demo secrets (refused with a real tenant), webhook authentication, the CXone credentials, the
+routing table, Redis (reachable; eviction policy and persistence), a CXone token (grant, tenant, API
+host), and every queue of the routing table resolved to a skill id, with each route's voice/digital
+mode next to the skill's media type and, for voice, the signal parameters of an example routing.
+Prints a table (or ``--json``) and exits 1 when anything failed (``--strict``: or warned), 0
+otherwise.
 
 Two promises:
 
@@ -36,6 +38,7 @@ import redis
 from shared.cxone.client import CXoneClient, Token
 from shared.cxone.errors import CXoneError, RateLimited
 from shared.cxone.queue_directory import QueueDirectory
+from shared.demo_secrets import demo_secrets_in_effect, demo_secrets_problem
 from shared.routing.signal_template import render as render_signal
 from shared.routing.signal_template import signal_values
 from shared.routing.table import Queue, RoutingTable, RoutingTableError
@@ -165,11 +168,19 @@ def run_checks(
         settings = load_settings(environ)
     except SettingsError as exc:
         report.add("settings", FAIL, str(exc))
-        for name in ("webhook auth", "cxone credentials", "routing table", "redis", "cxone token"):
+        for name in (
+            "demo secrets",
+            "webhook auth",
+            "cxone credentials",
+            "routing table",
+            "redis",
+            "cxone token",
+        ):
             report.add(name, SKIP, "settings are invalid")
         return report
     report.add("settings", OK, "every setting present is well-formed")
 
+    _check_demo_secrets(report, settings)
     _check_webhook_auth(report, settings)
     credentials = _check_credentials(report, settings)
     table = _check_routing_table(report, settings)
@@ -192,6 +203,23 @@ def run_checks(
     finally:
         client.close()
     return report
+
+
+def _check_demo_secrets(report: Report, settings: Settings) -> None:
+    problem = demo_secrets_problem(settings)
+    if problem is not None:
+        report.add("demo secrets", FAIL, problem)
+        return
+    found = [secret.variable for secret in demo_secrets_in_effect(settings)]
+    if found:
+        report.add(
+            "demo secrets",
+            OK,
+            f"demo values in {', '.join(found)}: allowed because CXone is the sandbox "
+            f"({settings.cxone_auth_url}); refused with a real tenant",
+        )
+    else:
+        report.add("demo secrets", OK, "none in effect")
 
 
 def _check_webhook_auth(report: Report, settings: Settings) -> None:
