@@ -30,7 +30,7 @@ COPY shared/ shared/
 COPY ingress/ ingress/
 COPY worker/ worker/
 COPY cxone_sandbox/ cxone_sandbox/
-# The operator's command line, for `docker compose exec worker python -m ops doctor` and the like.
+# The operator's command line: `docker compose run --rm worker python -m ops doctor` and the like.
 COPY ops/ ops/
 # gunicorn reads it from the working directory: bind, processes, threads, timeouts, metrics shared
 # by its processes, JSON lines.

@@ -12,6 +12,7 @@ from ingress.errors import register_error_handlers
 from ingress.observability import register_metrics
 from ingress.views import blueprint
 from ingress.waiting import OutcomeWaiter
+from shared.demo_secrets import require_no_demo_secrets
 from shared.routing.publisher import RoutingPublisher
 from shared.routing.records import RoutingStatusStore
 from shared.routing.table import RoutingTable
@@ -44,10 +45,12 @@ def create_app(
     """Build the ingress. Tests pass settings, a fake Redis and a recording ``send_task``.
 
     Refuses to start (``SettingsError``/``RoutingTableError``) without webhook keys, unless auth is
-    explicitly disabled, or with an invalid routing table.
+    explicitly disabled, with a demo secret while CXone is a real tenant, or with an invalid
+    routing table.
     """
     settings = settings or load_settings()
     settings.require_webhook_auth()
+    require_no_demo_secrets(settings)
     table = routing_table or RoutingTable.load(settings.routes_file)
     # The waiter's own connections: short timeouts (a wait ends on time even if Redis hangs).
     waiting_redis = (

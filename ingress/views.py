@@ -182,6 +182,8 @@ def _plan_routing(webhook: WebhookRequest, table: RoutingTable) -> RoutingJob:
         channel=webhook.channel,
         input_id=webhook.input_id,
         received_at=time.time(),
+        # The worker renders the signal from the template decided here; it never reads the table.
+        signal_params=table.signal_template(decision.queue) if mode == "voice" else None,
     )
 
 

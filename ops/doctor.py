@@ -1,13 +1,14 @@
 """``python -m ops doctor``: check a deployment before it takes traffic.
 
 Reads the same environment as the web and worker processes and checks, in order: the settings,
-webhook authentication, the CXone credentials, the routing table, Redis (reachable; eviction
-policy and persistence), a CXone token (grant, tenant, API host), and every queue of the routing
-table resolved to a skill id, with each route's voice/digital mode. With ``--contact ID`` it also
-reads that contact back from CXone (``GET /dfo/3.0/contacts/{id}``) and says what it found, so an
-operator can check on a live test chat that the id the bot sends is the DFO contact id, and see
-the contact's field names as the tenant returns them. Prints a table (or ``--json``) and exits 1
-when anything failed (``--strict``: or warned), 0 otherwise.
+demo secrets (refused with a real tenant), webhook authentication, the CXone credentials, the
+routing table, Redis (reachable; eviction policy and persistence), a CXone token (grant, tenant, API
+host), and every queue of the routing table resolved to a skill id, with each route's voice/digital
+mode next to the skill's media type and, for voice, the signal parameters of an example routing.
+With ``--contact ID`` it also reads that contact back from CXone (``GET /dfo/3.0/contacts/{id}``)
+and says what it found, so an operator can check on a live test chat that the id the bot sends is
+the DFO contact id, and see the contact's field names as the tenant returns them. Prints a table
+(or ``--json``) and exits 1 when anything failed (``--strict``: or warned), 0 otherwise.
 
 Two promises:
 
@@ -41,7 +42,10 @@ from shared.cxone.client import CXoneClient, Token
 from shared.cxone.contact import ContactFields, ContactState, dropped_fields, without_customer_data
 from shared.cxone.errors import CXoneError, RateLimited
 from shared.cxone.queue_directory import QueueDirectory
+from shared.demo_secrets import demo_secrets_in_effect, demo_secrets_problem
 from shared.routing.contact_id import is_contact_id
+from shared.routing.signal_template import render as render_signal
+from shared.routing.signal_template import signal_values
 from shared.routing.table import Queue, RoutingTable, RoutingTableError
 from shared.settings import Settings, SettingsError, load_settings
 
@@ -59,6 +63,12 @@ MIN_KEY_LENGTH = 16
 #: How long the doctor waits in total for slots of the shared CXone rate limiter.
 MAX_LIMITER_WAIT_SECONDS = 30.0
 T = TypeVar("T")
+
+#: CXone's media type id of voice skills ("Phone Call"); others are Email 1, Chat 3, Voice Mail 5,
+#: Work Item 6, Digital 9, … (the ``MediaTypeId`` enum of NICE's CXone agent SDK).
+PHONE_CALL_MEDIA_TYPE_ID = 4
+#: How :meth:`RoutingTable.queues` names the fallback queue.
+FALLBACK_ROUTE = "<fallback>"
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:
@@ -104,7 +114,8 @@ class Check:
 
 @dataclass
 class RouteCheck:
-    """One queue of the routing table: its skill id (or why there is none) and its mode."""
+    """One queue of the routing table: its skill id (or why there is none), its mode, the skill's
+    media type, and for a route that can be voice the signal parameters of an example routing."""
 
     intent: str
     queue: str
@@ -113,6 +124,15 @@ class RouteCheck:
     lookup: str  # found, "pinned, not looked up", missing, inactive, ambiguous, error, skipped
     detail: str
     mode: str
+    media_type_id: int | None = None
+    media_type_name: str | None = None
+    #: p1 … of the signal a voice contact on this route gets (ids of one routing shown as <…>).
+    signal_params: list[str] | None = None
+
+    @property
+    def media_type(self) -> str:
+        """The media type as the report shows it: ``Phone Call (4)``, or ``-`` when unknown."""
+        return media_label(self.media_type_id, self.media_type_name)
 
 
 @dataclass
@@ -183,13 +203,21 @@ def run_checks(
         settings = load_settings(environ)
     except SettingsError as exc:
         report.add("settings", FAIL, str(exc))
-        for name in ("webhook auth", "cxone credentials", "routing table", "redis", "cxone token"):
+        for name in (
+            "demo secrets",
+            "webhook auth",
+            "cxone credentials",
+            "routing table",
+            "redis",
+            "cxone token",
+        ):
             report.add(name, SKIP, "settings are invalid")
         if contact_id is not None:
             report.add("cxone contact", SKIP, "settings are invalid")
         return report
     report.add("settings", OK, "every setting present is well-formed")
 
+    _check_demo_secrets(report, settings)
     _check_webhook_auth(report, settings)
     credentials = _check_credentials(report, settings)
     table = _check_routing_table(report, settings)
@@ -214,6 +242,23 @@ def run_checks(
     finally:
         client.close()
     return report
+
+
+def _check_demo_secrets(report: Report, settings: Settings) -> None:
+    problem = demo_secrets_problem(settings)
+    if problem is not None:
+        report.add("demo secrets", FAIL, problem)
+        return
+    found = [secret.variable for secret in demo_secrets_in_effect(settings)]
+    if found:
+        report.add(
+            "demo secrets",
+            OK,
+            f"demo values in {', '.join(found)}: allowed because CXone is the sandbox "
+            f"({settings.cxone_auth_url}); refused with a real tenant",
+        )
+    else:
+        report.add("demo secrets", OK, "none in effect")
 
 
 def _check_webhook_auth(report: Report, settings: Settings) -> None:
@@ -391,33 +436,34 @@ def _check_token(report: Report, settings: Settings, cxone: _DoctorClient | None
 
 def _check_routes(report: Report, table: RoutingTable, cxone: _DoctorClient | None, why_skipped: str) -> None:
     directory = QueueDirectory(cxone, cxone.redis, 1) if cxone is not None else None
-    found: dict[str, tuple[int | None, str, str, str]] = {}  # one lookup per distinct name
+    found: dict[str, _Found] = {}  # one lookup per distinct name
     for intent, queue in table.queues().items():
-        mode = _mode(table, queue)
         if queue.skill_id is not None:
-            report.routes.append(
-                RouteCheck(
-                    intent,
-                    queue.label,
-                    queue.skill_id,
-                    OK,
-                    "pinned, not looked up",
-                    "skill id from the table",
-                    mode,
-                )
-            )
-            continue
-        if directory is None:
-            report.routes.append(
-                RouteCheck(intent, queue.label, None, SKIP, f"skipped: {why_skipped}", "not looked up", mode)
-            )
-            continue
-        name = queue.name
-        assert name is not None, "the routing table gives every queue a name or a skill id"
-        if name not in found:
-            found[name] = _lookup(directory, name)
-        skill_id, status, lookup, detail = found[name]
-        report.routes.append(RouteCheck(intent, queue.label, skill_id, status, lookup, detail, mode))
+            result = _Found(queue.skill_id, OK, "pinned, not looked up", "skill id from the table")
+        elif directory is None:
+            result = _Found(None, SKIP, f"skipped: {why_skipped}", "not looked up")
+        else:
+            name = queue.name
+            assert name is not None, "the routing table gives every queue a name or a skill id"
+            if name not in found:
+                found[name] = _lookup(directory, name)
+            result = found[name]
+        route = RouteCheck(
+            intent,
+            queue.label,
+            result.skill_id,
+            result.status,
+            result.lookup,
+            result.detail,
+            _mode(table, queue),
+            result.media_type_id,
+            result.media_type_name,
+            _example_signal(table, queue, intent, result.skill_id),
+        )
+        mismatch = _media_mismatch(table, queue, result)
+        if mismatch is not None and route.status == OK:
+            route.status, route.detail = WARN, mismatch
+        report.routes.append(route)
 
 
 class LimiterBusy(Exception):
@@ -440,18 +486,37 @@ def _in_turn(call: Callable[[], T]) -> T:
             waited += exc.wait
 
 
-def _lookup(directory: QueueDirectory, name: str) -> tuple[int | None, str, str, str]:
-    """``(skill_id, status, lookup, detail)`` for one queue name."""
+@dataclass(frozen=True)
+class _Found:
+    """What the skills list says about one queue name."""
+
+    skill_id: int | None
+    status: str
+    lookup: str
+    detail: str
+    media_type_id: int | None = None
+    media_type_name: str | None = None
+
+
+def _lookup(directory: QueueDirectory, name: str) -> _Found:
+    """The skill of one queue name, or why there is none."""
     try:
         result = _in_turn(lambda: directory.lookup(name))
     except LimiterBusy as exc:
-        return None, FAIL, "error", str(exc)
+        return _Found(None, FAIL, "error", str(exc))
     except CXoneError as exc:
-        return None, FAIL, "error", f"skill search failed: {exc.reason}"
+        return _Found(None, FAIL, "error", f"skill search failed: {exc.reason}")
     if result.skill_id is not None:
-        return result.skill_id, OK, "found", f"found ({result.pages} page(s) searched)"
+        return _Found(
+            result.skill_id,
+            OK,
+            "found",
+            f"found ({result.pages} page(s) searched)",
+            result.media_type_id,
+            result.media_type_name,
+        )
     kind = (result.problem or "missing").split(":", 1)[0]
-    return None, FAIL, kind, result.problem or "missing"
+    return _Found(None, FAIL, kind, result.problem or "missing")
 
 
 def _check_contact(report: Report, settings: Settings, cxone: _DoctorClient | None, contact_id: str) -> None:
@@ -557,6 +622,73 @@ def _mode(table: RoutingTable, queue: Queue) -> str:
     return f"by channel: voice on {', '.join(table.voice_channels)}; else digital"
 
 
+def _can_be_voice(table: RoutingTable, queue: Queue) -> bool:
+    """Some contact on this route is signalled: forced voice, or decided by channel with voice channels."""
+    return queue.mode == "voice" or (queue.mode is None and bool(table.voice_channels))
+
+
+def _example_signal(table: RoutingTable, queue: Queue, intent: str, skill_id: int | None) -> list[str] | None:
+    """The signal parameters of one example routing on a route that can be voice, else None.
+
+    What differs from one routing to the next (routing id, contact id; the intent, on the fallback)
+    is shown as ``<routing id>``, ``<contact id>``, ``<intent>``.
+    """
+    if not _can_be_voice(table, queue):
+        return None
+    values = signal_values(
+        skill_id=skill_id if skill_id is not None else "<skill id>",
+        queue=queue.label,
+        intent="<intent>" if intent == FALLBACK_ROUTE else intent,
+        routing_id="<routing id>",
+        contact_id="<contact id>",
+    )
+    return render_signal(table.signal_template(queue), values)
+
+
+def _media_mismatch(table: RoutingTable, queue: Queue, found: _Found) -> str | None:
+    """Why the skill's media type does not fit the contacts the route sends to it, or None.
+
+    A voice contact is reskilled by the Studio script, which needs a phone skill; a digital contact
+    is moved with the DFO routing-queue PUT, which needs a digital skill. A route decided by channel
+    sends both kinds to one skill, which fits only one of them (unless no voice channel is set).
+    """
+    voice = _is_voice_skill(found)
+    if voice is None:
+        return None  # not looked up, or the skills list did not say
+    skill = f"skill {found.skill_id}, media type {media_label(found.media_type_id, found.media_type_name)}"
+    if queue.mode == "voice" and not voice:
+        return f"voice route to {skill}: the Studio script's Reskill needs a Phone Call skill"
+    if queue.mode == "digital" and voice:
+        return f"digital route to {skill}: the DFO routing-queue PUT needs a digital skill (chat, email, …)"
+    if queue.mode is None and not voice and table.voice_channels:
+        return (
+            f"a voice contact here would be signalled to reskill to {skill}, but Reskill needs a Phone "
+            "Call skill; if no voice bot sends this intent, set mode: digital"
+        )
+    if queue.mode is None and voice:
+        return (
+            f"a digital contact here would be put into {skill}, but the DFO routing-queue PUT needs a "
+            "digital skill; if only voice bots send this intent, set mode: voice"
+        )
+    return None
+
+
+def media_label(media_type_id: int | None, media_type_name: str | None) -> str:
+    """A skill's media type for people: ``Phone Call (4)``, ``Chat``, ``(7)``, or ``-`` when unknown."""
+    if media_type_id is None:
+        return media_type_name or "-"
+    return f"{media_type_name} ({media_type_id})" if media_type_name else f"({media_type_id})"
+
+
+def _is_voice_skill(found: _Found) -> bool | None:
+    """True for CXone's Phone Call media type (mediaTypeId 4), False for any other, None when unknown."""
+    if found.media_type_id is not None:
+        return found.media_type_id == PHONE_CALL_MEDIA_TYPE_ID
+    if found.media_type_name is not None:
+        return found.media_type_name.strip().lower() in ("phone call", "voice")
+    return None
+
+
 class _DoctorClient(CXoneClient):
     """A CXone client that uses a token of its own, never the workers' shared token cache."""
 
@@ -586,13 +718,17 @@ def render(report: Report, strict: bool = False) -> str:
     )
     if report.routes:
         lines.append("")
-        rows = []
+        rows, notes = [], []
         for r in report.routes:
-            rows.append([r.intent, r.queue, str(r.skill_id or "-"), _shown(r.status), r.lookup, r.mode])
+            rows.append(
+                [r.intent, r.queue, str(r.skill_id or "-"), r.media_type, _shown(r.status), r.lookup, r.mode]
+            )
+            below = [f"-> {r.detail}"] if r.status in (FAIL, WARN) else []
+            if r.signal_params is not None:
+                below.append("signal: " + ", ".join(f"p{n}={v}" for n, v in enumerate(r.signal_params, 1)))
+            notes.append(below)
         lines += _table(
-            ["INTENT", "QUEUE", "SKILL ID", "RESULT", "LOOKUP", "MODE"],
-            rows,
-            notes=[r.detail if r.status == FAIL else "" for r in report.routes],
+            ["INTENT", "QUEUE", "SKILL ID", "MEDIA TYPE", "RESULT", "LOOKUP", "MODE"], rows, notes=notes
         )
     if report.contact is not None and report.contact.returned is not None:
         lines += [
@@ -614,7 +750,7 @@ def render(report: Report, strict: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _table(header: list[str], rows: list[list[str]], notes: list[str] | None = None) -> list[str]:
+def _table(header: list[str], rows: list[list[str]], notes: list[list[str]] | None = None) -> list[str]:
     """Left-aligned columns; multi-line cells continue under their column; ``notes`` go below a row."""
     widths = [
         max(len(header[i]), *(len(_first_line(row[i])) for row in rows)) if rows else len(header[i])
@@ -627,8 +763,7 @@ def _table(header: list[str], rows: list[list[str]], notes: list[str] | None = N
         cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=False)] + [first]
         out.append("  ".join(cells).rstrip())
         out += [" " * indent + more.strip() for more in rest]
-        if notes and notes[n]:
-            out.append("    -> " + notes[n])
+        out += ["    " + note for note in (notes[n] if notes else [])]
     return out
 
 

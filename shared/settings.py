@@ -281,6 +281,10 @@ class Settings:
     # private temporary directory when it is unset.
     prometheus_multiproc_dir: str | None = setting("PROMETHEUS_MULTIPROC_DIR", None)
 
+    # Flower reads FLOWER_BASIC_AUTH (user:password) itself; it is a setting here so the demo
+    # password is refused with a real tenant (shared/demo_secrets.py).
+    flower_basic_auth: str = setting("FLOWER_BASIC_AUTH", "", secret=True)
+
     @property
     def cxone_grant_type(self) -> str:
         """``password`` when an API access key is configured (NICE's default), else ``client_credentials``."""

@@ -36,6 +36,7 @@ from shared.cxone.single_flight import delete_if_equal
 from shared.routing.contact_id import is_contact_id, shown
 from shared.routing.job import RoutingJob
 from shared.routing.records import TERMINAL, RoutingRecord
+from shared.routing.signal_template import DEFAULT_SIGNAL_PARAMS, render, signal_values
 from worker.context import WorkerContext
 from worker.metrics import count_routing
 
@@ -250,8 +251,17 @@ def require_contact_id(job: RoutingJob, pattern: str) -> None:
 
 
 def signal_params(job: RoutingJob, skill_id: int) -> list[str]:
-    """What the Studio script receives in its OnSignal event: SP1…SP4 (documented in the README)."""
-    return [str(skill_id), job.intent, job.routing_id, job.queue_label]
+    """What the Studio script receives in its OnSignal event (SP1 … SP9): the route's template from
+    the task message (the default one for a message without it) with this routing's ids and names."""
+    template = job.signal_params if job.signal_params is not None else DEFAULT_SIGNAL_PARAMS
+    values = signal_values(
+        skill_id=skill_id,
+        queue=job.queue_label,
+        intent=job.intent,
+        routing_id=job.routing_id,
+        contact_id=job.contact_id,
+    )
+    return render(template, values)
 
 
 def _signal_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> None:

@@ -36,6 +36,10 @@ class SkillLookup:
     skill_id: int | None
     problem: str | None = None  # "missing", "inactive" or "ambiguous", with details
     pages: int = 0
+    #: The skill's media type as the skills list gives it (4 "Phone Call", 3 "Chat", 9 "Digital",
+    #: …), when the lookup found one skill; the doctor compares it with the route's mode.
+    media_type_id: int | None = None
+    media_type_name: str | None = None
 
     def to_json(self) -> str:
         return json.dumps({"skill_id": self.skill_id, "problem": self.problem})
@@ -117,7 +121,15 @@ class QueueDirectory:
                 break
         active = [s for s in exact if s.get("isActive", True)]
         if len(active) == 1:
-            return SkillLookup(queue_name, int(active[0]["skillId"]), pages=pages)
+            skill = active[0]
+            media_type_id = skill.get("mediaTypeId")
+            return SkillLookup(
+                queue_name,
+                int(skill["skillId"]),
+                pages=pages,
+                media_type_id=media_type_id if isinstance(media_type_id, int) else None,
+                media_type_name=skill.get("mediaTypeName") or None,
+            )
         if len(active) > 1:
             ids = ", ".join(str(s.get("skillId")) for s in active)
             return SkillLookup(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass
 
-from marshmallow import Schema, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate
+
+from shared.routing.signal_template import template_problems
 
 MODES = ("digital", "voice")
 
@@ -36,6 +38,9 @@ class RoutingJob:
     #: The webhook field the contact id came from (``data.spawnedContactId``…); None in messages
     #: published before it existed.
     contact_source: str | None = None
+    #: Voice only: the route's signal parameter template (``["{skill_id}", …]``), rendered by the
+    #: worker. None for digital routings and in messages from before templates (the default is used).
+    signal_params: tuple[str, ...] | None = None
 
     @property
     def queue_label(self) -> str:
@@ -44,7 +49,10 @@ class RoutingJob:
 
     def to_message(self) -> dict:
         """The JSON-safe dict that is sent as the task's only argument."""
-        return asdict(self)
+        message = asdict(self)
+        if self.signal_params is not None:
+            message["signal_params"] = list(self.signal_params)  # what it reads back as from JSON
+        return message
 
     @classmethod
     def from_message(cls, message: dict) -> RoutingJob:
@@ -55,6 +63,13 @@ class RoutingJob:
 def new_routing_id() -> str:
     """A routing id: random, URL-safe, and unique enough to key Redis records."""
     return uuid.uuid4().hex
+
+
+def _valid_template(template: list[str]) -> None:
+    """The same check as the routing table's, so a worker never renders a template it cannot."""
+    problems = template_problems(template)
+    if problems:
+        raise ValidationError(problems)
 
 
 class RoutingJobSchema(Schema):
@@ -74,8 +89,11 @@ class RoutingJobSchema(Schema):
         load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1)
     )
     contact_source = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    signal_params = fields.List(fields.String(), load_default=None, allow_none=True, validate=_valid_template)
 
     @post_load
     def make_job(self, data: dict, **_: object) -> RoutingJob:
         """The loaded message as a :class:`RoutingJob`."""
+        if data["signal_params"] is not None:
+            data["signal_params"] = tuple(data["signal_params"])
         return RoutingJob(**data)

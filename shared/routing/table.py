@@ -9,10 +9,13 @@ It is a YAML file named by ``ROUTES_FILE`` (see ``config/routes.example.yaml``):
       sales_inquiry: Sales Support           # a CXone queue (skill) name, resolved by the worker
       vip_callback: {skill_id: 1200042}      # or a skill id, no lookup
       claims: {queue: Claims, mode: voice}   # mode forces voice (Signal API) or digital (DFO PUT)
+      escalate: {queue: Claims, mode: voice, signal_params: ["Escalate", "{skill_id}"]}
+    signal_params: ["{skill_id}", "{intent}", "{routing_id}", "{queue}"]   # p1 … p9 of a voice signal
 
 The file is validated when it is loaded, and every problem is reported with its line number so an
 operator can fix them all in one go. The ingress decides the route (it must answer 422 when there is
-none); the worker only resolves the queue name to a skill id.
+none) and puts the route's signal parameter template in the task message; the worker only resolves
+the queue name to a skill id and renders the template (it never reads this file).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from shared.routing.signal_template import DEFAULT_SIGNAL_PARAMS, MAX_SIGNAL_PARAMS, entry_problem
 
 DEFAULT_MIN_SCORE = 0.5
 DEFAULT_VOICE_CHANNELS = ("voiceGateway2", "voiceGateway", "voice", "phone")
@@ -38,6 +43,8 @@ class Queue:
     name: str | None = None
     skill_id: int | None = None
     mode: str | None = None  # None: decided by the contact's channel
+    #: This route's own voice signal parameters; None: the table's ``signal_params``.
+    signal_params: tuple[str, ...] | None = None
 
     @property
     def label(self) -> str:
@@ -79,6 +86,8 @@ class RoutingTable:
     min_score: float = DEFAULT_MIN_SCORE
     fallback: Queue | None = None
     voice_channels: tuple[str, ...] = DEFAULT_VOICE_CHANNELS
+    #: The voice signal's parameters p1 … (see :mod:`shared.routing.signal_template`).
+    signal_params: tuple[str, ...] = DEFAULT_SIGNAL_PARAMS
 
     def decide(self, candidates: list[Candidate]) -> Decision:
         """Pick the highest-scoring intent and its queue, or the fallback; raise :class:`Unroutable`.
@@ -109,6 +118,10 @@ class RoutingTable:
         if queue.mode:
             return queue.mode
         return "voice" if channel in self.voice_channels else "digital"
+
+    def signal_template(self, queue: Queue) -> tuple[str, ...]:
+        """The signal parameters of a voice contact routed to ``queue``: the route's own, else the table's."""
+        return queue.signal_params if queue.signal_params is not None else self.signal_params
 
     def queues(self) -> dict[str, Queue]:
         """Every queue the table can send to, keyed by the intent (``<fallback>`` for the fallback)."""
@@ -153,10 +166,8 @@ class _TableParser:
             raise RoutingTableError(f"{self.source}: must be a mapping with a 'routes:' key")
 
         top = self.mapping(root)
-        for unknown in set(top) - {"routes", "fallback", "min_score", "voice_channels"}:
-            self.error(
-                top[unknown][0], unknown, "unknown key (expected routes, fallback, min_score, voice_channels)"
-            )
+        for unknown in set(top) - set(_TOP_LEVEL_KEYS):
+            self.error(top[unknown][0], unknown, f"unknown key (expected {', '.join(_TOP_LEVEL_KEYS)})")
 
         routes: dict[str, Queue] = {}
         if "routes" not in top:
@@ -195,9 +206,19 @@ class _TableParser:
             else:
                 self.error(node, "voice_channels", "must be a list of Cognigy channel names")
 
+        signal_params = DEFAULT_SIGNAL_PARAMS
+        if "signal_params" in top:
+            signal_params = self.signal_params(top["signal_params"][1], "signal_params") or signal_params
+
         if self.errors:
             raise RoutingTableError("invalid routing table:\n  " + "\n  ".join(self.errors))
-        return RoutingTable(routes, min_score, fallback, voice_channels)
+        return RoutingTable(
+            routes,
+            min_score=min_score,
+            fallback=fallback,
+            voice_channels=voice_channels,
+            signal_params=signal_params,
+        )
 
     def mapping(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         result: dict[str, tuple[yaml.Node, yaml.Node]] = {}
@@ -228,8 +249,10 @@ class _TableParser:
             self.error(node, key, "must be a queue name or {queue: NAME} or {skill_id: N}")
             return None
         fields = self.mapping(node)
-        for unknown in set(fields) - {"queue", "skill_id", "mode"}:
-            self.error(fields[unknown][0], f"{key}.{unknown}", "unknown key (expected queue, skill_id, mode)")
+        for unknown in set(fields) - set(_QUEUE_KEYS):
+            self.error(
+                fields[unknown][0], f"{key}.{unknown}", f"unknown key (expected {', '.join(_QUEUE_KEYS)})"
+            )
         name: str | None = None
         skill_id: int | None = None
         mode: str | None = None
@@ -255,10 +278,65 @@ class _TableParser:
             if mode not in MODES:
                 self.error(raw, f"{key}.mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
                 return None
+        signal_params: tuple[str, ...] | None = None
+        if "signal_params" in fields:
+            raw = fields["signal_params"][1]
+            if mode == "digital":
+                self.error(
+                    raw,
+                    f"{key}.signal_params",
+                    "this route is forced digital (mode: digital): signal parameters only apply to voice",
+                )
+                return None
+            signal_params = self.signal_params(raw, f"{key}.signal_params")
+            if signal_params is None:
+                return None
         if (name is None) == (skill_id is None):
             self.error(node, key, "give exactly one of queue or skill_id")
             return None
-        return Queue(name=name, skill_id=skill_id, mode=mode)
+        return Queue(name=name, skill_id=skill_id, mode=mode, signal_params=signal_params)
+
+    def signal_params(self, node: yaml.Node, key: str) -> tuple[str, ...] | None:
+        """A signal parameter template (a list of 1 to 9 texts); None, with the errors noted, when invalid."""
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            self.error(
+                node,
+                key,
+                f'must be a list of 1 to {MAX_SIGNAL_PARAMS} texts, e.g. ["Escalate", "{{skill_id}}"]',
+            )
+            return None
+        if len(node.value) > MAX_SIGNAL_PARAMS:
+            self.error(
+                node,
+                key,
+                f"at most {MAX_SIGNAL_PARAMS} parameters (the Signal API takes p1 … p9), "
+                f"got {len(node.value)}",
+            )
+            return None
+        entries: list[str] = []
+        valid = True
+        for number, item in enumerate(node.value, start=1):
+            where = f"{key}.p{number}"
+            if isinstance(item, yaml.MappingNode):
+                # [{skill_id}] unquoted is YAML for a list holding the mapping {skill_id: null}.
+                self.error(item, where, 'must be text: quote placeholders, e.g. "{skill_id}"')
+                valid = False
+                continue
+            if not isinstance(item, yaml.ScalarNode) or _is_null(item):
+                self.error(item, where, 'must be text (a literal or a placeholder such as "{skill_id}")')
+                valid = False
+                continue
+            problem = entry_problem(str(item.value))
+            if problem is not None:
+                self.error(item, where, problem)
+                valid = False
+                continue
+            entries.append(str(item.value))
+        return tuple(entries) if valid else None
+
+
+_TOP_LEVEL_KEYS = ("routes", "fallback", "min_score", "voice_channels", "signal_params")
+_QUEUE_KEYS = ("queue", "skill_id", "mode", "signal_params")
 
 
 def _is_null(node: yaml.Node) -> bool:

@@ -12,8 +12,7 @@ import pytest
 
 from ingress import create_app
 from shared.routing.records import RoutingStatusStore
-
-from .conftest import WEBHOOK_URL
+from tests.support.ingress import WEBHOOK_URL
 
 BODY = {
     "sessionId": "session-7000001",

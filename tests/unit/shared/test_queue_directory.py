@@ -80,6 +80,16 @@ def test_pages_through_every_match_and_picks_the_exact_name(
     assert all(p["searchString"] == ["Sales Support"] for p in fake.pages)
 
 
+def test_the_found_skill_keeps_its_media_type_for_the_doctor(
+    http: responses.RequestsMock, directory: QueueDirectory
+) -> None:
+    FakeSkills(http, [{**skill(11, "Claims"), "mediaTypeName": "Phone Call"}, skill(12, "Claims Chat")])
+
+    found = directory.lookup("Claims")
+
+    assert (found.skill_id, found.media_type_id, found.media_type_name) == (11, 4, "Phone Call")
+
+
 def test_a_longer_name_containing_the_queue_name_is_never_picked(
     http: responses.RequestsMock, directory: QueueDirectory
 ) -> None:

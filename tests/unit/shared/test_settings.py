@@ -209,6 +209,7 @@ def test_every_setting_is_declared_once_with_its_own_variable() -> None:
         "CXONE_CLIENT_SECRET",
         "CXONE_ACCESS_KEY_ID",
         "CXONE_ACCESS_KEY_SECRET",
+        "FLOWER_BASIC_AUTH",
     }
     assert [f.repr for f in fields(Settings)] == [not v.secret for v in variables]
 

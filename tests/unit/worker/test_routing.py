@@ -11,6 +11,7 @@ import pytest
 from shared import redis_keys
 from shared.cxone.client import CXoneClient
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
+from shared.routing.job import RoutingJob
 from shared.routing.records import FAILED, QUEUED, RETRYING, ROUTED, SUPERSEDED
 from tests.support.cxone import SKILLS, FakeCXone
 from worker.routing import MAX_REDELIVERIES, Failed, RetryLater, carry_out, process, signal_params
@@ -129,6 +130,28 @@ def test_signal_params_are_skill_intent_routing_and_queue(make_job):
     assert signal_params(job, 42) == ["42", "claims", job.routing_id, "Claims"]
     by_id = dataclasses.replace(job, queue_name=None, skill_id=42)
     assert signal_params(by_id, 42) == ["42", "claims", job.routing_id, "skill 42"]
+
+
+def test_the_template_in_the_message_is_rendered_just_before_the_signal(ctx, cxone, make_job):
+    job = make_job("voice", signal_params=("Escalate", "{skill_id}", "{contact_id}", "q={queue}"))
+
+    assert process(job, ctx) is None
+
+    skill = SKILLS["Claims"]
+    assert cxone.calls_to("signal") == [("700111223", ["Escalate", str(skill), "700111223", "q=Claims"])]
+    assert ctx.store.get(job.routing_id).state == ROUTED
+
+
+def test_a_message_from_before_templates_gets_the_default_parameters(make_job):
+    job = make_job("voice", store=False)
+    old_message = {k: v for k, v in job.to_message().items() if k != "signal_params"}
+
+    assert signal_params(RoutingJob.from_message(old_message), 42) == [
+        "42",
+        "claims",
+        job.routing_id,
+        "Claims",
+    ]
 
 
 def test_second_delivery_after_success_sends_nothing(ctx, cxone, make_job):
