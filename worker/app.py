@@ -6,6 +6,7 @@ from worker import observability
 
 settings = load_settings()
 settings.require_cxone_credentials()
+settings.require_trusted_cxone_urls()  # never send the access key or a token elsewhere
 observability.install(settings)  # JSON logs, metrics server, routing ids on every task's lines
 celery = make_celery(settings)
 celery.set_default()

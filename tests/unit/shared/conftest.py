@@ -48,6 +48,8 @@ def make_settings(**overrides: Any) -> Settings:
         "cxone_client_secret": "client-secret",
         "cxone_access_key_id": "key-id",
         "cxone_access_key_secret": "sandbox/key+secret=",
+        # The fake CXone lives under example.test: trusted here as NICE's domains are by default.
+        "cxone_trusted_hosts": ("example.test",),
         "cxone_connect_timeout_seconds": 0.5,
         "cxone_read_timeout_seconds": 0.5,
     }
