@@ -76,6 +76,8 @@ class FakeCXoneAuth:
         self.tenant_id = tenant_id
         self.delay = delay
         self.token_status = 200
+        #: The OAuth error code answered with a ``token_status`` other than 200.
+        self.token_error = "invalid_client"
         #: Called with no arguments while a token request is being answered (to look at Redis).
         self.on_request: Callable[[], None] | None = None
         self.issued: list[str] = []
@@ -111,7 +113,7 @@ class FakeCXoneAuth:
                 return (
                     self.token_status,
                     {},
-                    json.dumps({"error": "invalid_client", "error_description": "Bad client credentials"}),
+                    json.dumps({"error": self.token_error, "error_description": "Bad client credentials"}),
                 )
             token = make_jwt({"tenantId": self.tenant_id, "icBUId": 4600001, "n": len(self.issued) + 1})
             self.issued.append(token)

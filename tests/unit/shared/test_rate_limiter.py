@@ -113,3 +113,60 @@ def test_concurrent_workers_never_exceed_the_limit_in_any_window(
         )
     # And it does keep granting: a fresh batch in each of the windows the run spans.
     assert len(granted) >= limit * int(duration / window)
+
+
+# ---------------------------------------------------------------- CXone's pause (429 Retry-After)
+
+
+def test_a_pause_refuses_every_caller_with_the_time_left(connect: ClientFactory, unique_key: str) -> None:
+    pause_key = unique_key + ":pause"
+    workers = [CallLimiter(connect(), unique_key, limit=100, pause_key=pause_key) for _ in range(3)]
+
+    assert workers[0].pause(30) == pytest.approx(30, abs=0.05)
+    answers = [worker.acquire() for worker in workers]
+
+    assert all(answer.paused for answer in answers)
+    assert all(29.0 < answer.wait <= 30.0 for answer in answers)
+    assert connect().llen(unique_key) == 0  # a refusal takes no slot
+    assert 29.0 < workers[1].pause_left() <= 30.0
+    connect().delete(pause_key)
+
+
+def test_a_pause_is_only_ever_made_longer(connect: ClientFactory, unique_key: str) -> None:
+    limiter = CallLimiter(connect(), unique_key, limit=100, pause_key=unique_key + ":pause")
+
+    limiter.pause(90)
+    assert 89.0 < limiter.pause(10) <= 90.0  # a shorter Retry-After from another 429 changes nothing
+    assert 119.0 < limiter.pause(120) <= 120.0
+    assert 119.0 < limiter.acquire().wait <= 120.0
+    connect().delete(unique_key + ":pause")
+
+
+def test_after_a_pause_the_window_paces_as_before(connect: ClientFactory, unique_key: str) -> None:
+    pause_key = unique_key + ":pause"
+    limiter = CallLimiter(
+        connect(), unique_key, limit=2, window_seconds=1, guard_seconds=0, pause_key=pause_key
+    )
+    assert limiter.acquire().wait == 0.0  # one call before the 429
+
+    limiter.pause(0.3)
+    assert limiter.acquire().paused
+    time.sleep(0.35)
+
+    assert limiter.acquire().wait == 0.0  # the pause is over: a slot
+    refused = limiter.acquire()  # and the window still counts the call made before the pause
+    assert not refused.paused and 0 < refused.wait <= 1.0
+    assert connect().pttl(pause_key) == -2  # the pause key expired by itself
+
+
+def test_a_limiter_without_a_pause_key_ignores_pauses(connect: ClientFactory, unique_key: str) -> None:
+    paused = CallLimiter(connect(), unique_key + ":a", limit=5, pause_key=unique_key + ":pause")
+    paused.pause(30)
+    other = CallLimiter(connect(), unique_key + ":b", limit=5)
+
+    assert other.try_acquire() == 0.0
+    assert other.pause_left() == 0.0
+    with pytest.raises(ValueError, match="no pause key"):
+        other.pause(1)
+    client = connect()
+    client.delete(unique_key + ":a", unique_key + ":b", unique_key + ":pause")
