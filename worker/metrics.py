@@ -41,7 +41,15 @@ disable_created_metrics()
 NO_REASON = "none"
 ROUTING_OUTCOMES = ("routed", "retried", "failed")
 #: ``retried``: why the routing runs again later.
-ROUTING_RETRY_CAUSES = ("throttled", "rate_limited", "transient", "in_flight", "redis_unavailable")
+ROUTING_RETRY_CAUSES = (
+    "throttled",
+    "rate_limited",
+    "transient",
+    "in_flight",
+    "redis_unavailable",
+    "cxone_pause",
+    "credentials_rejected",
+)
 #: ``failed``: which kind of failure ended it (it is dead-lettered).
 ROUTING_FAILURE_REASONS = ("permanent", "retry_window", "poison", "outcome_unknown")
 
