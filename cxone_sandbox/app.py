@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 from .config import SandboxConfig
 from .faults import KNOB_HELP, KNOB_NAMES, parse_fault_update
 from .seed import SeedSkill
-from .state import ApiError, SandboxState, iso_timestamp
+from .state import HOLD_MAX_SECONDS, ApiError, SandboxState, iso_timestamp
 from .tokens import AREA, CLUSTER
 
 ACD_BASE = "/inContactAPI/services/v30.0"
@@ -95,6 +95,7 @@ def _api_call(state: SandboxState, endpoint: str) -> Callable[[Callable[..., Any
             delay_ms = state.knobs.latency_ms
             if delay_ms:
                 time.sleep(delay_ms / 1000)
+            state.hold_if_asked(endpoint)
             state.admit_api_call(endpoint, _bearer_token(), _path_and_query())
             return view(**kwargs)
 
@@ -346,6 +347,10 @@ Controls
   POST /sandbox/reset        default knobs, zero stats (seed and tokens kept)
   GET  /sandbox/stats        counters, routings and signals (?summary=1 omits the last two)
   GET  /sandbox/calls        every token and API request: arrival time, view, status answered
+
+  hold_calls = N holds the next N contact calls (routing PUT, signal) until
+  {{"release_held": true}} (or {HOLD_MAX_SECONDS:g} s): a slow CXone call at a chosen moment;
+  stats show held_calls (held now) and held_calls_total.
 
 Knobs (current value, then what it does)
 {knob_lines}

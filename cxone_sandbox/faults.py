@@ -24,6 +24,9 @@ class FaultKnobs:
     seed: int = 0
     outage_until: float | None = None  # wall-clock time.time(); None when no outage
     closed_contacts: frozenset[str] = field(default_factory=frozenset)
+    #: How many of the next contact calls (routing PUT, signal) to hold until released: a CXone
+    #: that is slow on one call, at a moment the test chooses.
+    hold_calls: int = 0
     # What a 429 says in Retry-After: None computes it from the rate window (throttle_next: 1 s);
     # an integer or any text (an HTTP date, garbage) is sent as it is.
     retry_after_seconds: int | str | None = None
@@ -104,7 +107,8 @@ def _string_list(value: Any) -> frozenset[str]:
     return frozenset(value)
 
 
-# Every key POST /sandbox/faults accepts. outage_seconds and revoke_tokens are actions, not state.
+# Every key POST /sandbox/faults accepts. outage_seconds, revoke_tokens and release_held are
+# actions, not state.
 _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "latency_ms": _number(0, 60000),
     "rate_limit_per_minute": _optional_integer,
@@ -115,6 +119,8 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "revoke_tokens": _boolean,
     "token_ttl_seconds": _integer(1),
     "closed_contacts": _string_list,
+    "hold_calls": _integer(0),
+    "release_held": _boolean,
     "retry_after_seconds": _retry_after_value,
     "throttle_next": _integer(0),
     "redirect_token_to": _optional_url,
@@ -138,6 +144,8 @@ KNOB_HELP = {
     "revoke_tokens": "every token issued so far is refused (401)",
     "token_ttl_seconds": "lifetime of the tokens issued from now on",
     "closed_contacts": "contact ids answered 404, as closed or unknown contacts",
+    "hold_calls": "hold the next N contact calls (routing PUT, signal) until release_held",
+    "release_held": "let every held contact call go on",
     "retry_after_seconds": "what a 429's Retry-After says: seconds or any text (null: the time until a slot)",
     "throttle_next": "answer exactly the next N API calls with 429 (whatever the rate limit)",
     "redirect_token_to": "answer token requests with a 307 to this base URL + the path (null: off)",

@@ -19,6 +19,10 @@ from .tokens import TokenIdentity, TokenRegistry
 
 ENDPOINT_KEYS = ("skills", "routing_queues", "routing_put", "signal")
 RATE_WINDOW_SECONDS = 60.0
+#: Endpoints that act on a contact: the calls `hold_calls` holds.
+CONTACT_ENDPOINTS = ("routing_put", "signal")
+#: A held call goes on by itself after this long, so a forgotten hold never hangs a client forever.
+HOLD_MAX_SECONDS = 120.0
 INJECTED_ERROR_STATUSES = (500, 502, 503)
 CLOSED_CONTACT_PREFIXES = ("closed-", "unknown-")
 #: How many token and API requests GET /sandbox/calls remembers (the oldest are forgotten).
@@ -84,6 +88,10 @@ class SandboxState:
         self.skills = tuple(sorted(skills, key=lambda skill: skill.skill_id))
         self._skills_by_id = {skill.skill_id: skill for skill in self.skills}
         self._lock = threading.Lock()
+        # Held calls wait on this (same lock); release_held and reset wake them.
+        self._released = threading.Condition(self._lock)
+        self._release_round = 0
+        self._held_now = 0
         self._tokens = TokenRegistry()
         self._clear_run()
 
@@ -98,13 +106,15 @@ class SandboxState:
         self._accepted_times: list[float] = []
         self._routings: dict[str, list[dict[str, Any]]] = {}
         self._signals: dict[str, list[dict[str, Any]]] = {}
+        self._held_total = 0
         # Every token and API request with its arrival (wall clock) and the status answered.
         self._calls: deque[dict[str, Any]] = deque(maxlen=CALL_LOG_SIZE)
 
     def reset(self) -> None:
-        """Back to a fresh run: default knobs, zero stats. Issued tokens stay valid."""
+        """Back to a fresh run: default knobs, zero stats, held calls released. Tokens stay valid."""
         with self._lock:
             self._clear_run()
+            self._release_held()
 
     # --- authentication -------------------------------------------------------------------
 
@@ -140,6 +150,27 @@ class SandboxState:
             return self._tokens.redeem_refresh_token(refresh_token, time.time())
 
     # --- API call gate ----------------------------------------------------------------------
+
+    def hold_if_asked(self, endpoint: str) -> None:
+        """Hold this call while ``hold_calls`` asks for it, until released (or HOLD_MAX_SECONDS)."""
+        if endpoint not in CONTACT_ENDPOINTS:
+            return
+        with self._lock:
+            if self.knobs.hold_calls <= 0:
+                return
+            self.knobs.hold_calls -= 1
+            self._held_now += 1
+            self._held_total += 1
+            release_round = self._release_round
+            deadline = time.monotonic() + HOLD_MAX_SECONDS
+            while self._release_round == release_round and time.monotonic() < deadline:
+                self._released.wait(deadline - time.monotonic())
+            self._held_now -= 1
+
+    def _release_held(self) -> None:
+        """Let every held call go on. Caller holds the lock."""
+        self._release_round += 1
+        self._released.notify_all()
 
     def admit_api_call(self, endpoint: str, bearer_token: str | None, path: str = "") -> None:
         """Count an API call and admit it, or raise ApiError (redirect, outage, 401, 429, injected 5xx)."""
@@ -270,6 +301,9 @@ class SandboxState:
                 elif name == "revoke_tokens":
                     if value:
                         self._tokens.revoke_all()
+                elif name == "release_held":
+                    if value:
+                        self._release_held()
                 elif name == "seed":
                     self.knobs.seed = value
                     self._rng = random.Random(value)
@@ -296,6 +330,7 @@ class SandboxState:
             "outage_remaining_seconds": round(remaining, 3),
             "token_ttl_seconds": knobs.token_ttl_seconds,
             "closed_contacts": sorted(knobs.closed_contacts),
+            "hold_calls": knobs.hold_calls,
             "retry_after_seconds": knobs.retry_after_seconds,
             "throttle_next": knobs.throttle_next,
             "redirect_token_to": knobs.redirect_token_to,
@@ -327,6 +362,8 @@ class SandboxState:
                 "contacts_routed_more_than_once": sum(1 for count in routed if count > 1),
                 "contacts_signalled": len(signalled),
                 "contacts_signalled_more_than_once": sum(1 for count in signalled if count > 1),
+                "held_calls": self._held_now,
+                "held_calls_total": self._held_total,
             }
             if not summary:
                 # Entries are never mutated once recorded, so copying the lists is enough.

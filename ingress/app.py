@@ -62,7 +62,13 @@ def create_app(
         routing_table=table,
         redis=redis_client,
         store=store,
-        publisher=RoutingPublisher(redis_client, store, send_task, settings.dedupe_window_seconds),
+        publisher=RoutingPublisher(
+            redis_client,
+            store,
+            send_task,
+            settings.dedupe_window_seconds,
+            settings.dedupe_contact_intent_seconds,
+        ),
     )
     register_error_handlers(app)
     app.register_blueprint(blueprint)

@@ -17,12 +17,14 @@ from flask import Blueprint, current_app, g, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ingress.answers import current_answer, queued_record
 from ingress.auth import check_signature, is_valid_key, presented_key
 from ingress.edge import check_bounds
 from ingress.errors import Refusal, error_response
 from ingress.webhook_schema import WebhookRequest, flatten_errors, parse_webhook
 from shared.routing.job import RoutingJob, new_routing_id
 from shared.routing.publisher import DuplicateInFlight, EnqueueFailed, Published, RoutingPublisher
+from shared.routing.records import RoutingStatusStore
 from shared.routing.table import RoutingTable, Unroutable
 from shared.settings import Settings
 
@@ -54,7 +56,7 @@ def route_webhook():
     webhook = _validate(_decode_json(raw))
     job = _plan_routing(webhook, ingress.routing_table)
     published = _queue(job, ingress.publisher)
-    return _accepted(job, published), 202
+    return jsonify(_answer(job, published, ingress.store)), 202
 
 
 @blueprint.errorhandler(Refusal)
@@ -192,19 +194,21 @@ def _queue(job: RoutingJob, publisher: RoutingPublisher) -> Published:
     return published
 
 
-def _accepted(job: RoutingJob, published: Published):
-    """The 202 body: the routing to poll, and where the contact is going."""
-    return jsonify(
-        {
-            "status": "queued",
-            "routingId": published.routing_id,
-            "intent": job.intent,
-            "queue": job.queue_label,
-            "contactId": job.contact_id,
-            "mode": job.mode,
-            **({"duplicate": True} if published.duplicate else {}),
-        }
-    )
+def _answer(job: RoutingJob, published: Published, store: RoutingStatusStore) -> dict:
+    """The 202 body: the routing to poll, and where the contact is going. A resend gets the first
+    routing's current state (see :func:`ingress.answers.current_answer`) and ``"duplicate": true``."""
+    if not published.duplicate:
+        return current_answer(queued_record(job))
+    try:
+        record = store.get(published.routing_id)
+    except redis.RedisError:
+        raise Refusal(
+            503, "enqueue_failed", "could not read the first routing's state; please retry", _RETRY_AFTER
+        ) from None
+    # No record yet: the first copy's record write failed after its publish (the worker writes it
+    # when it takes the task), so the routing is queued.
+    first = record or queued_record(job, published.routing_id)
+    return {**current_answer(first), "duplicate": True}
 
 
 # ------------------------------------------------------------------------- the other endpoints
@@ -212,7 +216,7 @@ def _accepted(job: RoutingJob, published: Published):
 
 @blueprint.get("/routings/<routing_id>")
 def routing_status(routing_id: str):
-    """The state of one routing: queued, retrying, routed or failed."""
+    """The state of one routing: queued, retrying, routed, failed or superseded."""
     if not _authenticated(_ingress().settings):
         return _missing_api_key().response()
     if len(routing_id) > 64:

@@ -14,6 +14,7 @@ from typing import TextIO
 import redis
 
 from shared import redis_keys
+from shared.routing.latest import LatestRoutings
 from shared.routing.publisher import EnqueueFailed, NotReplayable, RoutingPublisher
 from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings
@@ -58,7 +59,8 @@ def _store(settings: Settings) -> RoutingStatusStore:
 
 
 def stuck_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    """List open routings older than ``--minutes`` with their last error."""
+    """List open routings older than ``--minutes`` with their last error (routed, failed and
+    superseded ones have ended: never listed)."""
     records = _store(settings).open_older_than(args.minutes * 60)
     if args.json:
         for record in records:
@@ -83,17 +85,19 @@ def stuck_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
 
 def list_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """One line per dead letter: routing id, when it failed, contact, queue and reason."""
-    letters = _store(settings).dead_letters()
+    store = _store(settings)
+    letters = store.dead_letters()
     if not letters:
         out.write("the dead-letter list is empty\n")
         return 0
+    latest = LatestRoutings(store.redis, settings.routing_status_ttl_seconds)
     out.write(f"{'ROUTING ID':<34} {'FAILED AT (UTC)':<20} {'CONTACT':<16} {'QUEUE':<22} REASON\n")
     for routing_id, letter in letters.items():
         job = letter.get("job", {})
         failed_at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(letter.get("failed_at", 0)))
         out.write(
             f"{routing_id:<34} {failed_at:<20} {str(job.get('contact_id'))[:16]:<16} "
-            f"{_queue(job)[:22]:<22} {letter.get('reason')}\n"
+            f"{_queue(job)[:22]:<22} {letter.get('reason')}{_newer_note(latest, routing_id, job)}\n"
         )
     out.write(f"{len(letters)} dead letter(s)\n")
     return 0
@@ -110,7 +114,8 @@ def show_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
 
 
 def replay_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    """Publish the selected dead letters to the workers again (only routings still ``failed``)."""
+    """Publish the selected dead letters to the workers again (only routings still ``failed``); each
+    replay becomes its contact's newest routing."""
     store = _store(settings)
     ids = _selected(args, store)
     if ids is None:
@@ -122,6 +127,7 @@ def replay_command(args: argparse.Namespace, settings: Settings, out: TextIO) ->
         store,
         lambda message: celery.send_task(ROUTE_CONTACT_TASK, args=[message], queue=ROUTING_QUEUE),
         settings.dedupe_window_seconds,
+        settings.dedupe_contact_intent_seconds,
     )
     failures = 0
     for routing_id in ids:
@@ -157,6 +163,15 @@ def _selected(args: argparse.Namespace, store: RoutingStatusStore) -> list[str] 
     if args.all:
         return list(store.dead_letters())
     return args.routing_ids or None
+
+
+def _newer_note(latest: LatestRoutings, routing_id: str, job: dict) -> str:
+    """A warning when the contact has a newer routing: replaying this one (it becomes the
+    contact's newest) would move the contact back to what the customer asked before."""
+    newest = latest.get(str(job.get("contact_id")))
+    if newest is None or newest.routing_id == routing_id:
+        return ""
+    return f" [contact has a newer routing {newest.routing_id} ({newest.intent}): a replay overrides it]"
 
 
 def _queue(job: dict) -> str:

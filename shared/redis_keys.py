@@ -21,11 +21,6 @@ def routing(routing_id: str) -> str:
     return f"{PREFIX}routing:{routing_id}"
 
 
-def routing_in_flight(routing_id: str) -> str:
-    """Held while one worker carries the routing out, so a redelivered copy cannot run beside it."""
-    return f"{PREFIX}routing:{routing_id}:in-flight"
-
-
 def routing_signal_sent(routing_id: str) -> str:
     """Set before a voice signal leaves: a signal is not idempotent and must never go twice."""
     return f"{PREFIX}routing:{routing_id}:signal"
@@ -41,9 +36,25 @@ def dedupe_input(input_id: str) -> str:
     return f"{PREFIX}dedupe:input:{_digest(input_id)}"
 
 
-def dedupe_contact_intent(contact_id: str, intent: str) -> str:
-    """The same contact and intent within the dedupe window count as one routing."""
-    return f"{PREFIX}dedupe:contact:{_digest(contact_id + chr(0) + intent)}"
+# One CXone contact: its routings are numbered as they arrive, and only the newest may move it
+
+
+def contact_seq(contact_id: str) -> str:
+    """Counter: the sequence number of the contact's next routing (INCR at the ingress)."""
+    return f"{PREFIX}contact:{_digest(contact_id)}:seq"
+
+
+def contact_latest(contact_id: str) -> str:
+    """Hash: the contact's latest routing (routing_id, seq, intent, at), and a pending claim
+    (pending, pending_seq, pending_intent, pending_until) while a webhook without inputId is
+    being enqueued."""
+    return f"{PREFIX}contact:{_digest(contact_id)}:latest"
+
+
+def contact_lease(contact_id: str) -> str:
+    """Held (value: routing id and a token) while a worker carries out one of the contact's
+    routings, so no two routings of one contact, nor two copies of one routing, run at once."""
+    return f"{PREFIX}contact:{_digest(contact_id)}:lease"
 
 
 # CXone

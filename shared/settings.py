@@ -250,6 +250,9 @@ class Settings:
         "ROUTING_STATUS_TTL_SECONDS", 7 * 24 * 3600, integer, minimum=60
     )
     dedupe_window_seconds: int = setting("DEDUPE_WINDOW_SECONDS", 600, integer, minimum=0)
+    # A webhook without inputId is a resend only if the contact's latest routing has its intent
+    # and arrived within this many seconds (sender retries come within seconds); 0: never.
+    dedupe_contact_intent_seconds: int = setting("DEDUPE_CONTACT_INTENT_SECONDS", 60, integer, minimum=0)
 
     # Broker
     broker_visibility_timeout_seconds: int = setting(

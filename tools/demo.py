@@ -30,7 +30,7 @@ DEFAULT_KEY = "demo-webhook-key"
 DEFAULT_TIMEOUT_SECONDS = 20.0
 POLL_INTERVAL_SECONDS = 0.25
 HTTP_TIMEOUT = (3.05, 10)
-TERMINAL_STATES = ("routed", "failed")
+TERMINAL_STATES = ("routed", "failed", "superseded")
 AUTH_REFUSALS = (401, 403)
 
 
@@ -81,6 +81,8 @@ class Outcome:
             self.note = str(record.get("reason") or record.get("lastError") or "")
         elif self.state == "retrying":
             self.note = f"last error: {record.get('lastError')}"
+        elif self.state == "superseded":
+            self.note = f"replaced by the contact's newer routing {record.get('supersededBy')}"
         else:
             self.note = ""
 

@@ -9,18 +9,21 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 
 import redis
 
 from shared.cxone.client import CXoneClient
 from shared.cxone.queue_directory import QueueDirectory
+from shared.routing.latest import LatestRoutings
 from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings, load_settings
 
 
 @dataclass
 class WorkerContext:
-    """Settings, Redis, the routing records, the CXone client and the queue directory."""
+    """Settings, Redis, the routing records, the CXone client and the queue directory (and, derived
+    from them, the contacts' latest routings)."""
 
     settings: Settings
     redis: redis.Redis
@@ -28,6 +31,11 @@ class WorkerContext:
     client: CXoneClient
     directory: QueueDirectory
     rng: random.Random
+
+    @cached_property
+    def latest(self) -> LatestRoutings:
+        """Each contact's latest routing: which of a contact's routings may still move it."""
+        return LatestRoutings(self.redis, self.settings.routing_status_ttl_seconds)
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerContext:

@@ -39,7 +39,8 @@ disable_created_metrics()
 
 #: The ``reason`` of the outcome that needs none (routed).
 NO_REASON = "none"
-ROUTING_OUTCOMES = ("routed", "retried", "failed")
+#: ``superseded``: a newer routing for the same contact replaced it before it ran (no call made).
+ROUTING_OUTCOMES = ("routed", "retried", "failed", "superseded")
 #: ``retried``: why the routing runs again later.
 ROUTING_RETRY_CAUSES = (
     "throttled",
@@ -59,8 +60,8 @@ PlatformCollector(registry=WORKER_REGISTRY)
 
 ROUTINGS = Counter(
     "router_routings",
-    "Routing attempts by outcome: routed, retried (reason: the cause) or failed (reason: the "
-    "kind of failure).",
+    "Routing attempts by outcome: routed, retried (reason: the cause), failed (reason: the "
+    "kind of failure) or superseded (a newer routing for the contact replaced it).",
     ["outcome", "reason"],
     registry=WORKER_REGISTRY,
 )
@@ -69,7 +70,7 @@ for _collector in cxone_metrics.COLLECTORS:
 
 
 def count_routing(outcome: str, reason: str = NO_REASON) -> None:
-    """Count one routing outcome (``routed``, ``retried`` or ``failed``)."""
+    """Count one routing outcome (``routed``, ``retried``, ``failed`` or ``superseded``)."""
     ROUTINGS.labels(outcome=outcome, reason=reason).inc()
 
 

@@ -7,9 +7,10 @@ open. So every worker runs this sweep in a background thread; a Redis lock lets 
 sweep per interval.
 
 A routing is an orphan when all of these hold:
-- its record is ``queued`` or ``retrying`` and has not changed for longer than any legitimate wait
-  (visibility timeout + the longest countdown + a margin);
-- no worker holds its in-flight lease;
+- its record is ``queued`` or ``retrying`` (never a terminal one: routed, failed or superseded)
+  and has not changed for longer than any legitimate wait (visibility timeout + the longest
+  countdown + a margin);
+- no worker holds its contact's lease for it;
 - its message is not among the unacked messages (those come back by themselves);
 - the routing queue is short, so a stale record is not merely waiting behind a backlog.
 
@@ -32,6 +33,7 @@ from shared import redis_keys
 from shared.routing.records import RETRYING
 from shared.task_queue import ROUTING_QUEUE
 from worker.context import WorkerContext
+from worker.routing import ContactLease
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ class OrphanSweeper:
             record
             for record in self.ctx.store.open_older_than(self.stale_after)
             if _last_activity(record) < now - self.stale_after
-            and not client.exists(redis_keys.routing_in_flight(record.routing_id))
+            and ContactLease.holder_of(client, str(record.job.get("contact_id"))) != record.routing_id
         ]
         if not candidates:
             return []

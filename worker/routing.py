@@ -5,8 +5,13 @@ The Celery task (``worker.tasks``) only translates the :class:`RetryLater` this 
 unit-tested by calling it.
 
 Guarantees kept here:
-- a routing already ``routed`` or ``failed`` is never carried out again (duplicate delivery);
-- two copies of one message never run at once (an in-flight lease in Redis);
+- a routing already ``routed``, ``failed`` or ``superseded`` is never carried out again (duplicate
+  delivery);
+- one routing at a time per contact (a lease in Redis, :class:`ContactLease`), so two copies of one
+  message never run at once, and a contact's routings never race each other;
+- the newest routing for a contact wins: under the lease, a routing older than the contact's latest
+  is ``superseded`` without a CXone call (:mod:`shared.routing.latest`); one already running when a
+  newer one arrives finishes first, and the newer one waits for the lease;
 - a voice signal is sent at most once per routing: if its outcome is unknown it is not re-sent but
   dead-lettered for an operator to check;
 - a message redelivered again and again (a poison message that kills its worker) is dead-lettered;
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 
 import redis
@@ -32,8 +38,9 @@ from shared.cxone.errors import (
     Throttled,
     Transient,
 )
+from shared.cxone.single_flight import delete_if_equal
 from shared.routing.job import RoutingJob
-from shared.routing.records import TERMINAL
+from shared.routing.records import TERMINAL, RoutingRecord
 from worker.context import WorkerContext
 from worker.metrics import count_routing
 
@@ -59,43 +66,89 @@ def process(
     fields = {"routing_id": job.routing_id, "contact_id": job.contact_id, "intent": job.intent}
     if redelivered and _dead_letter_if_poison(job, ctx, attempt, fields):
         return None
-    with InFlightLease(ctx.redis, job.routing_id, ctx.settings.broker_visibility_timeout_seconds) as lease:
+    record = ctx.store.get(job.routing_id)
+    if record is not None and record.state in TERMINAL:
+        # Checked before the lease too, so a late copy of a finished routing does not wait for
+        # the contact's other routings.
+        log.info("routing already %s; duplicate delivery ignored", record.state, extra=fields)
+        return None
+    with ContactLease(ctx.redis, job, ctx.settings.broker_visibility_timeout_seconds) as lease:
         if not lease.held:
-            # Another copy is running (or its worker died and the lease has not expired yet).
-            # Check again later rather than dropping this copy: it may be the only one left.
-            cap = ctx.settings.routing_max_countdown_seconds
-            count_routing("retried", "in_flight")
-            countdown = min(cap, lease.seconds_left() + ctx.rng.uniform(0.1, 1.0))
-            return RetryLater(countdown, "another worker holds this routing")
+            return _wait_for_lease(job, ctx, lease, record)
         return _process_leased(job, ctx, fields)
 
 
-class InFlightLease:
-    """A Redis key that keeps two copies of one routing from running at once.
+def _wait_for_lease(
+    job: RoutingJob, ctx: WorkerContext, lease: ContactLease, record: RoutingRecord | None
+) -> RetryLater:
+    """Another routing of the contact (or another copy of this one) is running: check again soon.
 
-    ``with InFlightLease(…) as lease:`` tries to take it; ``lease.held`` says whether it did. A lease
-    taken here is let go when the block ends; one held by another copy is left alone. It expires
-    by itself, so a worker that dies holding it blocks the routing only until then.
+    Never drop this copy: it may be the only one left. A worker carrying a routing out holds the
+    lease for one CXone call, so a lease taken just now is retried within a second; one held for
+    long (its worker may have died) is retried about as late as it has been held, and never later
+    than it expires by itself.
+    """
+    cap = ctx.settings.routing_max_countdown_seconds
+    count_routing("retried", "in_flight")
+    countdown = min(cap, lease.wait_hint() + ctx.rng.uniform(0.1, 1.0))
+    holder = lease.holder()
+    if holder is None or holder == job.routing_id:
+        return RetryLater(countdown, "another worker holds this routing")
+    reason = f"waiting for routing {holder} of the same contact to finish"
+    if record is not None:
+        # Shown by GET /routings/<id>: the routing is not stuck, it is queued behind another.
+        ctx.store.mark_retrying(job.routing_id, reason, time.time() + countdown, counts_as_attempt=False)
+    return RetryLater(countdown, reason)
+
+
+class ContactLease:
+    """A Redis key that lets one routing of a contact run at a time.
+
+    ``with ContactLease(…) as lease:`` tries to take it; ``lease.held`` says whether it did. A lease
+    taken here is let go when the block ends (only if it is still ours); one held by another
+    routing (or another copy of this one: same routing, same contact) is left alone. It expires by
+    itself, so a worker that dies holding it blocks the contact only until then.
     """
 
-    def __init__(self, client: redis.Redis, routing_id: str, seconds: int):
+    def __init__(self, client: redis.Redis, job: RoutingJob, seconds: int):
         self.redis = client
-        self.key = redis_keys.routing_in_flight(routing_id)
+        self.key = redis_keys.contact_lease(job.contact_id)
+        # The routing id first (see holder_of), then a token: a copy of the same routing that took
+        # the lease after ours expired is not ours to delete.
+        self.value = f"{job.routing_id} {uuid.uuid4().hex}"
         self.seconds = seconds
         self.held = False
 
-    def __enter__(self) -> InFlightLease:
-        self.held = bool(self.redis.set(self.key, "1", nx=True, ex=self.seconds))
+    def __enter__(self) -> ContactLease:
+        self.held = bool(self.redis.set(self.key, self.value, nx=True, ex=self.seconds))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self.held:
-            self.redis.delete(self.key)
+            delete_if_equal(self.redis, self.key, self.value)
             self.held = False
 
-    def seconds_left(self) -> float:
-        """Seconds until another copy's lease expires by itself (at least 1)."""
-        return max(1.0, float(self.redis.ttl(self.key) or 1))
+    def holder(self) -> str | None:
+        """The routing id that holds the lease now (None: nobody)."""
+        return _routing_of(self.redis.get(self.key))
+
+    def wait_hint(self) -> float:
+        """Seconds worth waiting for the holder: as long as it has held the lease, at most until
+        the lease expires by itself (at least 0)."""
+        left = max(0.0, float(self.redis.ttl(self.key) or 0))
+        return min(left, max(0.0, self.seconds - left))
+
+    @staticmethod
+    def holder_of(client: redis.Redis, contact_id: str) -> str | None:
+        """The routing id whose worker holds ``contact_id``'s lease now (None: nobody)."""
+        return _routing_of(client.get(redis_keys.contact_lease(contact_id)))
+
+
+def _routing_of(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.decode() if isinstance(value, bytes) else value
+    return text.split(" ", 1)[0]
 
 
 def _process_leased(job: RoutingJob, ctx: WorkerContext, fields: dict) -> RetryLater | None:
@@ -109,6 +162,10 @@ def _process_leased(job: RoutingJob, ctx: WorkerContext, fields: dict) -> RetryL
     elif record.state in TERMINAL:
         log.info("routing already %s; duplicate delivery ignored", record.state, extra=fields)
         return None
+    newer = ctx.latest.start(job)
+    if newer is not None:
+        _supersede(job, ctx, newer, fields)
+        return None
     try:
         skill_id = carry_out(job, ctx)
     except Permanent as exc:
@@ -121,6 +178,16 @@ def _process_leased(job: RoutingJob, ctx: WorkerContext, fields: dict) -> RetryL
     count_routing("routed")
     log.info("contact routed to skill %s", skill_id, extra={**fields, "skill_id": skill_id})
     return None
+
+
+def _supersede(job: RoutingJob, ctx: WorkerContext, newer: str, fields: dict) -> None:
+    """End the routing as ``superseded`` by ``newer`` (same contact): no call, nothing to replay."""
+    ctx.store.mark_superseded(job.routing_id, newer)
+    count_routing("superseded")
+    log.info(
+        "a newer routing for the contact replaces this one; no call made",
+        extra={**fields, "superseded_by": newer},
+    )
 
 
 def _fail(job: RoutingJob, ctx: WorkerContext, reason: str, cause: str, fields: dict) -> None:

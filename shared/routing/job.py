@@ -29,6 +29,10 @@ class RoutingJob:
     channel: str | None = None
     input_id: str | None = None
     received_at: float = 0.0
+    #: The routing's place among the contact's routings (assigned by the publisher; higher is
+    #: newer). None only in messages published before it existed: those yield to any routing of
+    #: the contact that has one (see ``shared/routing/latest.py``).
+    contact_seq: int | None = None
 
     @property
     def queue_label(self) -> str:
@@ -63,6 +67,9 @@ class RoutingJobSchema(Schema):
     channel = fields.String(load_default=None, allow_none=True)
     input_id = fields.String(load_default=None, allow_none=True)
     received_at = fields.Float(load_default=0.0)
+    contact_seq = fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1)
+    )
 
     @post_load
     def make_job(self, data: dict, **_: object) -> RoutingJob:

@@ -3,19 +3,28 @@
 Used by the ingress (new webhooks) and by the operator CLI (dead-letter replay), so both go through
 the same path and the same guards.
 
+Which webhooks are resends (:func:`resend_rule`): one with an ``inputId`` (Cognigy's id of one user
+input) is a resend exactly when an earlier webhook had the same ``inputId`` within
+``DEDUPE_WINDOW_SECONDS``; nothing else counts. One without an ``inputId`` is a resend only when the
+contact's latest routing has the same intent and arrived less than ``DEDUPE_CONTACT_INTENT_SECONDS``
+ago (see :mod:`shared.routing.latest`), so a customer who asks for billing, then sales, then billing
+again gets three routings.
+
 Order matters, and each step is what makes one guarantee hold:
 
-1. **Claim the duplicate keys** (Cognigy's ``inputId``, and contact + intent) as ``pending:<id>``
-   with a short TTL, atomically. A resend that finds a *settled* key gets the first routing's id; one
-   that finds a *pending* key (the first copy is being enqueued right now) is asked to retry in a
-   second, because that first copy may yet fail.
+1. **Claim** (one Lua call, :meth:`LatestRoutings.claim`): recognise a resend, or number the routing
+   among its contact's routings (``contact_seq``) and claim its duplicate key as *pending* (the
+   inputId key, or a pending mark on the contact's latest routing), atomically. A resend that finds
+   a *settled* routing gets its id; one that finds a *pending* claim (the first copy is being
+   enqueued right now) waits briefly, because that first copy may yet fail.
 2. **Publish the task**, then **write the routing record** (create-if-absent: a fast worker may
    have created it already). Publishing first means a failed publish leaves nothing behind: no
    orphan record that claims a routing nobody will carry out. If the record write fails after a
    successful publish, the routing still happens: the worker creates the record itself.
-3. Only once the task is safely in Redis, **settle the duplicate keys** to the routing id for
-   ``DEDUPE_WINDOW_SECONDS``. If the publish failed, the claims are released and the caller
-   answers 503, so the sender's retry is not mistaken for a duplicate of nothing.
+3. In the record's round trip, **settle** the claim: the inputId key is set to the routing id for
+   ``DEDUPE_WINDOW_SECONDS``, and the routing becomes its contact's latest. If the publish failed,
+   the claim is released and the caller answers 503, so the sender's retry is not mistaken for a
+   duplicate of nothing.
 """
 
 from __future__ import annotations
@@ -28,40 +37,29 @@ from dataclasses import dataclass, replace
 import redis
 from kombu.exceptions import OperationalError
 
-from shared import redis_keys
 from shared.routing.job import RoutingJob
+from shared.routing.latest import (
+    BY_CONTACT_INTENT,
+    BY_INPUT_ID,
+    CLAIMED,
+    DUPLICATE,
+    NOT_CHECKED,
+    Claim,
+    LatestRoutings,
+    input_key,
+)
 from shared.routing.records import RoutingStatusStore
 
 log = logging.getLogger(__name__)
 
 #: Errors that mean "Redis (the broker) is unreachable", from redis-py or from kombu.
 BROKER_ERRORS = (redis.RedisError, OperationalError, OSError)
-PENDING = "pending:"
 #: How long a claim may stay pending: longer than the slowest publish (kombu retries included).
 PENDING_TTL_SECONDS = 30
 #: How long a resend waits for its in-flight twin to be settled before answering "retry shortly".
 IN_FLIGHT_WAIT_SECONDS = 2.0
-
-# KEYS = duplicate keys; ARGV = pending marker, ttl. Returns the first existing value, or nil after
-# claiming every key.
-_CLAIM = """
-for i, key in ipairs(KEYS) do
-    local existing = redis.call('GET', key)
-    if existing then return existing end
-end
-for i, key in ipairs(KEYS) do
-    redis.call('SET', key, ARGV[1], 'EX', tonumber(ARGV[2]))
-end
-return false
-"""
-
-# KEYS = duplicate keys; ARGV = pending marker. Removes only our own, still-pending claims.
-_RELEASE = """
-for i, key in ipairs(KEYS) do
-    if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
-end
-return true
-"""
+#: DEDUPE_CONTACT_INTENT_SECONDS's default (shared/settings.py), for callers that do not pass it.
+DEFAULT_CONTACT_INTENT_SECONDS = 60
 
 
 class EnqueueFailed(RuntimeError):
@@ -84,12 +82,13 @@ class Published:
     duplicate: bool  # True: an earlier webhook already created this routing
 
 
-def duplicate_keys(job: RoutingJob) -> list[str]:
-    """The keys under which a resend of ``job``'s webhook is recognised."""
-    keys = [redis_keys.dedupe_contact_intent(job.contact_id, job.intent)]
+def resend_rule(job: RoutingJob, input_window: int, contact_intent_window: int) -> str:
+    """How a resend of ``job``'s webhook is recognised: by its inputId alone when it has one
+    (:data:`BY_INPUT_ID`), else by the contact's latest routing (:data:`BY_CONTACT_INTENT`);
+    :data:`NOT_CHECKED` when that rule's window is 0 (turned off)."""
     if job.input_id:
-        keys.insert(0, redis_keys.dedupe_input(job.input_id))
-    return keys
+        return BY_INPUT_ID if input_window > 0 else NOT_CHECKED
+    return BY_CONTACT_INTENT if contact_intent_window > 0 else NOT_CHECKED
 
 
 class RoutingPublisher:
@@ -101,66 +100,72 @@ class RoutingPublisher:
         store: RoutingStatusStore,
         send: Callable[[dict], None],
         dedupe_window_seconds: int,
+        contact_intent_window_seconds: int = DEFAULT_CONTACT_INTENT_SECONDS,
     ):
         self.redis = client
         self.store = store
         self.send = send
         self.dedupe_window_seconds = dedupe_window_seconds
-        self._claim = client.register_script(_CLAIM)
-        self._release = client.register_script(_RELEASE)
+        self.contact_intent_window_seconds = contact_intent_window_seconds
+        self.latest = LatestRoutings(client, store.ttl_seconds)
 
     def publish(self, job: RoutingJob) -> Published:
-        """Enqueue ``job`` unless it duplicates a recent one.
+        """Enqueue ``job`` unless it is a resend of an earlier webhook (see :func:`resend_rule`).
 
         Raises :class:`DuplicateInFlight` or :class:`EnqueueFailed` (both answered 503 with
-        Retry-After: the sender retries). Returns the routing id to give the sender.
+        Retry-After: the sender retries). Returns the routing id to give the sender; the task
+        message carries the routing's ``contact_seq``.
         """
-        keys = duplicate_keys(job) if self.dedupe_window_seconds > 0 else []
-        marker = PENDING + job.routing_id
-        if keys:
-            existing = self._claim_or_wait(keys, marker)
-            if existing is not None:
-                return Published(existing, duplicate=True)
+        rule = resend_rule(job, self.dedupe_window_seconds, self.contact_intent_window_seconds)
+        claim = self._claim_or_wait(job, rule)
+        if claim.outcome == DUPLICATE:
+            return Published(claim.routing_id or "", duplicate=True)
+        job = replace(job, contact_seq=claim.seq)
         try:
             self._send(job)
         except EnqueueFailed:
-            self._release_quietly(keys, marker)
+            self._release_quietly(job, rule)
             raise
-        self._record_and_settle(job, keys)
+        self._record_and_settle(job, rule)
         return Published(job.routing_id, duplicate=False)
 
-    def _claim_or_wait(self, keys: list[str], marker: str) -> str | None:
-        """Claim ``keys`` for us (None), or return the routing id an earlier copy settled on.
+    def _claim_or_wait(self, job: RoutingJob, rule: str) -> Claim:
+        """Claim ``job``'s place (CLAIMED, with its number), or the routing an earlier copy settled
+        on (DUPLICATE).
 
         A copy still *pending* is waited for briefly (it is usually settled within milliseconds);
-        if it fails, its claim disappears and this copy claims the keys itself.
+        if it fails, its claim disappears and this copy claims for itself.
         """
         deadline = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
         while True:
             try:
-                existing = self._claim(keys=keys, args=[marker, PENDING_TTL_SECONDS])
+                claim = self.latest.claim(
+                    job,
+                    rule,
+                    contact_window=self.contact_intent_window_seconds,
+                    pending_ttl=PENDING_TTL_SECONDS,
+                )
             except BROKER_ERRORS as exc:
                 raise EnqueueFailed(f"duplicate check failed: {exc.__class__.__name__}") from exc
-            if existing is None:
-                return None
-            existing = existing.decode() if isinstance(existing, bytes) else existing
-            if not existing.startswith(PENDING):
-                return existing
+            if claim.outcome in (CLAIMED, DUPLICATE):
+                return claim
             if time.monotonic() >= deadline:
-                raise DuplicateInFlight(existing[len(PENDING) :])
+                raise DuplicateInFlight(claim.routing_id)
             time.sleep(0.02)
 
     def replay(self, routing_id: str) -> RoutingJob:
         """Send a dead-lettered routing through the workers again, with a fresh retry window.
 
         Only a routing whose record is ``failed`` (or expired) is replayed, so replaying twice, or
-        replaying one that was routed since, does nothing. Raises :class:`NotReplayable` or
-        :class:`EnqueueFailed`.
+        replaying one that was routed since, does nothing. The replay is numbered as its contact's
+        newest routing: an operator decided it, so it supersedes the contact's older routings.
+        Raises :class:`NotReplayable` or :class:`EnqueueFailed`.
         """
         letter = self.store.dead_letter(routing_id)
         if letter is None:
             raise NotReplayable(f"{routing_id}: not in the dead-letter list")
         job = replace(RoutingJob.from_message(letter["job"]), received_at=time.time())
+        job = replace(job, contact_seq=self._number(job))
         if not self.store.claim_replay(job):
             state = getattr(self.store.get(routing_id), "state", "unknown")
             raise NotReplayable(f"{routing_id}: its routing is '{state}', not failed")
@@ -169,8 +174,17 @@ class RoutingPublisher:
         except EnqueueFailed:
             self.store.mark_failed(routing_id, letter["reason"], letter["job"])  # as it was
             raise
+        self.latest.advance(job)
         self.store.remove_dead_letter(routing_id)
         return job
+
+    def _number(self, job: RoutingJob) -> int | None:
+        """A new ``contact_seq`` for ``job`` (no duplicate check: an operator replays on purpose)."""
+        try:
+            claim = self.latest.claim(job, NOT_CHECKED, contact_window=0, pending_ttl=PENDING_TTL_SECONDS)
+        except BROKER_ERRORS as exc:
+            raise EnqueueFailed(f"cannot number the routing: {exc.__class__.__name__}") from exc
+        return claim.seq
 
     def _send(self, job: RoutingJob) -> None:
         try:
@@ -178,8 +192,10 @@ class RoutingPublisher:
         except BROKER_ERRORS as exc:
             raise EnqueueFailed(f"cannot publish the task: {exc.__class__.__name__}") from exc
 
-    def _record_and_settle(self, job: RoutingJob, keys: list[str]) -> None:
-        """After the publish: write the record and settle the duplicate keys (one round trip)."""
+    def _record_and_settle(self, job: RoutingJob, rule: str) -> None:
+        """After the publish: write the record, settle the claim and advance the contact's latest
+        routing (one round trip)."""
+        keys = [input_key(job)] if rule == BY_INPUT_ID else []
         try:
             self.store.create(job, settle_keys=keys, settle_ttl=self.dedupe_window_seconds)
         except BROKER_ERRORS:
@@ -191,10 +207,10 @@ class RoutingPublisher:
                 extra={"routing_id": job.routing_id},
             )
 
-    def _release_quietly(self, keys: list[str], marker: str) -> None:
-        if not keys:
+    def _release_quietly(self, job: RoutingJob, rule: str) -> None:
+        if rule == NOT_CHECKED:
             return
         try:
-            self._release(keys=keys, args=[marker])
+            self.latest.release(job, rule)
         except BROKER_ERRORS:
             pass  # the pending claim expires after PENDING_TTL_SECONDS

@@ -2,7 +2,9 @@
 
 States: ``queued`` (accepted, waiting for a worker) → ``retrying`` (a transient failure; attempt
 count, last error and next attempt time kept) → ``routed`` (skill id and time) or ``failed``
-(reason; also written to the dead-letter hash with the task message, so it can be replayed).
+(reason; also written to the dead-letter hash with the task message, so it can be replayed) or
+``superseded`` (a newer routing for the same contact exists, ``supersededBy``; no call was made,
+nothing to replay: the newer routing is the one the customer wants).
 
 The record is written right *after* the task is published (see ``shared/routing/publisher.py``) and
 never overwrites an existing one, because a fast worker may already have created and settled it.
@@ -19,9 +21,13 @@ import redis
 
 from shared import redis_keys
 from shared.routing.job import RoutingJob
+from shared.routing.latest import ADVANCE_LUA
 
 QUEUED, RETRYING, ROUTED, FAILED = "queued", "retrying", "routed", "failed"
-TERMINAL = (ROUTED, FAILED)
+#: A newer routing for the same contact replaced this one before it ran (``supersededBy``).
+SUPERSEDED = "superseded"
+#: States that end a routing: the worker never carries it out again, operators never see it stuck.
+TERMINAL = (ROUTED, FAILED, SUPERSEDED)
 
 
 @dataclass
@@ -39,6 +45,7 @@ class RoutingRecord:
     skill_id: int | None = None
     routed_at: float | None = None
     failed_reason: str | None = None
+    superseded_by: str | None = None
     extra: dict = field(default_factory=dict)
 
     def to_public(self) -> dict:
@@ -63,6 +70,8 @@ class RoutingRecord:
         if self.state == FAILED:
             body["reason"] = self.failed_reason
             body["lastError"] = self.last_error
+        if self.state == SUPERSEDED:
+            body["supersededBy"] = self.superseded_by
         return body
 
 
@@ -79,14 +88,21 @@ class RoutingStatusStore:
         """Write the ``queued`` record and index it as open, unless a record already exists.
 
         Never overwrites: the worker may have taken the task (and even routed it) before the
-        ingress gets here. ``settle_keys`` (the duplicate keys) are set to the routing id for
-        ``settle_ttl`` seconds in the same round trip. Returns True if this call created the record.
+        ingress gets here. In the same round trip, ``settle_keys`` (the duplicate keys) are set to
+        the routing id for ``settle_ttl`` seconds, and a numbered routing (``contact_seq``) becomes
+        its contact's latest if it is the newest (:mod:`shared.routing.latest`), which also settles
+        a pending claim on the contact. Returns True if this call created the record.
         """
         now = time.time()
         received_at = job.received_at or now
         return bool(
             self._create_if_absent(
-                keys=[redis_keys.routing(job.routing_id), redis_keys.OPEN_ROUTINGS, *settle_keys],
+                keys=[
+                    redis_keys.routing(job.routing_id),
+                    redis_keys.OPEN_ROUTINGS,
+                    redis_keys.contact_latest(job.contact_id),
+                    *settle_keys,
+                ],
                 args=[
                     json.dumps(job.to_message()),
                     received_at,
@@ -94,6 +110,8 @@ class RoutingStatusStore:
                     self.ttl_seconds,
                     job.routing_id,
                     settle_ttl,
+                    "" if job.contact_seq is None else job.contact_seq,
+                    job.intent,
                 ],
             )
         )
@@ -116,6 +134,7 @@ class RoutingStatusStore:
             skill_id=int(data["skill_id"]) if data.get("skill_id") else None,
             routed_at=_float(data.get("routed_at")),
             failed_reason=data.get("failed_reason") or None,
+            superseded_by=data.get("superseded_by") or None,
         )
 
     def mark_retrying(
@@ -173,8 +192,22 @@ class RoutingStatusStore:
         )
         pipe.execute()
 
+    def mark_superseded(self, routing_id: str, newer_routing_id: str) -> None:
+        """Close the routing because ``newer_routing_id`` (same contact) replaces it. Not a failure:
+        nothing is dead-lettered, since carrying it out would undo what the customer asked last."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(
+            redis_keys.routing(routing_id),
+            mapping={"state": SUPERSEDED, "superseded_by": newer_routing_id, "updated_at": now},
+        )
+        pipe.expire(redis_keys.routing(routing_id), self.ttl_seconds)
+        pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
+        pipe.zrem(redis_keys.LIMITER_WAITING, routing_id)
+        pipe.execute()
+
     def open_older_than(self, seconds: float, limit: int = 1000) -> list[RoutingRecord]:
-        """Routings received more than ``seconds`` ago that are neither routed nor failed."""
+        """Routings received more than ``seconds`` ago that have not ended (see :data:`TERMINAL`)."""
         ids = self.redis.zrangebyscore(
             redis_keys.OPEN_ROUTINGS, "-inf", time.time() - seconds, start=0, num=limit
         )
@@ -228,11 +261,17 @@ class RoutingStatusStore:
         )
 
 
-# KEYS = record, open index; ARGV = job json, received_at, now, ttl, routing id
-# KEYS[3..] = duplicate keys to settle to the routing id for ARGV[6] seconds
-_CREATE_IF_ABSENT = """
-for i = 3, #KEYS do
+# KEYS = record, open index, contact latest; ARGV = job json, received_at, now, ttl, routing id,
+# settle ttl, contact seq ('' when none), intent. KEYS[4..] = duplicate keys to settle to the
+# routing id for ARGV[6] seconds.
+_CREATE_IF_ABSENT = (
+    ADVANCE_LUA
+    + """
+for i = 4, #KEYS do
     redis.call('SET', KEYS[i], ARGV[5], 'EX', tonumber(ARGV[6]))
+end
+if ARGV[7] ~= '' then
+    advance(KEYS[3], ARGV[5], tonumber(ARGV[7]), ARGV[8], ARGV[2], tonumber(ARGV[4]))
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'queued', 'job', ARGV[1], 'received_at', ARGV[2],
@@ -241,8 +280,10 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
 return 1
 """
+)
 
-# Same arguments; only a failed or missing record may be replaced.
+# KEYS = record, open index; ARGV = job json, received_at, now, ttl, routing id. Only a failed or
+# missing record may be replaced (superseded and routed ones are final).
 _CLAIM_REPLAY = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state and state ~= 'failed' then return 0 end

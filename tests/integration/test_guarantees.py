@@ -15,6 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from tests.integration.stack import (
@@ -108,6 +109,47 @@ def test_concurrent_copies_of_one_webhook_get_one_routing(stack):
     assert len({r.json()["routingId"] for r in answers}) == 1
     stats = wait_routed(stack, 1, 30)
     assert stats["routings"]["same-contact"] and len(stats["routings"]["same-contact"]) == 1
+
+
+def test_concurrent_copies_of_a_body_without_input_id_get_one_routing(stack):
+    """No inputId: the pending claim on the contact's latest routing keeps copies to one routing."""
+    stack.start_worker()
+    body = chat_body("7100010", "support_ticket")
+    answers = post_all(stack, [body] * 20, threads=20)
+    assert {r.status_code for r in answers} == {202}
+    assert len({r.json()["routingId"] for r in answers}) == 1
+    assert sum(1 for r in answers if not r.json().get("duplicate")) == 1
+    stats = wait_routed(stack, 1, 30)
+    assert len(stats["routings"]["7100010"]) == 1
+
+
+@pytest.mark.parametrize("input_ids", [True, False], ids=["inputIds", "no-inputId"])
+def test_a_customer_changing_their_mind_back_gets_every_routing_and_the_queue_asked_last(stack, input_ids):
+    """billing -> sales -> billing for one contact: three routings, the contact ends in Billing;
+    the third sent twice is one routing, answered with its current state."""
+    stack.start_worker()
+    contact = "7100011" if input_ids else "7100012"
+    bodies = [
+        chat_body(contact, intent, input_id=f"{contact}-input-{n}" if input_ids else None)
+        for n, intent in enumerate(["billing_dispute", "sales_inquiry", "billing_dispute"])
+    ]
+    routing_ids = []
+    for body in bodies:
+        answer = stack.post_webhook(body)
+        assert answer.status_code == 202 and "duplicate" not in answer.json(), answer.text
+        routing_ids.append(answer.json()["routingId"])
+        # The customer speaks again once transferred (Cognigy waits for the answer and the bot's turn).
+        wait_until(lambda: stack.routing(routing_ids[-1])["state"] == "routed", 30, what="routed")
+
+    resend = stack.post_webhook(bodies[2])
+
+    assert len(set(routing_ids)) == 3
+    assert skills_put_for(stack, contact) == [BILLING_DISPUTES, SALES_SUPPORT, BILLING_DISPUTES]
+    assert resend.status_code == 202
+    again = resend.json()
+    assert (again["routingId"], again["status"], again["duplicate"]) == (routing_ids[2], "routed", True)
+    assert again["skillId"] == BILLING_DISPUTES
+    assert len(skills_put_for(stack, contact)) == 3  # the resend queued nothing
 
 
 # 2 ---------------------------------------------------------------------------------------------
@@ -374,6 +416,85 @@ def test_stuck_routings_are_listed_with_their_last_error(stack):
     listing = ops(stack, "stuck", "--minutes", "0")
     assert routing_id in listing.stdout and "HTTP 5" in listing.stdout
     assert listing.returncode == 1  # something is stuck: scripts can alert on it
+
+
+# 9 ---------------------------------------------------------------------------------------------
+
+SALES_SUPPORT, BILLING_DISPUTES = 1200001, 1200006  # the sandbox's skill ids for these queues
+
+
+def skills_put_for(stack: Stack, contact: str) -> list[int]:
+    """The skill ids CXone (the sandbox) received for ``contact``, in the order it applied them."""
+    return [put["skillId"] for put in stack.sandbox_stats()["routings"].get(contact, [])]
+
+
+# A held call must not time out in the client while the test drives the order.
+@pytest.mark.parametrize("stack", [{"CXONE_READ_TIMEOUT_SECONDS": "90"}], indirect=True)
+def test_a_routing_running_when_the_customer_changes_their_mind_finishes_first(stack):
+    """Billing's CXone call is slow (held in the sandbox) when sales arrives for the same contact:
+    billing finishes, then sales runs; the contact ends in Sales, never the older queue last."""
+    contact = "7100001"
+    for name in ("w1", "w2", "w3"):
+        stack.start_worker(name, concurrency=4)
+    stack.set_faults(hold_calls=1)
+    billing = stack.post_webhook(chat_body(contact, "billing_dispute", input_id="7100001-billing"))
+    billing_id = billing.json()["routingId"]
+    wait_until(
+        lambda: stack.sandbox_stats(summary=True)["held_calls"] == 1, 60, what="billing's call in CXone"
+    )
+
+    sales = stack.post_webhook(chat_body(contact, "sales_inquiry", input_id="7100001-sales"))
+    sales_id = sales.json()["routingId"]
+    # Another worker takes the sales routing while billing's call is still in CXone: it waits for
+    # the contact (without the per-contact rule it would be routed now, and billing land after it).
+    wait_until(
+        lambda: stack.routing(sales_id)["state"] in ("retrying", "routed"), 60, what="sales to be tried"
+    )
+    waiting = stack.routing(sales_id)
+    stack.set_faults(release_held=True)
+    wait_until(
+        lambda: {stack.routing(rid)["state"] for rid in (billing_id, sales_id)} == {"routed"},
+        60,
+        what="both routed",
+    )
+
+    assert (billing.status_code, sales.status_code) == (202, 202)
+    assert skills_put_for(stack, contact) == [BILLING_DISPUTES, SALES_SUPPORT]  # Sales last
+    assert waiting["state"] == "retrying" and billing_id in waiting["lastError"], waiting
+    assert waiting["attempts"] == 0  # waiting for the contact is no failed attempt
+
+
+def test_an_older_routing_not_yet_run_is_superseded_by_the_newer_one(stack):
+    """Both webhooks are accepted before any worker runs: the older one is superseded (no call, not
+    failed, not stuck, nothing to replay), and a resend of it says so."""
+    contact = "7100002"
+    billing_body = chat_body(contact, "billing_dispute", input_id="7100002-billing")
+    billing_id = stack.post_webhook(billing_body).json()["routingId"]
+    sales_id = stack.post_webhook(chat_body(contact, "sales_inquiry", input_id="7100002-sales")).json()[
+        "routingId"
+    ]
+    for name in ("w1", "w2", "w3"):
+        stack.start_worker(name, concurrency=4)
+
+    wait_until(lambda: stack.routing(sales_id)["state"] == "routed", 60, what="sales routed")
+    wait_until(
+        lambda: stack.routing(billing_id)["state"] in ("routed", "failed", "superseded"),
+        60,
+        what="billing ended",
+    )
+
+    older = stack.routing(billing_id)
+    assert (older["state"], older["supersededBy"]) == ("superseded", sales_id)
+    assert skills_put_for(stack, contact) == [SALES_SUPPORT]
+    assert stack.sandbox_stats(summary=True)["api_calls_by_endpoint"]["routing_put"] == 1
+    resend = stack.post_webhook(billing_body).json()
+    assert (resend["status"], resend["routingId"], resend["supersededBy"]) == (
+        "superseded",
+        billing_id,
+        sales_id,
+    )
+    assert ops(stack, "stuck", "--minutes", "0").returncode == 0
+    assert "empty" in ops(stack, "dead-letters", "list").stdout
 
 
 def ops(stack: Stack, *args: str) -> subprocess.CompletedProcess:

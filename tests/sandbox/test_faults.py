@@ -132,6 +132,51 @@ def test_latency_delays_api_calls(client: FlaskClient, auth: dict[str, str]) -> 
     assert time.monotonic() - started >= 0.1
 
 
+def test_held_contact_calls_wait_until_released(client: FlaskClient, auth: dict[str, str]) -> None:
+    client.post("/sandbox/faults", json={"hold_calls": 1})
+    answers: list[int] = []
+    held = threading.Thread(
+        target=lambda: answers.append(
+            client.put(routing_path("7000001"), json={"skillId": 1200001}, headers=auth).status_code
+        )
+    )
+    held.start()
+    deadline = time.monotonic() + 10
+    while client.get("/sandbox/stats?summary=1").get_json()["held_calls"] != 1:
+        assert time.monotonic() < deadline, "the first call was never held"
+        time.sleep(0.01)
+
+    # Only the first call is held; skill searches are never held.
+    assert statuses(client, auth, 1) == [200]
+    assert client.put(routing_path("7000002"), json={"skillId": 1200001}, headers=auth).status_code == 200
+    assert answers == [] and client.get("/sandbox/faults").get_json()["hold_calls"] == 0
+
+    client.post("/sandbox/faults", json={"release_held": True})
+    held.join(10)
+
+    assert answers == [200]
+    stats = client.get("/sandbox/stats").get_json()
+    assert (stats["held_calls"], stats["held_calls_total"]) == (0, 1)
+    assert list(stats["routings"]) == ["7000002", "7000001"]  # the held call finished last
+
+
+def test_reset_releases_held_calls(client: FlaskClient, auth: dict[str, str]) -> None:
+    client.post("/sandbox/faults", json={"hold_calls": 1})
+    held = threading.Thread(
+        target=lambda: client.put(routing_path("7000003"), json={"skillId": 1200001}, headers=auth)
+    )
+    held.start()
+    deadline = time.monotonic() + 10
+    while client.get("/sandbox/stats?summary=1").get_json()["held_calls"] != 1:
+        assert time.monotonic() < deadline, "the call was never held"
+        time.sleep(0.01)
+
+    client.post("/sandbox/reset")
+    held.join(10)
+
+    assert not held.is_alive()
+
+
 def test_fault_updates_are_validated_as_a_whole(client: FlaskClient) -> None:
     before = client.get("/sandbox/faults").get_json()
     for update in (
@@ -140,6 +185,8 @@ def test_fault_updates_are_validated_as_a_whole(client: FlaskClient) -> None:
         {"latency_ms": 5, "retry_after": "yes"},
         {"rate_limit_per_minute": 1.5},
         {"closed_contacts": "abc"},
+        {"hold_calls": -1},
+        {"release_held": 1},
         [1, 2],
     ):
         response = client.post("/sandbox/faults", json=update)

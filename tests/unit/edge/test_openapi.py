@@ -4,6 +4,7 @@ documented answer is produced, and the example payloads agree with the request s
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from ingress import create_app
+from shared.routing.records import RoutingStatusStore
 from shared.routing.table import RoutingTable
 from shared.settings import Settings
 
@@ -116,12 +118,47 @@ def _duplicate(make_edge):
     return edge.post(load_payload("cognigy-input-chat"))
 
 
+def _duplicate_after(settle: Callable[[RoutingStatusStore, str], object]) -> Callable:
+    """A resend answered after the first routing moved on (``settle(store, routing_id)``)."""
+
+    def scenario(make_edge):
+        edge = make_edge()
+        routing_id = edge.post(load_payload("cognigy-input-chat")).get_json()["routingId"]
+        settle(RoutingStatusStore(edge.redis, 3600), routing_id)
+        return edge.post(load_payload("cognigy-input-chat"))
+
+    return scenario
+
+
+def _superseded_status(make_edge):
+    edge = make_edge()
+    routing_id = edge.post(load_payload("cognigy-input-chat")).get_json()["routingId"]
+    RoutingStatusStore(edge.redis, 3600).mark_superseded(routing_id, "a-newer-routing")
+    return edge.client.get(f"/routings/{routing_id}", headers=KEY)
+
+
 #: name -> (path, expected status, how to get the answer from a ``make_edge`` fixture)
 SCENARIOS: dict[str, tuple[str, int, Callable]] = {
     "queued-chat": (WEBHOOK, 202, lambda make: make().post(load_payload("cognigy-input-chat"))),
     "queued-voice": (WEBHOOK, 202, lambda make: make().post(load_payload("cognigy-input-voice"))),
     "queued-fallback-no-intent": (WEBHOOK, 202, lambda make: make().post({"sessionId": "s-1"})),
     "duplicate": (WEBHOOK, 202, _duplicate),
+    "duplicate-retrying": (
+        WEBHOOK,
+        202,
+        _duplicate_after(lambda store, rid: store.mark_retrying(rid, "HTTP 503", time.time() + 2)),
+    ),
+    "duplicate-routed": (WEBHOOK, 202, _duplicate_after(lambda store, rid: store.mark_routed(rid, 1203344))),
+    "duplicate-failed": (
+        WEBHOOK,
+        202,
+        _duplicate_after(lambda store, rid: store.mark_failed(rid, "HTTP 404", {})),
+    ),
+    "duplicate-superseded": (
+        WEBHOOK,
+        202,
+        _duplicate_after(lambda store, rid: store.mark_superseded(rid, "a-newer-routing")),
+    ),
     "malformed-json": (WEBHOOK, 400, lambda make: make().post("{nope")),
     "too-deep": (WEBHOOK, 400, lambda make: make().post("[" * 40 + "]" * 40)),
     "string-too-long": (WEBHOOK, 400, lambda make: make().post({"sessionId": "1", "note": "x" * 8001})),
@@ -154,6 +191,7 @@ SCENARIOS: dict[str, tuple[str, int, Callable]] = {
     ),
     "redis-down": (WEBHOOK, 503, _publish_fails),
     "status-routed": (ROUTING, 200, _routing_status),
+    "status-superseded": (ROUTING, 200, _superseded_status),
     "status-no-key": (ROUTING, 401, lambda make: make().client.get("/routings/abc")),
     "status-unknown": (ROUTING, 404, lambda make: make().client.get("/routings/abc", headers=KEY)),
     "status-redis-down": (

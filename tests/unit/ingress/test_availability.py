@@ -12,6 +12,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ingress import create_app
+from shared import redis_keys
 
 from .conftest import load_payload
 
@@ -51,7 +52,11 @@ def test_publish_failure_is_503_and_leaves_no_record(post_json, sent, fake_redis
     assert response.headers["Retry-After"] == "1"
     assert "retry" in response.get_json()["error"]
     assert sent.messages == []
-    assert fake_redis.keys("router:*") == []
+    # Only the contact's counter moved (a number used up; gaps between a contact's routing
+    # numbers are harmless): no record, no duplicate claim, no latest routing.
+    assert [key.decode() for key in fake_redis.keys("router:*")] == [
+        redis_keys.contact_seq(load_payload("seed-intents")["sessionId"])
+    ]
 
 
 def test_publish_failure_then_success_keeps_one_record(post_json, sent, fake_redis):

@@ -121,11 +121,32 @@ def test_a_routing_past_its_retry_window_counts_as_failed_retry_window(ctx, cxon
 def test_a_routing_held_by_another_worker_counts_as_retried_in_flight(ctx, make_job):
     before = value("router_routings_total", outcome="retried", reason="in_flight")
     job = make_job()
-    ctx.redis.set(redis_keys.routing_in_flight(job.routing_id), "1", ex=5)
+    ctx.redis.set(redis_keys.contact_lease(job.contact_id), f"{job.routing_id} other-copy", ex=5)
 
     process(job, ctx, redelivered=True)
 
     assert value("router_routings_total", outcome="retried", reason="in_flight") == before + 1
+
+
+def test_a_superseded_routing_counts_as_superseded_not_failed(ctx, make_job):
+    superseded_before = value("router_routings_total", outcome="superseded", reason="none")
+    failed_before = sum(
+        value("router_routings_total", outcome="failed", reason=reason)
+        for reason in ("permanent", "retry_window", "poison", "outcome_unknown")
+    )
+    older = make_job(contact_id="7000011", contact_seq=1)
+    make_job(contact_id="7000011", contact_seq=2)  # accepted by the ingress: the contact's latest
+
+    process(older, ctx)
+
+    assert value("router_routings_total", outcome="superseded", reason="none") == superseded_before + 1
+    assert (
+        sum(
+            value("router_routings_total", outcome="failed", reason=reason)
+            for reason in ("permanent", "retry_window", "poison", "outcome_unknown")
+        )
+        == failed_before
+    )
 
 
 def test_a_poison_message_counts_as_failed_poison(ctx, make_job):

@@ -1,4 +1,5 @@
-"""The publisher: duplicate guard written only after the enqueue, 503 paths, dead-letter replay."""
+"""The publisher: which webhooks are resends, the claim settled only after the enqueue, the contact's
+routing numbers, 503 paths, dead-letter replay."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ import redis
 
 from shared import redis_keys
 from shared.routing.job import RoutingJob, new_routing_id
+from shared.routing.latest import BY_CONTACT_INTENT, BY_INPUT_ID, NOT_CHECKED, PENDING_PREFIX, LatestRoutings
 from shared.routing.publisher import (
-    PENDING,
     DuplicateInFlight,
     EnqueueFailed,
     NotReplayable,
     RoutingPublisher,
-    duplicate_keys,
+    resend_rule,
 )
 from shared.routing.records import RoutingStatusStore
 
@@ -39,10 +40,17 @@ def store(client):
 
 @pytest.fixture
 def publisher(client, store, sent):
-    return RoutingPublisher(client, store, sent.append, dedupe_window_seconds=600)
+    return RoutingPublisher(
+        client, store, sent.append, dedupe_window_seconds=600, contact_intent_window_seconds=60
+    )
 
 
-def job(contact="c1", intent="sales_inquiry", input_id: str | None = "in-1") -> RoutingJob:
+@pytest.fixture
+def latest(client, store):
+    return LatestRoutings(client, store.ttl_seconds)
+
+
+def job(contact="7000001", intent="sales_inquiry", input_id: str | None = "in-1") -> RoutingJob:
     return RoutingJob(
         routing_id=new_routing_id(),
         contact_id=contact,
@@ -54,19 +62,60 @@ def job(contact="c1", intent="sales_inquiry", input_id: str | None = "in-1") -> 
     )
 
 
-def test_first_webhook_is_stored_and_sent(publisher, store, sent):
+def test_first_webhook_is_stored_and_sent(publisher, store, sent, latest):
     first = job()
     published = publisher.publish(first)
     assert (published.routing_id, published.duplicate) == (first.routing_id, False)
     assert [m["routing_id"] for m in sent] == [first.routing_id]
+    assert sent[0]["contact_seq"] == 1  # the contact's first routing
     assert store.get(first.routing_id).state == "queued"
+    assert latest.get("7000001").routing_id == first.routing_id
+
+
+# ------------------------------------------------------------------------- which webhooks are resends
+
+
+@pytest.mark.parametrize(
+    ("input_id", "input_window", "contact_window", "rule"),
+    [
+        ("in-1", 600, 60, BY_INPUT_ID),
+        ("in-1", 600, 0, BY_INPUT_ID),  # with an inputId, only the inputId decides
+        ("in-1", 0, 60, NOT_CHECKED),  # ... even when its window is off
+        (None, 600, 60, BY_CONTACT_INTENT),
+        (None, 0, 60, BY_CONTACT_INTENT),
+        (None, 600, 0, NOT_CHECKED),
+    ],
+)
+def test_the_resend_rule_is_the_input_id_when_there_is_one(input_id, input_window, contact_window, rule):
+    assert resend_rule(job(input_id=input_id), input_window, contact_window) == rule
 
 
 def test_resend_with_same_input_id_returns_first_routing_and_sends_nothing(publisher, sent):
     first = publisher.publish(job(input_id="in-7"))
-    again = publisher.publish(job(contact="other", intent="other", input_id="in-7"))
+    again = publisher.publish(job(contact="7000002", intent="other", input_id="in-7"))
     assert again.duplicate and again.routing_id == first.routing_id
     assert len(sent) == 1
+
+
+def test_with_input_ids_a_customer_changing_their_mind_back_gets_three_routings(publisher, sent):
+    billing = publisher.publish(job(intent="billing_dispute", input_id="in-1"))
+    sales = publisher.publish(job(intent="sales_inquiry", input_id="in-2"))
+    billing_again = publisher.publish(job(intent="billing_dispute", input_id="in-3"))
+
+    assert not any(p.duplicate for p in (billing, sales, billing_again))
+    assert [m["intent"] for m in sent] == ["billing_dispute", "sales_inquiry", "billing_dispute"]
+    assert [m["contact_seq"] for m in sent] == [1, 2, 3]
+    # A resend of the first input is still a resend of the first routing, whatever came since.
+    resend = publisher.publish(job(intent="billing_dispute", input_id="in-1"))
+    assert resend.duplicate and resend.routing_id == billing.routing_id
+    assert len(sent) == 3
+
+
+def test_with_input_ids_the_same_intent_within_seconds_is_not_a_resend(publisher, sent):
+    """Two inputs of the same intent (the customer said it twice) are two inputs: inputId decides."""
+    publisher.publish(job(intent="billing_dispute", input_id="in-1"))
+    second = publisher.publish(job(intent="billing_dispute", input_id="in-2"))
+    assert not second.duplicate and len(sent) == 2
 
 
 def test_same_contact_and_intent_without_input_id_is_a_duplicate(publisher, sent):
@@ -78,50 +127,112 @@ def test_same_contact_and_intent_without_input_id_is_a_duplicate(publisher, sent
     assert len(sent) == 2
 
 
-def test_failed_publish_leaves_no_record_and_no_duplicate_key(client, store):
+def test_without_input_id_a_customer_changing_their_mind_back_gets_three_routings(publisher, sent):
+    billing = publisher.publish(job(intent="billing_dispute", input_id=None))
+    sales = publisher.publish(job(intent="sales_inquiry", input_id=None))
+    billing_again = publisher.publish(job(intent="billing_dispute", input_id=None))
+    resend = publisher.publish(job(intent="billing_dispute", input_id=None))
+
+    assert not any(p.duplicate for p in (billing, sales, billing_again))
+    assert len({billing.routing_id, sales.routing_id, billing_again.routing_id}) == 3
+    # The third sent twice: the resend is the third routing (the contact's latest), not the first.
+    assert resend.duplicate and resend.routing_id == billing_again.routing_id
+    assert [m["contact_seq"] for m in sent] == [1, 2, 3]
+
+
+def test_without_input_id_the_same_intent_after_the_window_is_a_new_routing(publisher, sent, clock):
+    first = publisher.publish(job(input_id=None))
+    clock.advance(59)
+    assert publisher.publish(job(input_id=None)).routing_id == first.routing_id
+    clock.advance(2)  # 61 s after the first webhook: no sender retries that late
+
+    later = publisher.publish(job(input_id=None))
+
+    assert not later.duplicate and len(sent) == 2
+
+
+def test_without_input_id_another_contact_is_never_a_resend(publisher, sent):
+    publisher.publish(job(contact="7000001", input_id=None))
+    assert not publisher.publish(job(contact="7000002", input_id=None)).duplicate
+    assert [m["contact_seq"] for m in sent] == [1, 1]  # numbered per contact
+
+
+def test_windows_of_zero_turn_each_rule_off(client, store):
+    sent = []
+    off = RoutingPublisher(
+        client, store, sent.append, dedupe_window_seconds=0, contact_intent_window_seconds=0
+    )
+    for _ in range(2):
+        assert not off.publish(job(input_id="in-1")).duplicate
+        assert not off.publish(job(input_id=None)).duplicate
+    assert [m["contact_seq"] for m in sent] == [1, 2, 3, 4]  # still numbered: the newest wins
+
+
+@pytest.mark.parametrize("input_id", ["in-1", None])
+def test_failed_publish_leaves_no_record_and_no_duplicate_claim(client, store, latest, input_id):
     def broken_send(message):
         raise redis.ConnectionError("broker down")
 
     publisher = RoutingPublisher(client, store, broken_send, dedupe_window_seconds=600)
-    failing = job()
+    failing = job(input_id=input_id)
     with pytest.raises(EnqueueFailed):
         publisher.publish(failing)
     assert store.get(failing.routing_id) is None
-    assert all(client.get(key) is None for key in duplicate_keys(failing))
+    assert client.get(redis_keys.dedupe_input("in-1")) is None
+    assert not client.exists(redis_keys.contact_latest(failing.contact_id))  # no pending, no latest
     # The sender's retry is therefore a fresh attempt, not a "duplicate" of nothing.
     ok_sent = []
-    retry = RoutingPublisher(client, store, ok_sent.append, 600).publish(job())
+    retry = RoutingPublisher(client, store, ok_sent.append, 600).publish(job(input_id=input_id))
     assert not retry.duplicate and len(ok_sent) == 1
 
 
-def test_duplicate_key_is_written_only_after_the_task_is_sent(client, store):
+def test_the_input_id_claim_is_settled_only_after_the_task_is_sent(client, store):
     seen_during_send = []
 
     def send(message):
-        keys = duplicate_keys(RoutingJob.from_message(message))
-        seen_during_send.append([client.get(k) for k in keys])
+        seen_during_send.append(client.get(redis_keys.dedupe_input(message["input_id"])))
 
-    RoutingPublisher(client, store, send, 600).publish(job())
-    # While sending, the keys are only *claimed* (pending), never settled to the routing id.
-    assert all(value.startswith(PENDING.encode()) for value in seen_during_send[0])
+    first = job(input_id="in-9")
+    RoutingPublisher(client, store, send, 600).publish(first)
+    # While sending, the key is only *claimed* (pending), never settled to the routing id.
+    assert seen_during_send == [(PENDING_PREFIX + first.routing_id).encode()]
+    assert client.get(redis_keys.dedupe_input("in-9")) == first.routing_id.encode()
 
 
-def test_a_resend_waits_for_its_in_flight_twin_and_gets_its_id(client, store):
+def test_without_input_id_the_claim_is_pending_on_the_contact_until_the_task_is_sent(client, store):
+    seen_during_send = []
+    latest_key = redis_keys.contact_latest("7000001")
+
+    def send(message):
+        seen_during_send.append(client.hmget(latest_key, ["pending", "routing_id"]))
+
+    first = job(input_id=None)
+    RoutingPublisher(client, store, send, 600).publish(first)
+
+    # During the send: a pending claim, and no settled latest routing yet.
+    assert seen_during_send == [[first.routing_id.encode(), None]]
+    assert client.hmget(latest_key, ["pending", "routing_id"]) == [None, first.routing_id.encode()]
+
+
+@pytest.mark.parametrize("input_id", ["twin", None])
+def test_a_resend_waits_for_its_in_flight_twin_and_gets_its_id(client, store, input_id):
     release = threading.Event()
+    sending = threading.Event()
     sent = []
 
     def slow_send(message):
+        sending.set()
         release.wait(5)
         sent.append(message)
 
     publisher = RoutingPublisher(client, store, slow_send, 600)
-    first = job(input_id="twin")
+    first = job(input_id=input_id)
     result = {}
     thread = threading.Thread(target=lambda: result.setdefault("first", publisher.publish(first)))
     thread.start()
-    time.sleep(0.1)
+    assert sending.wait(5)  # the first copy holds its claim and is publishing
     threading.Timer(0.2, release.set).start()
-    again = publisher.publish(job(input_id="twin"))
+    again = publisher.publish(job(input_id=input_id))
     thread.join(5)
     assert again.duplicate and again.routing_id == first.routing_id
     assert len(sent) == 1
@@ -129,11 +240,45 @@ def test_a_resend_waits_for_its_in_flight_twin_and_gets_its_id(client, store):
 
 def test_a_twin_that_stays_pending_gets_retry_shortly(client, store, monkeypatch):
     monkeypatch.setattr("shared.routing.publisher.IN_FLIGHT_WAIT_SECONDS", 0.1)
-    pending = job(input_id="stuck")
-    for key in duplicate_keys(pending):
-        client.set(key, PENDING + "someone-else", ex=30)
+    client.set(redis_keys.dedupe_input("stuck"), PENDING_PREFIX + "someone-else", ex=30)
     with pytest.raises(DuplicateInFlight):
         RoutingPublisher(client, store, [].append, 600).publish(job(input_id="stuck"))
+
+
+def test_a_pending_claim_of_another_intent_is_the_contacts_latest(client, store):
+    """billing, then sales still being enqueued, then billing again: not a resend of the first."""
+    sent = []
+    publisher = RoutingPublisher(client, store, sent.append, 600)
+    billing = publisher.publish(job(intent="billing_dispute", input_id=None))
+    latest_key = redis_keys.contact_latest("7000001")
+    client.hset(
+        latest_key,
+        mapping={
+            "pending": "sales-being-enqueued",
+            "pending_seq": 2,
+            "pending_intent": "sales_inquiry",
+            "pending_until": time.time() + 30,
+        },
+    )
+    client.set(redis_keys.contact_seq("7000001"), 2)
+
+    billing_again = publisher.publish(job(intent="billing_dispute", input_id=None))
+
+    assert not billing_again.duplicate and billing_again.routing_id != billing.routing_id
+    assert sent[-1]["contact_seq"] == 3
+
+
+def test_numbers_never_go_back_when_the_counter_expired_before_the_latest(client, store, sent, publisher):
+    first = job(input_id=None)
+    publisher.publish(first)
+    client.delete(redis_keys.contact_seq(first.contact_id))
+
+    publisher.publish(job(intent="billing_dispute", input_id=None))
+
+    assert [m["contact_seq"] for m in sent] == [1, 2]
+
+
+# ------------------------------------------------------------------------- replay
 
 
 def test_replay_requeues_a_failed_routing_once(publisher, store, sent):
@@ -150,6 +295,37 @@ def test_replay_requeues_a_failed_routing_once(publisher, store, sent):
         publisher.replay(original.routing_id)
 
 
+def test_a_replay_becomes_the_contacts_newest_routing(publisher, store, sent, latest):
+    failed = job(intent="billing_dispute", input_id="in-1")
+    publisher.publish(failed)
+    store.mark_failed(failed.routing_id, "HTTP 404", sent[0])
+    newer = job(intent="sales_inquiry", input_id="in-2")
+    publisher.publish(newer)
+    assert latest.get("7000001").routing_id == newer.routing_id
+
+    replayed = publisher.replay(failed.routing_id)
+
+    # An operator decided: the replay is numbered after every routing of the contact.
+    assert replayed.contact_seq == 3 and sent[-1]["contact_seq"] == 3
+    assert store.get(failed.routing_id).job["contact_seq"] == 3
+    assert latest.get("7000001").routing_id == failed.routing_id
+
+
+def test_a_superseded_routing_is_not_replayable(publisher, store, sent):
+    older = job()
+    publisher.publish(older)
+    store.mark_superseded(older.routing_id, "newer-routing")
+    with pytest.raises(NotReplayable, match="not in the dead-letter list"):
+        publisher.replay(older.routing_id)  # superseded is no failure: never dead-lettered
+    # Nor through a dead letter left behind (its replay's clean-up was lost, then a newer
+    # routing superseded the replay): superseded is final.
+    store.mark_failed(older.routing_id, "HTTP 404", sent[0])
+    store.mark_superseded(older.routing_id, "newer-routing")
+    with pytest.raises(NotReplayable, match="superseded"):
+        publisher.replay(older.routing_id)
+    assert len(sent) == 1
+
+
 def test_replay_refuses_a_routing_that_was_routed_since(publisher, store, client):
     original = job()
     publisher.publish(original)
@@ -158,6 +334,9 @@ def test_replay_refuses_a_routing_that_was_routed_since(publisher, store, client
     with pytest.raises(NotReplayable, match="routed"):
         publisher.replay(original.routing_id)
     assert client.hexists(redis_keys.DEAD_LETTERS, original.routing_id)
+
+
+# ------------------------------------------------------------------------- after the publish
 
 
 def test_a_fast_worker_that_already_routed_it_is_not_overwritten(client, store):

@@ -10,7 +10,7 @@ import pytest
 
 from shared import redis_keys
 from shared.routing.job import RoutingJob
-from shared.routing.records import FAILED, QUEUED, RETRYING, ROUTED, RoutingStatusStore
+from shared.routing.records import FAILED, QUEUED, RETRYING, ROUTED, SUPERSEDED, TERMINAL, RoutingStatusStore
 
 TTL = 7 * 24 * 3600
 
@@ -117,6 +117,35 @@ def test_mark_failed_closes_the_routing_and_dead_letters_the_job(
     assert RoutingJob.from_message(dead["job"]) == job  # replayable as it is
 
 
+def test_mark_superseded_closes_the_routing_without_a_dead_letter(
+    store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis
+) -> None:
+    store.create(make_job())
+    store.mark_retrying("r-1", "HTTP 503", time.time() + 5)
+
+    store.mark_superseded("r-1", "r-2")
+
+    record = store.get("r-1")
+    assert record is not None
+    assert (record.state, record.superseded_by) == (SUPERSEDED, "r-2")
+    assert SUPERSEDED in TERMINAL
+    assert fake_redis.zscore(redis_keys.OPEN_ROUTINGS, "r-1") is None
+    assert fake_redis.hget(redis_keys.DEAD_LETTERS, "r-1") is None  # nothing to replay
+    assert store.claim_replay(make_job()) is False  # and no replay of it either
+
+
+def test_create_makes_a_numbered_routing_its_contacts_latest_if_newest(
+    store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis
+) -> None:
+    store.create(make_job("r-2", contact_id="7000042", contact_seq=2, intent="sales_inquiry"))
+    store.create(make_job("r-1", contact_id="7000042", contact_seq=1, intent="billing_dispute"))
+    store.create(make_job("r-old", contact_id="7000042"))  # unnumbered: an old message
+
+    latest = fake_redis.hgetall(redis_keys.contact_latest("7000042"))
+    assert latest[b"routing_id"] == b"r-2"
+    assert (latest[b"seq"], latest[b"intent"]) == (b"2", b"sales_inquiry")
+
+
 def test_open_older_than_lists_only_old_open_routings(
     store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis
 ) -> None:
@@ -128,6 +157,8 @@ def test_open_older_than_lists_only_old_open_routings(
     store.mark_routed("old-routed", 1)
     store.create(make_job("old-failed", received_at=now - 1000))
     store.mark_failed("old-failed", "HTTP 404", {})
+    store.create(make_job("old-superseded", received_at=now - 1000))
+    store.mark_superseded("old-superseded", "fresh")
     store.create(make_job("fresh", received_at=now - 10))
     store.create(make_job("old-expired", received_at=now - 1000))
     fake_redis.delete(redis_keys.routing("old-expired"))  # its record's TTL ran out
@@ -184,6 +215,16 @@ def test_to_public_of_a_routed_routing(store: RoutingStatusStore) -> None:
     assert body["queue"] == "skill 1200042"
     assert body["skillId"] == 1200042
     assert body["routedAt"].endswith("Z")
+
+
+def test_to_public_of_a_superseded_routing(store: RoutingStatusStore) -> None:
+    store.create(make_job())
+    store.mark_superseded("r-1", "r-2")
+
+    body = store.get("r-1").to_public()  # type: ignore[union-attr]
+
+    assert set(body) == COMMON | {"supersededBy"}
+    assert (body["state"], body["supersededBy"]) == ("superseded", "r-2")
 
 
 def test_to_public_of_a_failed_routing(store: RoutingStatusStore) -> None:

@@ -120,16 +120,16 @@ def test_every_key_is_prefixed_and_free_text_is_hashed() -> None:
         redis_keys.CXONE_TOKEN,
         redis_keys.CXONE_RATE_LIMIT,
         redis_keys.routing("r1"),
-        redis_keys.routing_in_flight("r1"),
         redis_keys.routing_signal_sent("r1"),
         redis_keys.routing_deliveries("r1", 2),
         redis_keys.dedupe_input("x" * 5000),
-        redis_keys.dedupe_contact_intent("c", "i"),
+        redis_keys.contact_seq("7000001"),
+        redis_keys.contact_latest("7000001"),
+        redis_keys.contact_lease("7000001"),
         redis_keys.cxone_skill("https://api", "Sales Support"),
     ]
     assert all(key.startswith("router:") for key in keys)
     assert len(set(keys)) == len(keys)
     assert len(redis_keys.dedupe_input("x" * 5000)) < 80
-    # The separator keeps ("ab", "c") and ("a", "bc") apart.
-    assert redis_keys.dedupe_contact_intent("ab", "c") != redis_keys.dedupe_contact_intent("a", "bc")
+    assert redis_keys.contact_latest("7000001") != redis_keys.contact_latest("7000002")
     assert redis_keys.cxone_skill("https://a", "Q") != redis_keys.cxone_skill("https://b", "Q")

@@ -52,12 +52,31 @@ def test_recent_routed_leased_or_unacked_routings_are_left_alone(ctx, sweeper, m
     ctx.store.mark_routed(routed.routing_id, 1203344)
     leased = make_job()
     make_stale(ctx, leased, sweeper.stale_after + 5)
-    ctx.redis.set(redis_keys.routing_in_flight(leased.routing_id), "1", ex=60)
+    ctx.redis.set(redis_keys.contact_lease(leased.contact_id), f"{leased.routing_id} token", ex=60)
     restorable = make_job()
     make_stale(ctx, restorable, sweeper.stale_after + 5)
     ctx.redis.hset("unacked", "tag-1", unacked_entry(restorable.routing_id))
     assert recent and sweeper.sweep_once() == []
     assert republished == []
+
+
+def test_a_superseded_routing_is_never_resurrected(ctx, sweeper, make_job, republished):
+    older = make_job(contact_seq=1)
+    make_stale(ctx, older, sweeper.stale_after + 5)
+    ctx.store.mark_superseded(older.routing_id, "newer-routing")
+    # Even if a stale index entry survived, a superseded record is terminal.
+    ctx.redis.zadd(redis_keys.OPEN_ROUTINGS, {older.routing_id: time.time() - sweeper.stale_after - 5})
+    assert sweeper.sweep_once() == []
+    assert republished == []
+
+
+def test_the_contact_lease_held_by_another_routing_does_not_hide_a_lost_one(
+    ctx, sweeper, make_job, republished
+):
+    lost = make_job()
+    make_stale(ctx, lost, sweeper.stale_after + 5)
+    ctx.redis.set(redis_keys.contact_lease(lost.contact_id), "another-routing token", ex=60)
+    assert sweeper.sweep_once() == [lost.routing_id]
 
 
 def test_a_backlog_means_stale_records_are_waiting_not_lost(ctx, sweeper, make_job, republished):

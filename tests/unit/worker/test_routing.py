@@ -11,7 +11,7 @@ import pytest
 from shared import redis_keys
 from shared.cxone.client import CXoneClient
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
-from shared.routing.records import FAILED, QUEUED, RETRYING, ROUTED
+from shared.routing.records import FAILED, QUEUED, RETRYING, ROUTED, SUPERSEDED
 from worker.routing import MAX_REDELIVERIES, RetryLater, carry_out, process, signal_params
 
 from .conftest import SKILLS, FakeCXone
@@ -44,7 +44,7 @@ def test_digital_job_is_routed_to_the_resolved_skill(ctx, cxone, make_job):
     assert record.skill_id == SKILLS["Billing Disputes"]
     assert record.routed_at is not None
     assert not is_open(ctx, job.routing_id)
-    assert not ctx.redis.exists(redis_keys.routing_in_flight(job.routing_id))
+    assert not ctx.redis.exists(redis_keys.contact_lease(job.contact_id))
 
 
 def test_queue_name_must_match_exactly(ctx, cxone, make_job):
@@ -334,19 +334,19 @@ def test_permanent_error_fails_at_once(ctx, cxone, make_job):
 
 
 @pytest.mark.parametrize("lease_ttl", [1, 5, 30])
-def test_lease_held_by_another_worker_means_retry_later(ctx, cxone, make_job, lease_ttl):
+def test_lease_held_by_another_copy_means_retry_later(ctx, cxone, make_job, lease_ttl):
     job = make_job("digital")
-    lease = redis_keys.routing_in_flight(job.routing_id)
-    ctx.redis.set(lease, "1", ex=lease_ttl)
+    lease = redis_keys.contact_lease(job.contact_id)
+    ctx.redis.set(lease, f"{job.routing_id} other-copy", ex=lease_ttl)
 
     outcome = process(job, ctx, redelivered=True)
 
     assert isinstance(outcome, RetryLater)
-    assert 0 < outcome.countdown <= ctx.settings.routing_max_countdown_seconds
+    assert 0 < outcome.countdown <= min(lease_ttl + 1, ctx.settings.routing_max_countdown_seconds)
     assert "another worker" in outcome.reason
     assert cxone.calls == []
     assert ctx.store.get(job.routing_id).state == QUEUED
-    assert ctx.redis.exists(lease)  # the other worker's lease is left alone
+    assert ctx.redis.get(lease) == f"{job.routing_id} other-copy".encode()  # left alone
 
 
 def test_lease_is_released_after_a_crash(ctx, cxone, make_job):
@@ -356,9 +356,24 @@ def test_lease_is_released_after_a_crash(ctx, cxone, make_job):
     with pytest.raises(RuntimeError):
         process(job, ctx)
 
-    assert not ctx.redis.exists(redis_keys.routing_in_flight(job.routing_id))
+    assert not ctx.redis.exists(redis_keys.contact_lease(job.contact_id))
     assert process(job, ctx, redelivered=True) is None
     assert ctx.store.get(job.routing_id).state == ROUTED
+
+
+def test_a_lease_that_expired_under_its_holder_is_not_deleted_by_it(ctx, cxone, make_job):
+    """A holder slower than its lease must not free the lease another worker took since."""
+    job = make_job("digital")
+    lease = redis_keys.contact_lease(job.contact_id)
+
+    def slow_call(contact_id, skill_id):
+        ctx.redis.set(lease, "someone-else token", ex=30)  # ours expired; another took it
+
+    cxone.route_digital = slow_call
+
+    assert process(job, ctx) is None
+
+    assert ctx.redis.get(lease) == b"someone-else token"
 
 
 def test_poison_message_is_dead_lettered(ctx, cxone, make_job):
@@ -399,6 +414,133 @@ def test_poison_guard_spares_a_finished_routing(ctx, cxone, make_job):
 
     assert ctx.store.get(job.routing_id).state == ROUTED
     assert dead_letter(ctx, job.routing_id) is None
+
+
+# ----------------------------------------------------------------------------- newest wins
+
+
+def newer_than(make_job, older, **overrides):
+    """A routing for the same contact, numbered after ``older``, with its record stored."""
+    return make_job(contact_id=older.contact_id, contact_seq=(older.contact_seq or 0) + 1, **overrides)
+
+
+def test_an_older_routing_run_after_a_newer_one_is_superseded_and_makes_no_call(ctx, cxone, make_job):
+    older = make_job("digital", contact_id="7000001", contact_seq=1)
+    newer = newer_than(make_job, older, intent="sales_inquiry", queue_name="Sales Support")
+
+    assert process(newer, ctx) is None
+    assert process(older, ctx) is None  # e.g. its retry came after the newer one ran
+
+    assert cxone.calls_to("route_digital") == [("7000001", SKILLS["Sales Support"])]
+    record = ctx.store.get(older.routing_id)
+    assert record.state == SUPERSEDED
+    assert record.superseded_by == newer.routing_id
+    assert record.to_public()["supersededBy"] == newer.routing_id
+    # Terminal, not a failure: no dead letter to replay, not open, not counted as stuck.
+    assert dead_letter(ctx, older.routing_id) is None
+    assert not is_open(ctx, older.routing_id)
+    assert ctx.store.open_older_than(0) == []
+
+
+def test_an_older_routing_yields_to_a_newer_one_the_ingress_accepted_before_it_ran(ctx, cxone, make_job):
+    older = make_job("digital", contact_id="7000002", contact_seq=1)
+    # The ingress settled the newer webhook (make_job stores its record, which advances the
+    # contact's latest routing), but no worker has taken it yet.
+    newer = newer_than(make_job, older, intent="sales_inquiry", queue_name="Sales Support")
+
+    assert process(older, ctx) is None
+    assert process(newer, ctx) is None
+
+    assert ctx.store.get(older.routing_id).state == SUPERSEDED
+    assert ctx.store.get(newer.routing_id).state == ROUTED
+    assert cxone.calls_to("route_digital") == [("7000002", SKILLS["Sales Support"])]
+
+
+def test_a_running_routing_finishes_first_and_the_newer_one_waits_for_the_lease(ctx, cxone, make_job):
+    older = make_job("digital", contact_id="7000003", contact_seq=1)
+    newer = None
+    outcomes = []
+    real_route = cxone.route_digital
+
+    def route_while_a_newer_webhook_arrives(contact_id, skill_id):
+        nonlocal newer
+        if newer is None:  # the older routing is inside its CXone call: the customer changes their mind
+            newer = newer_than(make_job, older, intent="sales_inquiry", queue_name="Sales Support")
+            outcomes.append(process(newer, ctx))
+        real_route(contact_id, skill_id)
+
+    cxone.route_digital = route_while_a_newer_webhook_arrives
+
+    assert process(older, ctx) is None
+
+    (waited,) = outcomes
+    assert isinstance(waited, RetryLater)
+    assert waited.countdown <= 1.5  # the lease was taken just now: check again within a second
+    assert older.routing_id in waited.reason
+    record = ctx.store.get(newer.routing_id)
+    assert (record.state, record.attempts) == (RETRYING, 0)  # waiting is no failed attempt
+    assert "same contact" in record.last_error
+    assert ctx.store.get(older.routing_id).state == ROUTED  # it ran to the end
+
+    assert process(newer, ctx, attempt=1) is None
+
+    assert ctx.store.get(newer.routing_id).state == ROUTED
+    assert cxone.calls_to("route_digital") == [
+        ("7000003", SKILLS["Billing Disputes"]),
+        ("7000003", SKILLS["Sales Support"]),
+    ]
+
+
+def test_an_older_unsent_voice_signal_is_superseded_and_never_sent(ctx, cxone, make_job):
+    older = make_job("voice", contact_id="7000004", contact_seq=1)
+    newer = newer_than(make_job, older, mode="voice", intent="sales_inquiry", queue_name="Sales Support")
+
+    assert process(older, ctx) is None
+    assert process(newer, ctx) is None
+
+    assert [call[1][0] for call in cxone.calls_to("signal")] == [str(SKILLS["Sales Support"])]
+    assert ctx.store.get(older.routing_id).state == SUPERSEDED
+    assert not ctx.redis.exists(redis_keys.routing_signal_sent(older.routing_id))
+
+
+def test_a_superseded_routing_delivered_again_stays_superseded(ctx, cxone, make_job):
+    older = make_job("digital", contact_id="7000005", contact_seq=1)
+    newer_than(make_job, older)
+    process(older, ctx)
+
+    assert process(older, ctx, redelivered=True) is None
+    assert process(older, ctx, attempt=2) is None
+
+    assert cxone.calls == []
+    assert ctx.store.get(older.routing_id).state == SUPERSEDED
+
+
+def test_a_message_without_a_number_yields_to_a_numbered_routing_of_the_contact(ctx, cxone, make_job):
+    """Messages published before routings were numbered carry no ``contact_seq``: any numbered
+    routing of the contact came later, so it wins; with none, the old message runs."""
+    alone = make_job("digital", contact_id="7000006", contact_seq=None)
+    assert process(alone, ctx) is None
+    assert ctx.store.get(alone.routing_id).state == ROUTED
+
+    numbered = make_job("digital", contact_id="7000007", contact_seq=1, queue_name="Sales Support")
+    unnumbered = make_job("digital", contact_id="7000007", contact_seq=None)
+    assert process(unnumbered, ctx) is None
+    assert process(numbered, ctx) is None
+
+    assert ctx.store.get(unnumbered.routing_id).state == SUPERSEDED
+    assert ctx.store.get(unnumbered.routing_id).superseded_by == numbered.routing_id
+    assert cxone.calls_to("route_digital")[-1] == ("7000007", SKILLS["Sales Support"])
+
+
+def test_the_lease_is_per_contact(ctx, cxone, make_job):
+    busy = make_job("digital", contact_id="7000008", contact_seq=1)
+    other = make_job("digital", contact_id="7000009", contact_seq=1)
+    ctx.redis.set(redis_keys.contact_lease(busy.contact_id), "someone token", ex=30)
+
+    assert isinstance(process(busy, ctx), RetryLater)
+    assert process(other, ctx) is None
+
+    assert cxone.calls_to("route_digital") == [("7000009", SKILLS["Billing Disputes"])]
 
 
 def test_carry_out_returns_the_skill_id(ctx, make_job):
