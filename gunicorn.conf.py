@@ -7,9 +7,12 @@ gunicorn reads ``./gunicorn.conf.py`` from its working directory by itself (the 
 reference: https://docs.gunicorn.org/en/stable/settings.html
 
 - **Where and how many**, from the environment as the Procfile contract says: listens on ``$PORT``
-  (default 8000) on all interfaces; ``WEB_CONCURRENCY`` processes (default 2), each with
-  ``WEB_THREADS`` threads (default 4, the ``gthread`` worker: a slow Redis call blocks one thread,
-  not a whole process). The access log goes to stdout.
+  (default 8000) on all interfaces; ``WEB_CONCURRENCY`` processes (default 2), each with up to
+  ``WEB_THREADS`` threads (default 1000, the ``gthread`` worker). A webhook that waits for its
+  outcome (``?wait=``) holds a thread while it sleeps, so there are many threads, started only when
+  needed; ``post_worker_init`` lets at most 90 % of them wait (and answers the rest at once), so
+  webhooks that do not wait always find a thread. Why gthread and not gevent: docs/performance.md.
+  The access log goes to stdout.
 - **Metrics shared by all worker processes.** prometheus_client's multiprocess mode keeps each
   process's values in files under ``PROMETHEUS_MULTIPROC_DIR`` and ``GET /metrics`` sums them. When
   the variable is unset, a private temporary directory is made for this run and removed at exit;
@@ -62,7 +65,7 @@ def process_count(environ: Mapping[str, str], name: str, default: int) -> int:
 bind = f"0.0.0.0:{_settings.port}"
 workers = process_count(os.environ, "WEB_CONCURRENCY", 2)
 worker_class = "gthread"
-threads = process_count(os.environ, "WEB_THREADS", 4)
+threads = process_count(os.environ, "WEB_THREADS", 1000)
 # A request takes milliseconds; a worker silent for 30 s is stuck and is replaced. On SIGTERM,
 # requests in flight get 10 s to finish (compose's stop_grace_period for web is 20 s).
 timeout = 30
@@ -93,6 +96,19 @@ def on_starting(server) -> None:
         _private_metrics_dir = tempfile.mkdtemp(prefix="router-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = _private_metrics_dir
         server.log.info("metrics of all workers are shared in %s", _private_metrics_dir)
+
+
+def waiting_allowed(thread_count: int) -> int:
+    """How many requests of one process may wait for an outcome: all threads but a tenth (at least
+    two), which stay free for the webhooks that do not wait."""
+    return max(0, thread_count - max(2, thread_count // 10))
+
+
+def post_worker_init(worker) -> None:
+    """In each worker, once the app is loaded: cap how many of its requests wait at once."""
+    ingress = getattr(worker.wsgi, "extensions", {}).get("ingress")
+    if ingress is not None and worker.cfg.worker_class_str in ("gthread", "sync"):
+        ingress.waiter.max_waiting = waiting_allowed(worker.cfg.threads)
 
 
 def child_exit(server, worker) -> None:

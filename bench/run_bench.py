@@ -1,6 +1,6 @@
 """`make bench`: start the router against the CXone sandbox on loopback, load it, print the figures.
 
-    python -m bench.run_bench [--quick] [--sections ingress,e2e,limit] [--help for the rest]
+    python -m bench.run_bench [--quick] [--sections ingress,e2e,limit,wait] [--help for the rest]
 
 Every part is a real process (tests.integration.stack starts them the way the Procfile does):
 the sandbox, gunicorn (``ingress.wsgi:app``), Celery workers and Redis. Sections:
@@ -17,6 +17,12 @@ e2e      sandbox latency 50 ms, no limit; an open-loop paced sender steps the of
 limit    sandbox limited to 600 calls/min, router CXONE_RATE_LIMIT_PER_MINUTE=600, 20 webhooks/s for
          --limit-seconds: routings per (sliding) minute as a share of the limit, share of calls
          answered 429.
+wait     webhooks that wait for their outcome (``?wait=``), sandbox latency 50 ms: first
+         --wait-rate webhooks/s with ``?wait=5``, answer latency of the ``200 routed`` ones; then the
+         mixed load: --burst webhooks sent at once with ``?wait=7`` (so that many wait together
+         while the workers drain them) beside --mixed-rate webhooks/s without a wait: the answer
+         p99 of those, and how long after its routing finished (``routedAt``) each waiting one was
+         answered.
 Cost (calls per routed contact, token requests, skill lookups) comes from the e2e and limit runs;
 memory (peak RSS of every web and worker process, VmHWM from /proc) from every section that ran.
 
@@ -52,6 +58,8 @@ import redis
 import requests
 
 from bench.procstat import CpuWindow, ProcessWatch
+from shared.settings import Settings
+from shared.task_queue import make_celery
 from tests.integration.stack import (
     API_KEY,
     REPO,
@@ -66,7 +74,7 @@ from tests.integration.stack import (
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = REPO / "bench-results"
 WRK_SCRIPT = BENCH_DIR / "webhook.lua"
-SECTIONS = ("ingress", "e2e", "limit")
+SECTIONS = ("ingress", "e2e", "limit", "wait")
 CELERY_QUEUE = "routing"  # the Redis list kombu keeps the routing queue's messages in
 WEBHOOK_PATH = "/webhook/cognigy/route"
 INTENT_QUEUES = {
@@ -111,7 +119,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tag", default="", help="a label for this run (e.g. the variant measured)")
     web = parser.add_argument_group("web (gunicorn, as the Procfile runs it)")
     web.add_argument("--web-workers", type=int, default=int(env.get("WEB_CONCURRENCY", 2)))
-    web.add_argument("--web-threads", type=int, default=int(env.get("WEB_THREADS", 4)))
+    web.add_argument("--web-threads", type=int, default=int(env.get("WEB_THREADS", 1000)))
     web.add_argument("--web-worker-class", default="gthread")
     web.add_argument(
         "--no-access-log",
@@ -180,6 +188,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     lim.add_argument("--limit-rate", type=float, default=20, help="webhooks/s offered")
     lim.add_argument("--limit", type=int, default=600, help="calls/minute, sandbox and router")
     lim.add_argument("--limit-latency-ms", type=float, default=50, help="sandbox latency")
+    wait = parser.add_argument_group("wait section (webhooks that wait for their outcome)")
+    wait.add_argument("--wait-rate", type=float, default=100, help="webhooks/s with ?wait=5")
+    wait.add_argument("--wait-seconds", type=float, default=None, help="default 10, quick 5")
+    wait.add_argument("--burst", type=int, default=500, help="webhooks sent at once with ?wait=7")
+    wait.add_argument(
+        "--mixed-rate", type=float, default=100, help="webhooks/s without a wait beside the burst"
+    )
+    wait.add_argument(
+        "--hold-seconds",
+        type=float,
+        default=1.0,
+        help="how long the burst waits, all of it, before the drain",
+    )
+    wait.add_argument("--mixed-seconds", type=float, default=None, help="default 12, quick 8")
     args = parser.parse_args(argv)
 
     quick = args.quick
@@ -190,6 +212,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "step_seconds": (10, 4),
         "latency_seconds": (10, 5),
         "limit_seconds": (120, 65),
+        "wait_seconds": (10, 5),
+        "mixed_seconds": (12, 8),
     }
     for name, (full, short) in defaults.items():
         if getattr(args, name) is None:
@@ -407,6 +431,43 @@ def run_sender(
     stack: Stack, args: argparse.Namespace, rate: float, seconds: float, prefix: str, logdir: Path
 ) -> dict:
     """Run bench.paced_sender in its own process and load its rows."""
+    return start_sender(stack, args, rate, seconds, prefix, logdir).result()
+
+
+class SenderRun:
+    """A bench.paced_sender process running in the background; :meth:`result` waits for its rows."""
+
+    def __init__(self, argv: list[str], out: Path, timeout: float):
+        self.out = out
+        self.timeout = timeout
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.process = subprocess.Popen(argv, cwd=REPO, env=env)
+
+    def result(self) -> dict:
+        """Wait for the sender to finish and load what it wrote."""
+        try:
+            code = self.process.wait(self.timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+        if code != 0:
+            raise RuntimeError(f"bench.paced_sender exited with {code}")
+        return json.loads(self.out.read_text())
+
+
+def start_sender(
+    stack: Stack,
+    args: argparse.Namespace,
+    rate: float,
+    seconds: float,
+    prefix: str,
+    logdir: Path,
+    *,
+    threads: int | None = None,
+    query: str = "",
+    timeout: float = 10.0,
+) -> SenderRun:
+    """Start bench.paced_sender in its own process (``query``: e.g. ``wait=5``)."""
     out = logdir / f"sent-{prefix}.json"
     argv = [
         sys.executable,
@@ -423,13 +484,15 @@ def run_sender(
         "--prefix",
         prefix,
         "--threads",
-        str(args.sender_threads),
+        str(threads or args.sender_threads),
         "--out",
         str(out),
+        "--query",
+        query,
+        "--timeout",
+        str(timeout),
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    subprocess.run(argv, cwd=REPO, env=env, check=True, timeout=seconds * 4 + 60)
-    return json.loads(out.read_text())
+    return SenderRun(argv, out, timeout=seconds * 4 + timeout + 60)
 
 
 def sender_summary(sent: dict) -> dict:
@@ -632,10 +695,11 @@ def section_ingress(args: argparse.Namespace, logdir: Path, watches: list) -> di
                 f"ingress: wrk against {target} ({args.wrk_connections} connections, "
                 f"{args.wrk_threads} threads, {args.wrk_seconds:g}s after {args.wrk_warmup:g}s warm-up)"
             )
-            prefix = f"wrk{int(time.time())}{n}"
-            run_wrk(url, args, args.wrk_warmup, prefix + "w", workdir / "wrk.log")
+            # Contact ids are digits (CONTACT_ID_PATTERN): this run's prefix, then one digit per use.
+            prefix = f"{int(time.time()) % 100000:05d}{n}"
+            run_wrk(url, args, args.wrk_warmup, prefix + "1", workdir / "wrk.log")
             cpu = CpuWindow(watch)
-            result = run_wrk(url, args, args.wrk_seconds, prefix, workdir / "wrk.log")
+            result = run_wrk(url, args, args.wrk_seconds, prefix + "2", workdir / "wrk.log")
             result["cpu_cores"] = cpu.close()
             log(
                 f"ingress: {target}: {result['rps']:.0f} req/s, p50 {result['p50_ms']} ms, "
@@ -643,7 +707,7 @@ def section_ingress(args: argparse.Namespace, logdir: Path, watches: list) -> di
             )
             if args.ingress_rate:
                 # The same server below saturation: answer latency without wrk's queueing.
-                sent = run_sender(stack, args, args.ingress_rate, args.wrk_seconds, f"{prefix}p", workdir)
+                sent = run_sender(stack, args, args.ingress_rate, args.wrk_seconds, f"{prefix}3", workdir)
                 paced = sender_summary(sent)
                 result["paced"] = {
                     k: paced[k]
@@ -683,7 +747,7 @@ def warm_up(stack: Stack) -> dict:
     session = requests.Session()
     started = time.time()
     for n, intent in enumerate(INTENT_QUEUES):
-        response = stack.post_webhook(chat_body(f"warm-{n}", intent), session=session)
+        response = stack.post_webhook(chat_body(f"7{n:06d}", intent), session=session)
         response.raise_for_status()
     wait_until(
         lambda: stack.sandbox_stats(summary=True)["contacts_routed"] >= len(INTENT_QUEUES),
@@ -767,8 +831,8 @@ def section_e2e(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
         run_id = int(time.time()) % 100000
         profiled = False
         best = 0.0
-        for rate in args.steps:
-            prefix = f"e{run_id}-r{rate:g}"
+        for step, rate in enumerate(args.steps):
+            prefix = f"{run_id:05d}{step:02d}"  # contact ids are digits: run, step, then a counter
             profiler = None
             if args.profile and not profiled and rate >= args.profile_rate:
                 profile_path = logdir / f"py-spy-worker-{rate:g}.txt"
@@ -812,7 +876,7 @@ def section_e2e(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
         log(f"e2e: latency run at {half:g} webhooks/s for {args.latency_seconds:g}s")
         with QueueSampler(args.redis_url) as samples:
             window = CpuWindow(watch)
-            sent = run_sender(stack, args, half, args.latency_seconds, f"e{run_id}-half", logdir)
+            sent = run_sender(stack, args, half, args.latency_seconds, f"{run_id:05d}99", logdir)
             cpu = window.close()
             expected += sum(1 for row in sent["rows"] if row[4] == 202)
             wait_drained(stack, client, expected, 60)
@@ -932,7 +996,7 @@ def section_limit(args: argparse.Namespace, logdir: Path, watches: list) -> dict
         window = CpuWindow(watch)
         with QueueSampler(args.redis_url, interval=0.5) as samples:
             sent = run_sender(
-                stack, args, args.limit_rate, args.limit_seconds, f"l{int(time.time()) % 100000}", logdir
+                stack, args, args.limit_rate, args.limit_seconds, f"{int(time.time()) % 100000:05d}", logdir
             )
         cpu = window.close()
         stats = stack.sandbox_stats()
@@ -970,6 +1034,205 @@ def section_limit(args: argparse.Namespace, logdir: Path, watches: list) -> dict
         log(
             f"limit: {result['routings_per_minute']} routings/min = {result['limit_share']:.1%} of "
             f"{args.limit}; 429s {result['answered_429']} of {calls} calls"
+        )
+    finally:
+        watch.stop()
+        stack.close()
+        client.close()
+        flush(args.redis_url)
+    return result
+
+
+def _answers_by_status(rows: list[list]) -> dict[str, int]:
+    """``{"200 routed": n, "202 queued": n, "0": n, …}``: HTTP status and, when waited, the body's."""
+    return dict(Counter(f"{row[4]} {row[5]}" if len(row) > 5 and row[5] else str(row[4]) for row in rows))
+
+
+def _wake_delays(rows: list[list]) -> list[float]:
+    """For waiting webhooks answered ``routed``: seconds from the routing's ``routedAt`` to the answer."""
+    return [row[3] - row[6] for row in rows if len(row) > 6 and row[5] == "routed" and row[6]]
+
+
+def _burst_accepted_at(
+    samples: list[tuple[float, int]], plain: list[list], since: float, burst: int
+) -> float | None:
+    """When the whole burst was in the (paused) queue: the first sample where the queue grew by the
+    burst plus the background webhooks answered by then; None if it never was."""
+    if not samples:
+        return None
+    base = next((n for t, n in samples if t >= since), samples[0][1])
+    answered = sorted(row[3] for row in plain if row[2] >= since)
+    for t, length in samples:
+        if t < since:
+            continue
+        background = bisect.bisect_right(answered, t)
+        if length - base - background >= burst:
+            return t
+    return None
+
+
+def mixed_load(stack: Stack, args: argparse.Namespace, logdir: Path, watch: ProcessWatch, run: str) -> dict:
+    """--burst webhooks that wait, sent at once beside --mixed-rate/s that do not.
+
+    The workers stop consuming while the burst arrives (Celery's ``cancel_consumer``), so all of it
+    is accepted and waiting before the first routing finishes: from the moment the whole burst is in
+    the queue to the first ``routedAt`` every one of them waits, and the answers of the webhooks
+    without a wait in that window are the figure (beside the same before, while the burst arrives,
+    while it drains and after). Then the workers consume again and drain the burst: how long after
+    its ``routedAt`` each waiting webhook was answered.
+    """
+    celery = make_celery(Settings(redis_url=args.redis_url))
+    log(
+        f"wait: mixed load: {args.burst} webhooks at once with ?wait=7, beside "
+        f"{args.mixed_rate:g}/s without a wait for {args.mixed_seconds:g}s; workers paused meanwhile"
+    )
+    paused = celery.control.cancel_consumer(CELERY_QUEUE, reply=True, timeout=5)
+    window = CpuWindow(watch)
+    with QueueSampler(args.redis_url, interval=0.02) as samples:
+        background = start_sender(
+            stack, args, args.mixed_rate, args.mixed_seconds, f"82{run}", logdir, threads=16
+        )
+        time.sleep(1.0)  # the background traffic is flowing when the burst arrives
+        base = samples.samples[-1][1]
+        burst_started = time.time()
+        burst = start_sender(
+            stack,
+            args,
+            rate=1_000_000,
+            seconds=args.burst / 1_000_000,
+            prefix=f"83{run}",
+            logdir=logdir,
+            threads=args.burst,
+            query="wait=7",
+            timeout=20,
+        )
+        # With the workers paused, every accepted webhook's task stays in the queue: the burst is
+        # in about when the queue grew by its size (the background's share makes this a little
+        # early; the exact moment is worked out afterwards). Then hold it, and let the workers
+        # drain it within the 7 s it waits.
+        deadline = time.monotonic() + 4.0
+        while time.monotonic() < deadline and samples.samples[-1][1] - base < args.burst:
+            time.sleep(0.02)
+        time.sleep(args.hold_seconds)
+        resumed_at = time.time()
+        resumed = celery.control.add_consumer(CELERY_QUEUE, reply=True, timeout=5)
+        burst_rows = burst.result()["rows"]
+        background_rows = background.result()["rows"]
+    cpu = window.close()
+    celery.close()
+
+    plain = [row for row in background_rows if row[4] == 202]
+    all_in = _burst_accepted_at(samples.samples, plain, burst_started, args.burst)
+    routed = [row[6] for row in burst_rows if len(row) > 6 and row[6]]
+    # The background sender's threads were held up by the arrival and send their backlog at once:
+    # the window starts when it sends on time again, so it measures the waiting, not the arrival.
+    held_from = next(
+        (
+            row[2]
+            for row in sorted(plain, key=lambda r: r[2])
+            if row[2] >= (all_in or resumed_at) and row[2] - row[1] < 0.02
+        ),
+        resumed_at,
+    )
+    held_to = min(routed, default=resumed_at)
+    held = [row[3] - row[2] for row in plain if held_from <= row[2] and row[3] <= held_to]
+    drain_to = max(row[3] for row in burst_rows)
+    draining = [row[3] - row[2] for row in plain if held_to <= row[2] <= drain_to]
+    arriving = [row[3] - row[2] for row in plain if burst_started <= row[2] <= held_from]
+    before = [row[3] - row[2] for row in plain if row[3] < burst_started]
+    after = [row[3] - row[2] for row in plain if row[2] > drain_to]
+    late = [row for row in burst_rows if row[4] == 202 and (len(row) < 9 or (row[8] or 0) > 7100)]
+    delays = _wake_delays(burst_rows)
+    # How many waited at once: sent and not yet answered, at the fullest moment.
+    events = sorted([(row[2], 1) for row in burst_rows] + [(row[3], -1) for row in burst_rows])
+    level = peak = 0
+    for _, step in events:
+        level += step
+        peak = max(peak, level)
+    return {
+        "burst": args.burst,
+        "workers_paused": len(paused or []),
+        "workers_resumed": len(resumed or []),
+        "burst_answers": _answers_by_status(burst_rows),
+        "waiting_at_once": peak,
+        "accepted_in_seconds": round(all_in - burst_started, 2) if all_in else None,
+        "answered_202_after_more_than_7_1s": len(late),
+        "held_seconds": round(held_to - held_from, 2),
+        "drain_seconds": round(drain_to - held_to, 2),
+        "answered_after_routed_p50_ms": ms(pct(delays, 50)),
+        "answered_after_routed_p99_ms": ms(pct(delays, 99)),
+        "answered_after_routed_max_ms": ms(max(delays, default=None)),
+        "answered_after_routed_over_100ms": sum(1 for d in delays if d > 0.1),
+        "plain_rate": args.mixed_rate,
+        "plain_answers": _answers_by_status(background_rows),
+        "plain_before_p50_ms": ms(pct(before, 50)),
+        "plain_before_p99_ms": ms(pct(before, 99)),
+        "plain_after_p99_ms": ms(pct(after, 99)),
+        "plain_held": len(held),
+        "plain_held_p50_ms": ms(pct(held, 50)),
+        "plain_held_p99_ms": ms(pct(held, 99)),
+        "plain_held_max_ms": ms(max(held, default=None)),
+        "plain_drain": len(draining),
+        "plain_drain_p50_ms": ms(pct(draining, 50)),
+        "plain_drain_p99_ms": ms(pct(draining, 99)),
+        "plain_arriving_p99_ms": ms(pct(arriving, 99)),
+        "cpu_cores": cpu,
+    }
+
+
+def section_wait(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
+    """The wait section: 200-routed latency with ?wait=5, then a burst of waiting webhooks beside
+    webhooks that do not wait (the server model must not let the first starve the second)."""
+    flush(args.redis_url)
+    logdir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(
+        redis_url=args.redis_url, workdir=logdir, env_overrides={"CXONE_RATE_LIMIT_PER_MINUTE": "100000"}
+    )
+    watch = ProcessWatch().start()
+    watches.append(("wait", watch))
+    client = redis.Redis.from_url(args.redis_url)
+    result: dict = {"cxone_latency_ms": args.cxone_latency_ms}
+    try:
+        start_routing_stack(stack, args, client, watch, latency_ms=args.cxone_latency_ms)
+        result["warm_up"] = warm_up(stack)
+        run_id = int(time.time()) % 10000
+        expected = len(INTENT_QUEUES)
+
+        log(f"wait: {args.wait_rate:g} webhooks/s with ?wait=5 for {args.wait_seconds:g}s")
+        window = CpuWindow(watch)
+        sent = start_sender(
+            stack, args, args.wait_rate, args.wait_seconds, f"81{run_id:04d}", logdir, query="wait=5"
+        ).result()
+        cpu = window.close()
+        rows = sent["rows"]
+        routed = [row for row in rows if row[4] == 200 and row[5] == "routed"]
+        latencies = [row[3] - row[2] for row in routed]
+        summary = sender_summary(sent)
+        result["routed_latency"] = {
+            "offered_rate": args.wait_rate,
+            "achieved_rate": summary["achieved_rate"],
+            "sent": len(rows),
+            "answers": _answers_by_status(rows),
+            "p50_ms": ms(pct(latencies, 50)),
+            "p99_ms": ms(pct(latencies, 99)),
+            "max_ms": ms(max(latencies, default=None)),
+            "answered_after_routed_p99_ms": ms(pct(_wake_delays(rows), 99)),
+            "cpu_cores": cpu,
+        }
+        log(
+            f"wait: 200 routed p50 {result['routed_latency']['p50_ms']} ms, p99 "
+            f"{result['routed_latency']['p99_ms']} ms; answers {result['routed_latency']['answers']}"
+        )
+        expected += sum(1 for row in rows if row[4] in (200, 202))
+        wait_drained(stack, client, expected, 60)
+
+        result["mixed"] = mixed_load(stack, args, logdir, watch, f"{run_id:04d}")
+        m = result["mixed"]
+        log(
+            f"wait: {m['waiting_at_once']} waiting at once for {m['held_seconds']}s: without a wait p99 "
+            f"{m['plain_held_p99_ms']} ms; while they drain p99 {m['plain_drain_p99_ms']} ms; waiting "
+            f"answered {m['answered_after_routed_p99_ms']} ms (p99) / {m['answered_after_routed_max_ms']} "
+            f"ms (max) after routedAt; answers {m['burst_answers']}"
         )
     finally:
         watch.stop()
@@ -1262,6 +1525,48 @@ def build_table(results: dict) -> tuple[list[tuple[str, str, str, str, str]], li
             f"{fmt(cost['task_runs_per_routed_contact'], '.2f')} / "
             f"{fmt(cost['redis_commands_per_routed_contact'], '.1f')}",
         )
+    w = sections.get("wait", {})
+    if "routed_latency" in w:
+        r = w["routed_latency"]
+        add(
+            "wait",
+            f"webhook -> 200 routed at {r['offered_rate']:g}/s with ?wait=5 "
+            f"(sent {fmt(r['achieved_rate'])}/s): p50 / p99",
+            f"{fmt(r['p50_ms'], '.0f')} / {fmt(r['p99_ms'], '.0f', ' ms')} ({r['answers']}; answered "
+            f"p99 {fmt(r['answered_after_routed_p99_ms'], '.0f', ' ms')} after routedAt)",
+            "p50 <= 120, p99 <= 250 ms",
+            r["p50_ms"] is not None and r["p50_ms"] <= 120 and r["p99_ms"] <= 250,
+        )
+    if "mixed" in w:
+        m = w["mixed"]
+        add(
+            "wait",
+            f"{m['waiting_at_once']} waiting at once ({m['held_seconds']:g}s): {m['plain_rate']:g}/s "
+            "without a wait, answer p50 / p99",
+            f"{fmt(m['plain_held_p50_ms'], '.1f')} / {fmt(m['plain_held_p99_ms'], '.1f', ' ms')} "
+            f"(max {fmt(m['plain_held_max_ms'], '.0f', ' ms')}, {m['plain_held']} webhooks)",
+            "p99 <= 20 ms",
+            m["plain_held_p99_ms"] is not None and m["plain_held_p99_ms"] <= 20,
+        )
+        add(
+            "wait",
+            f"without a wait, answer p99: before the burst / while it arrives / drains "
+            f"({m['drain_seconds']:g}s) / after",
+            f"{fmt(m['plain_before_p99_ms'], '.1f')} / {fmt(m['plain_arriving_p99_ms'], '.1f')} / "
+            f"{fmt(m['plain_drain_p99_ms'], '.1f')} / {fmt(m['plain_after_p99_ms'], '.1f', ' ms')}",
+        )
+        add(
+            "wait",
+            "waiting ones: answered after routedAt, p50 / p99 / max",
+            f"{fmt(m['answered_after_routed_p50_ms'], '.1f')} / "
+            f"{fmt(m['answered_after_routed_p99_ms'], '.1f')} / "
+            f"{fmt(m['answered_after_routed_max_ms'], '.1f', ' ms')} ({m['burst_answers']}; 202 later "
+            f"than 7.1 s: {m['answered_202_after_more_than_7_1s']})",
+            "every one <= 100 ms",
+            m["answered_after_routed_max_ms"] is not None
+            and m["answered_after_routed_max_ms"] <= 100
+            and m["answered_202_after_more_than_7_1s"] == 0,
+        )
     memory = results.get("memory", {}).get("by_role", {})
     for role, label in (("web", "web (gunicorn master + workers)"), ("worker", "worker (celery)")):
         if role in memory:
@@ -1326,6 +1631,9 @@ def settings_text(args: argparse.Namespace) -> str:
             f"{args.latency_seconds:g}s; sender: {args.sender_threads} threads, requests.Session each",
             f"limit:  {args.limit}/min (sandbox and CXONE_RATE_LIMIT_PER_MINUTE), {args.limit_rate:g} "
             f"webhooks/s for {args.limit_seconds:g}s, CXone latency {args.limit_latency_ms:g} ms",
+            f"wait:   {args.wait_rate:g}/s with ?wait=5 for {args.wait_seconds:g}s; then {args.burst} "
+            f"at once with ?wait=7 beside {args.mixed_rate:g}/s without, CXone latency "
+            f"{args.cxone_latency_ms:g} ms",
             f"redis:  {args.redis_url} ({redis_kind}; flushed before and after each section)",
         ]
     )
@@ -1385,6 +1693,7 @@ def run(args: argparse.Namespace, logroot: Path) -> int:
         "ingress": section_ingress,
         "e2e": section_e2e,
         "limit": section_limit,
+        "wait": section_wait,
     }
     began = time.monotonic()
     for name in args.sections:

@@ -24,8 +24,8 @@ TWEAKS = dict(
 _make_celery = task_queue.make_celery
 
 
-def _tuned_celery(settings):
-    celery = _make_celery(settings)
+def _tuned_celery(settings, **options):
+    celery = _make_celery(settings, **options)
     if "no-sent-event" in TWEAKS:
         celery.conf.task_send_sent_event = False
     return celery

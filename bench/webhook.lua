@@ -1,7 +1,8 @@
--- wrk script for the ingress benchmark: POSTs a Cognigy chat webhook, a new contact id each time.
+-- wrk script for the ingress benchmark: POSTs a Cognigy chat webhook, a new contact id each time
+-- (digits, as CXone contact ids are: the run prefix, the thread, a counter).
 --
 --   wrk -t2 -c32 -d10s -s bench/webhook.lua http://127.0.0.1:PORT/webhook/cognigy/route \
---       -- <api-key> <run-prefix>
+--       -- <api-key> <run-prefix: digits>
 --
 -- The body has the shape of tests.integration.stack.chat_body(). Intents rotate over four queues.
 -- done() prints one line "BENCH_JSON {...}" (latencies in microseconds) for run_bench to parse.
@@ -18,7 +19,7 @@ function setup(thread)
 end
 
 function init(args)
-  prefix = args[2] or "wrk"
+  prefix = args[2] or "9"
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["X-API-Key"] = args[1] or "integration-test-key"
@@ -26,7 +27,7 @@ end
 
 function request()
   counter = counter + 1
-  local contact = string.format("%s-t%d-%d", prefix, tid, counter)
+  local contact = string.format("%s%02d%08d", prefix, tid, counter)
   local body = string.format(template, contact, intents[counter % #intents + 1], contact)
   return wrk.format(nil, nil, nil, body)
 end

@@ -1,4 +1,8 @@
-"""`python -m cxone_sandbox`: serve the sandbox until ctrl-C or SIGTERM."""
+"""`python -m cxone_sandbox`: serve the sandbox until ctrl-C or SIGTERM.
+
+`python -m cxone_sandbox contact ID [--status …] [--assignee N] [--skill-id N]` shows or changes a
+contact of a running sandbox instead (see :mod:`cxone_sandbox.control`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from .config import parse_command_line
+from .control import contact_command
 from .server import make_sandbox_server
 
 
@@ -19,7 +24,10 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse flags and environment, then serve in the foreground; returns the exit status."""
-    options, config = parse_command_line(argv, os.environ)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["contact"]:
+        return contact_command(arguments[1:], os.environ, sys.stdout)
+    options, config = parse_command_line(arguments, os.environ)
     server = make_sandbox_server(options.host, options.port, config, verbose=options.verbose)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     advertised = config.public_url or "the request's Host"

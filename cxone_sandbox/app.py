@@ -14,21 +14,32 @@ import flask
 from werkzeug.exceptions import HTTPException
 
 from .config import SandboxConfig
+from .contacts import parse_contact_update
 from .faults import KNOB_HELP, KNOB_NAMES, parse_fault_update
 from .seed import SeedSkill
-from .state import HOLD_MAX_SECONDS, ApiError, SandboxState, iso_timestamp
+from .state import HOLD_MAX_SECONDS, ApiError, SandboxState
+from .timestamps import iso_timestamp
 from .tokens import AREA, CLUSTER
 
 ACD_BASE = "/inContactAPI/services/v30.0"
 DFO_BASE = "/dfo/3.0"
 MAX_SKILLS_PAGE = 100  # clients page with top <= 100; asking for more still gets 100
-DEFAULT_ROUTING_QUEUE_PAGE = 25
-MAX_ROUTING_QUEUE_PAGE = 100
+# NICE's agent SDK: "default routing queue response is of 50 records", so it asks for size=500
+# (github.com/nice-devone/nice-cxone-agent-sdk, SkillService). No larger page is documented.
+DEFAULT_ROUTING_QUEUE_PAGE = 50
+MAX_ROUTING_QUEUE_PAGE = 500
 SEED_UPDATE_TIME = "2024-01-15T09:30:00.000Z"  # fixed so skill listings are reproducible
 
 # Views whose 401/429/5xx answers the stats count.
 _COUNTED_VIEWS = frozenset(
-    {"issue_token", "list_skills", "list_routing_queues", "change_routing_queue", "signal_contact"}
+    {
+        "issue_token",
+        "list_skills",
+        "list_routing_queues",
+        "change_routing_queue",
+        "signal_contact",
+        "get_contact",
+    }
 )
 
 
@@ -290,6 +301,11 @@ def _register_dfo(app: flask.Flask, state: SandboxState) -> None:
             )
         return state.route_contact(contact_id, skill_id)
 
+    @app.get(f"{DFO_BASE}/contacts/<contact_id>")
+    @_api_call(state, "contact_get")
+    def get_contact(contact_id: str) -> Any:
+        return state.read_contact(contact_id)
+
 
 def _register_controls(app: flask.Flask, state: SandboxState) -> None:
     """/sandbox/*: knobs, reset, stats and a short help page. Never rate limited nor faulted."""
@@ -314,6 +330,18 @@ def _register_controls(app: flask.Flask, state: SandboxState) -> None:
     @app.get("/sandbox/calls")
     def calls() -> Any:
         return {"calls": state.calls_view()}
+
+    @app.get("/sandbox/contacts/<contact_id>")
+    def show_contact(contact_id: str) -> Any:
+        return state.read_contact(contact_id)
+
+    @app.post("/sandbox/contacts/<contact_id>")
+    def set_contact(contact_id: str) -> Any:
+        try:
+            update = parse_contact_update(flask.request.get_json(silent=True))
+        except ValueError as error:
+            raise ApiError(400, "invalid_request", str(error)) from None
+        return state.update_contact(contact_id, update)
 
     @app.get("/sandbox/stats")
     def stats() -> Any:
@@ -340,13 +368,18 @@ CXone endpoints
   POST {ACD_BASE}/interactions/<contactId>/signal?p1=..&p9=
   GET  {DFO_BASE}/routing-queues?nameContains=&size=
   PUT  {DFO_BASE}/contacts/<contactId>/routing-queue   {{"skillId": n}}
+  GET  {DFO_BASE}/contacts/<contactId>
+  (contact ids are numeric: any other id is an unknown contact, 404)
 
 Controls
   GET  /sandbox/faults       current knobs
   POST /sandbox/faults       JSON partial update of: {", ".join(KNOB_NAMES)}
-  POST /sandbox/reset        default knobs, zero stats (seed and tokens kept)
+  POST /sandbox/reset        default knobs, zero stats, no contacts (seed and tokens kept)
   GET  /sandbox/stats        counters, routings and signals (?summary=1 omits the last two)
   GET  /sandbox/calls        every token and API request: arrival time, view, status answered
+  GET  /sandbox/contacts/<id>   a contact as CXone returns it (not counted, no token)
+  POST /sandbox/contacts/<id>   change it: {{"status", "assignee" (agent user id or null),
+                                "skillId" (or null)}}; also `python -m cxone_sandbox contact`
 
   hold_calls = N holds the next N contact calls (routing PUT, signal) until
   {{"release_held": true}} (or {HOLD_MAX_SECONDS:g} s): a slow CXone call at a chosen moment;

@@ -9,22 +9,22 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from .config import SandboxConfig
+from .contacts import SandboxContact, is_contact_id
 from .faults import FaultKnobs
 from .seed import SEED_SKILLS, SeedSkill
+from .timestamps import iso_timestamp
 from .tokens import TokenIdentity, TokenRegistry
 
-ENDPOINT_KEYS = ("skills", "routing_queues", "routing_put", "signal")
+ENDPOINT_KEYS = ("skills", "routing_queues", "routing_put", "signal", "contact_get")
 RATE_WINDOW_SECONDS = 60.0
 #: Endpoints that act on a contact: the calls `hold_calls` holds.
 CONTACT_ENDPOINTS = ("routing_put", "signal")
 #: A held call goes on by itself after this long, so a forgotten hold never hangs a client forever.
 HOLD_MAX_SECONDS = 120.0
 INJECTED_ERROR_STATUSES = (500, 502, 503)
-CLOSED_CONTACT_PREFIXES = ("closed-", "unknown-")
 #: How many token and API requests GET /sandbox/calls remembers (the oldest are forgotten).
 CALL_LOG_SIZE = 100_000
 
@@ -46,12 +46,6 @@ class ApiError(Exception):
         self.message = message
         self.field = field
         self.headers = headers or {}
-
-
-def iso_timestamp(epoch_seconds: float) -> str:
-    """UTC ISO 8601 with milliseconds and a Z, as CXone writes times."""
-    moment = datetime.fromtimestamp(epoch_seconds, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def seconds_until_free_slot(
@@ -96,7 +90,8 @@ class SandboxState:
         self._clear_run()
 
     def _clear_run(self) -> None:
-        """Forget knobs, counters and routings (not tokens nor the seed). Caller holds the lock."""
+        """Forget knobs, counters, routings and contacts (not tokens nor the seed). Caller holds
+        the lock."""
         self.knobs = FaultKnobs(token_ttl_seconds=self.config.token_ttl_seconds)
         self._rng = random.Random(self.knobs.seed)
         self._token_requests: Counter[str] = Counter()
@@ -107,11 +102,13 @@ class SandboxState:
         self._routings: dict[str, list[dict[str, Any]]] = {}
         self._signals: dict[str, list[dict[str, Any]]] = {}
         self._held_total = 0
+        self._contacts: dict[str, SandboxContact] = {}
         # Every token and API request with its arrival (wall clock) and the status answered.
         self._calls: deque[dict[str, Any]] = deque(maxlen=CALL_LOG_SIZE)
 
     def reset(self) -> None:
-        """Back to a fresh run: default knobs, zero stats, held calls released. Tokens stay valid."""
+        """Back to a fresh run: default knobs, zero stats, no contacts, held calls released. Tokens
+        stay valid."""
         with self._lock:
             self._clear_run()
             self._release_held()
@@ -259,8 +256,9 @@ class SandboxState:
     def route_contact(self, contact_id: str, skill_id: int) -> dict[str, Any]:
         """Move a digital contact to skill_id's routing queue and record it; returns the contact."""
         with self._lock:
-            self._raise_if_closed(contact_id)
+            contact = self._live_contact(contact_id)
             skill = self._routable_skill(skill_id)
+            contact.routing_queue_id, contact.skill_id = skill.routing_queue_id, skill_id
             routing = {"skillId": skill_id, "at": time.time()}
             self._routings.setdefault(contact_id, []).append(routing)
         return {"id": contact_id, "routingQueueId": skill.routing_queue_id, "skillId": skill_id}
@@ -281,14 +279,57 @@ class SandboxState:
     def record_signal(self, contact_id: str, params: dict[str, str]) -> None:
         """Record a Signal API call to a contact's Studio script."""
         with self._lock:
-            self._raise_if_closed(contact_id)
+            self._live_contact(contact_id)
             self._signals.setdefault(contact_id, []).append({"params": params, "at": time.time()})
 
-    def _raise_if_closed(self, contact_id: str) -> None:
-        """404 for closed/unknown contacts; other ids are live contacts. Caller holds the lock."""
-        closed = contact_id.startswith(CLOSED_CONTACT_PREFIXES)
-        if closed or contact_id in self.knobs.closed_contacts:
+    def read_contact(self, contact_id: str) -> dict[str, Any]:
+        """A contact as ``GET /dfo/3.0/contacts/{id}`` returns it; 404 for non-numeric ids."""
+        with self._lock:
+            contact = self._contact(contact_id)
+            closed_by_knob = contact_id in self.knobs.closed_contacts
+            return contact.dfo_json(status="closed" if closed_by_knob else None)
+
+    def update_contact(self, contact_id: str, update: dict[str, Any]) -> dict[str, Any]:
+        """Apply a validated control update (status, assignee, skillId); returns the contact.
+
+        Assigning an agent to a ``new`` contact opens it, as an agent taking it would, unless the
+        update names a status itself.
+        """
+        with self._lock:
+            if not is_contact_id(contact_id):
+                raise ApiError(400, "invalid_request", f"{contact_id!r}: CXone contact ids are numeric")
+            contact = self._contact(contact_id)
+            now = time.time()
+            if "skillId" in update:
+                skill_id = update["skillId"]
+                queue = self._routable_skill(skill_id).routing_queue_id if skill_id is not None else None
+                contact.routing_queue_id, contact.skill_id = queue, skill_id
+            if "assignee" in update:
+                contact.assignee = update["assignee"]
+                if contact.assignee is not None and contact.status == "new" and "status" not in update:
+                    contact.set_status("open", now)
+            if "status" in update:
+                contact.set_status(update["status"], now)
+            return contact.dfo_json()
+
+    def _contact(self, contact_id: str) -> SandboxContact:
+        """The contact with this id, created on first use; ApiError(404) when the id is not numeric
+        (CXone has no such contact). Caller holds the lock."""
+        if not is_contact_id(contact_id):
             raise ApiError(404, "ContactNotFound", f"Contact {contact_id} was not found")
+        contact = self._contacts.get(contact_id)
+        if contact is None:
+            now = time.time()
+            contact = self._contacts[contact_id] = SandboxContact(contact_id, now, now)
+        return contact
+
+    def _live_contact(self, contact_id: str) -> SandboxContact:
+        """A contact that can still be moved or signalled; ApiError(404) for unknown, closed and
+        trashed ones (and those the ``closed_contacts`` knob closes). Caller holds the lock."""
+        contact = self._contact(contact_id)
+        if contact.finished or contact_id in self.knobs.closed_contacts:
+            raise ApiError(404, "ContactNotFound", f"Contact {contact_id} was not found")
+        return contact
 
     # --- control --------------------------------------------------------------------------------
 

@@ -1,8 +1,19 @@
-"""What the webhook answers about a routing: one function from a routing record to the body.
+"""What the webhook answers about a routing: one function from a routing record to the answer.
 
-A new routing is answered ``queued``. A resend is answered with the first routing's *current* state
-(``routed``, ``failed``, ``superseded``…), never a stale ``queued``, so a sender that retried because
-it got no answer in time learns what actually happened.
+Used for a new routing (``queued``), for a resend (the first routing's *current* state, never a stale
+``queued``) and for a webhook that waited for the outcome (``?wait=N``), so all three say the same
+thing about the same routing. ``status`` tells the bot's flow what to say to the customer:
+
+- ``routed``: CXone accepted the call; ``skillId`` and ``routedAt`` say where and when.
+- ``failed``: the routing will not happen (unknown or closed contact, a permanent CXone refusal,
+  dead-lettered, or superseded by a newer routing for the same contact: ``supersededBy``); ``reason``
+  says why, so the flow can offer something else.
+- anything else (``queued``, ``retrying`` with ``lastError``, ``waiting`` for a CXone call slot): still
+  under way; ``GET /routings/<routingId>`` follows it.
+
+The body is the record's public view (``GET /routings/<id>``) with ``status`` in place of ``state``,
+minus its bookkeeping times, so every public field a record gains (overflow, supersededBy, …)
+reaches the sender too.
 """
 
 from __future__ import annotations
@@ -10,29 +21,26 @@ from __future__ import annotations
 import time
 
 from shared.routing.job import RoutingJob
-from shared.routing.records import FAILED, QUEUED, RETRYING, ROUTED, SUPERSEDED, RoutingRecord
+from shared.routing.records import FAILED, QUEUED, ROUTED, SUPERSEDED, RoutingRecord
+
+#: Public-view keys that describe the record rather than the routing: not part of an answer.
+_BOOKKEEPING = frozenset({"state", "receivedAt", "updatedAt", "attempts"})
 
 
-def current_answer(record: RoutingRecord) -> dict:
-    """The webhook's answer body for the routing in ``record``, in its current state.
+def routing_answer(record: RoutingRecord) -> tuple[dict, int]:
+    """``(body, HTTP status if the sender waited)`` for the routing in ``record``, as it stands:
+    200 when its outcome is final (routed, failed, superseded), 202 while it is under way."""
+    return answer_from_public(record.to_public())
 
-    Always ``status`` (the state), ``routingId``, ``intent``, ``queue``, ``contactId`` and ``mode``;
-    then what the state adds: ``lastError``/``nextAttemptAt`` (retrying), ``skillId``/``routedAt``
-    (routed), ``reason`` (failed), ``supersededBy`` (superseded). Keys come from the public view
-    (``GET /routings/<id>``), so the two never disagree.
-    """
-    public = record.to_public()
-    body = {
-        "status": record.state,
-        "routingId": public["routingId"],
-        "intent": public["intent"],
-        "queue": public["queue"],
-        "contactId": public["contactId"],
-        "mode": public["mode"],
-    }
-    for key in _STATE_KEYS.get(record.state, ()):
-        body[key] = public.get(key)
-    return body
+
+def answer_from_public(public: dict) -> tuple[dict, int]:
+    """``(body, HTTP status if the sender waited)`` for a routing's public view."""
+    state = public.get("state") or QUEUED
+    body = {"status": state, **{key: value for key, value in public.items() if key not in _BOOKKEEPING}}
+    if state == SUPERSEDED:
+        newer = public.get("supersededBy") or "a newer routing for this contact"
+        body.update(status=FAILED, reason=f"superseded by {newer}")
+    return body, 200 if state in (ROUTED, FAILED, SUPERSEDED) else 202
 
 
 def queued_record(job: RoutingJob, routing_id: str | None = None) -> RoutingRecord:
@@ -46,12 +54,3 @@ def queued_record(job: RoutingJob, routing_id: str | None = None) -> RoutingReco
         received_at=job.received_at or now,
         updated_at=now,
     )
-
-
-#: The public view's keys each state adds to the answer.
-_STATE_KEYS: dict[str, tuple[str, ...]] = {
-    RETRYING: ("lastError", "nextAttemptAt"),
-    ROUTED: ("skillId", "routedAt"),
-    FAILED: ("reason",),
-    SUPERSEDED: ("supersededBy",),
-}

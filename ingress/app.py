@@ -11,6 +11,7 @@ from flask import Flask
 from ingress.errors import register_error_handlers
 from ingress.observability import register_metrics
 from ingress.views import blueprint
+from ingress.waiting import OutcomeWaiter
 from shared.routing.publisher import RoutingPublisher
 from shared.routing.records import RoutingStatusStore
 from shared.routing.table import RoutingTable
@@ -27,6 +28,10 @@ class Ingress:
     redis: redis.Redis
     store: RoutingStatusStore
     publisher: RoutingPublisher
+    #: Wakes webhooks that wait for their routing's outcome (``?wait=``); reads records with short
+    #: timeouts, so a Redis that stops answering never holds a webhook past its wait.
+    waiter: OutcomeWaiter
+    waiting_store: RoutingStatusStore
 
 
 def create_app(
@@ -44,6 +49,14 @@ def create_app(
     settings = settings or load_settings()
     settings.require_webhook_auth()
     table = routing_table or RoutingTable.load(settings.routes_file)
+    # The waiter's own connections: short timeouts (a wait ends on time even if Redis hangs).
+    waiting_redis = (
+        redis_client
+        if redis_client is not None
+        else redis.Redis.from_url(
+            settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=10
+        )
+    )
     redis_client = redis_client or redis.Redis.from_url(
         settings.redis_url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=10
     )
@@ -69,6 +82,8 @@ def create_app(
             settings.dedupe_window_seconds,
             settings.dedupe_contact_intent_seconds,
         ),
+        waiter=OutcomeWaiter(waiting_redis),
+        waiting_store=RoutingStatusStore(waiting_redis, settings.routing_status_ttl_seconds),
     )
     register_error_handlers(app)
     app.register_blueprint(blueprint)

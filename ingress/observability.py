@@ -79,7 +79,8 @@ def _count_webhook(response: Response) -> Response:
     started = g.get("webhook_started")
     if started is None:
         return response
-    body = response.get_json(silent=True) if response.status_code == 202 else None
+    # A resend answered after waiting is a 200 with "duplicate": true: read every 2xx body.
+    body = response.get_json(silent=True) if 200 <= response.status_code < 300 else None
     outcome, reason = webhook_outcome(
         response.status_code, g.get("rejection_reason"), body if isinstance(body, dict) else None
     )

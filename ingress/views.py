@@ -17,10 +17,11 @@ from flask import Blueprint, current_app, g, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ingress.answers import current_answer, queued_record
+from ingress.answers import queued_record, routing_answer
 from ingress.auth import check_signature, is_valid_key, presented_key
 from ingress.edge import check_bounds
 from ingress.errors import Refusal, error_response
+from ingress.waiting import InvalidWait, WaitRequest, requested_wait
 from ingress.webhook_schema import WebhookRequest, flatten_errors, parse_webhook
 from shared.routing.job import RoutingJob, new_routing_id
 from shared.routing.publisher import DuplicateInFlight, EnqueueFailed, Published, RoutingPublisher
@@ -53,10 +54,14 @@ def route_webhook():
     raw = _read_body(settings.max_body_bytes)
     # The signature covers the raw bytes: check it before anything parses them.
     _require_valid_signature(raw, settings)
-    webhook = _validate(_decode_json(raw))
+    body = _decode_json(raw)
+    wait, wait_errors = _requested_wait(settings)
+    webhook = _validate(body, settings.contact_id_pattern, wait_errors)
     job = _plan_routing(webhook, ingress.routing_table)
     published = _queue(job, ingress.publisher)
-    return jsonify(_answer(job, published, ingress.store)), 202
+    if wait is None:
+        return jsonify(_answer(job, published, ingress.store)), 202
+    return _answer_after_waiting(job, published, wait, ingress)
 
 
 @blueprint.errorhandler(Refusal)
@@ -128,14 +133,33 @@ def _decode_json(raw: bytes) -> object:
     return body
 
 
-def _validate(body: object) -> WebhookRequest:
-    """The webhook in the one shape routing needs; 400 naming every wrong field."""
+def _requested_wait(settings: Settings) -> tuple[WaitRequest | None, dict[str, list[str]]]:
+    """How long the sender asks to wait for the outcome (``?wait=`` or ``Prefer: wait=``), and the
+    problem with it as a field error (reported with the body's, by :func:`_validate`)."""
     try:
-        return parse_webhook(body)
+        wait = requested_wait(
+            request.args.to_dict(flat=False),
+            request.headers.getlist("Prefer"),
+            settings.webhook_max_wait_seconds,
+        )
+    except InvalidWait as exc:
+        return None, {"wait": [str(exc)]}
+    return wait, {}
+
+
+def _validate(body: object, contact_id_pattern: str, other_errors: dict[str, list[str]]) -> WebhookRequest:
+    """The webhook in the one shape routing needs; 400 naming every wrong field (a contact id that
+    does not match ``contact_id_pattern`` among them; ``other_errors``: those found outside the
+    body, such as ``wait``)."""
+    try:
+        webhook = parse_webhook(body, contact_id_pattern)
     except ValidationError as exc:
         raise Refusal(
-            400, "invalid_request", "invalid request", fields=flatten_errors(exc.messages)
+            400, "invalid_request", "invalid request", fields={**other_errors, **flatten_errors(exc.messages)}
         ) from None
+    if other_errors:
+        raise Refusal(400, "invalid_request", "invalid request", fields=other_errors)
+    return webhook
 
 
 def _plan_routing(webhook: WebhookRequest, table: RoutingTable) -> RoutingJob:
@@ -145,9 +169,11 @@ def _plan_routing(webhook: WebhookRequest, table: RoutingTable) -> RoutingJob:
     except Unroutable as exc:
         raise Refusal(422, "unroutable", "cannot route", reason=exc.reason) from None
     mode = table.mode_for(decision.queue, webhook.channel)
+    contact = webhook.contact(voice=mode == "voice")
     return RoutingJob(
         routing_id=new_routing_id(),
-        contact_id=webhook.contact_id(voice=mode == "voice"),
+        contact_id=contact.contact_id,
+        contact_source=contact.source,
         intent=decision.intent,
         mode=mode,
         queue_name=decision.queue.name,
@@ -196,9 +222,9 @@ def _queue(job: RoutingJob, publisher: RoutingPublisher) -> Published:
 
 def _answer(job: RoutingJob, published: Published, store: RoutingStatusStore) -> dict:
     """The 202 body: the routing to poll, and where the contact is going. A resend gets the first
-    routing's current state (see :func:`ingress.answers.current_answer`) and ``"duplicate": true``."""
+    routing's current state (see :func:`ingress.answers.routing_answer`) and ``"duplicate": true``."""
     if not published.duplicate:
-        return current_answer(queued_record(job))
+        return routing_answer(queued_record(job))[0]
     try:
         record = store.get(published.routing_id)
     except redis.RedisError:
@@ -208,7 +234,29 @@ def _answer(job: RoutingJob, published: Published, store: RoutingStatusStore) ->
     # No record yet: the first copy's record write failed after its publish (the worker writes it
     # when it takes the task), so the routing is queued.
     first = record or queued_record(job, published.routing_id)
-    return {**current_answer(first), "duplicate": True}
+    return {**routing_answer(first)[0], "duplicate": True}
+
+
+def _answer_after_waiting(job: RoutingJob, published: Published, wait: WaitRequest, ingress: Ingress):
+    """Wait up to ``wait.seconds`` for the routing to finish, then answer with where it stands:
+    200 routed or failed, 202 still under way (also when Redis stopped answering meanwhile: the
+    routing is stored and goes on)."""
+    started = time.monotonic()
+    waited = ingress.waiter.wait_for(published.routing_id, wait.seconds, ingress.waiting_store.get)
+    body, status = routing_answer(waited.record or queued_record(job, published.routing_id))
+    if not waited.redis_answered:
+        status = 202  # the record shown may be older than the routing: never claim it final
+        log.warning(
+            "Redis stopped answering while a webhook waited; answered with the routing id",
+            extra={"routing_id": published.routing_id},
+        )
+    body["waitedMs"] = round((time.monotonic() - started) * 1000)
+    if published.duplicate:
+        body["duplicate"] = True
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(wait.preference_applied())
+    return response
 
 
 # ------------------------------------------------------------------------- the other endpoints

@@ -10,8 +10,16 @@ and ``docs/ai/build/ai-agent-memory/input.md``):
 3. a Cognigy input-object body: ``intent``/``intentScore`` or ``nlu.intentMapperResults``.
 
 Liberal in what we accept: scores may be numeric strings ("0.87"), unknown fields are ignored, ids
-may be numbers. Strict in what we act on: a score that is not a number from 0 to 1, an empty id or
-a body with no contact is a 400 naming the field.
+may be numbers, and Cognigy's renderings of a missing value (``"undefined"``, ``"null"``, ``""``)
+count as absent in every id field. Strict in what we act on: a score that is not a number from 0 to
+1, a contact id that is not a CXone contact id (``CONTACT_ID_PATTERN``), or a body with no contact
+is a 400 naming the field.
+
+Which contact is moved: ``cxoneContactId``, else ``contactId``, else ``data.contactId`` (for voice,
+``data.spawnedContactId`` first: the contact Cognigy's CXone extension signals), else
+``data.spawnedContactId``, else ``sessionId``. Every contact field that is present must hold a
+CXone contact id; ``sessionId`` is a Cognigy session id in most bots, so it is checked only when
+it is the one naming the contact.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from dataclasses import dataclass
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from shared.routing.contact_id import ABSENT_MARKERS, DEFAULT_CONTACT_ID_PATTERN, is_contact_id, shown
 from shared.routing.table import Candidate
 
 MAX_ID_LENGTH = 128
@@ -28,16 +37,27 @@ MAX_NAME_LENGTH = 256
 MAX_TEXT_LENGTH = 8000
 
 
+#: The fields that name a CXone contact, by path, and the one that may when none of them does.
+CXONE_CONTACT_ID, CONTACT_ID = "cxoneContactId", "contactId"
+DATA_CONTACT_ID, SPAWNED_CONTACT_ID = "data.contactId", "data.spawnedContactId"
+SESSION_ID = "sessionId"
+#: Which field names the contact, first present wins.
+DIGITAL_ORDER = (CXONE_CONTACT_ID, CONTACT_ID, DATA_CONTACT_ID, SPAWNED_CONTACT_ID, SESSION_ID)
+VOICE_ORDER = (CXONE_CONTACT_ID, CONTACT_ID, SPAWNED_CONTACT_ID, DATA_CONTACT_ID, SESSION_ID)
+_WHERE_CONTACTS_GO = "cxoneContactId, contactId, data.contactId or data.spawnedContactId"
+
+
 class Identifier(fields.Field):
-    """An id that Cognigy may send as a string or a number; always loaded as a non-empty string."""
+    """An id that Cognigy may send as a string or a number; loaded as a non-empty string, or as
+    None when absent: JSON null, or a template's rendering of a missing value ("undefined", "null",
+    "" and blanks)."""
 
     default_error_messages = {
         "invalid": "Not a valid id: give a string or an integer.",
-        "empty": "Must not be empty.",
         "too_long": f"Longer than {MAX_ID_LENGTH} characters.",
     }
 
-    def _deserialize(self, value, attr, data, **kwargs) -> str:
+    def _deserialize(self, value, attr, data, **kwargs) -> str | None:
         if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
             value = int(value)  # JSON does not tell 42.0 from 42 (nor does the OpenAPI document)
         if isinstance(value, bool) or not isinstance(value, str | int):
@@ -45,8 +65,8 @@ class Identifier(fields.Field):
         if isinstance(value, int) and not 0 <= value < 2**63:
             raise self.make_error("invalid")  # CXone ids are non-negative 64-bit numbers
         text = str(value).strip()
-        if not text:
-            raise self.make_error("empty")
+        if text in ABSENT_MARKERS:
+            return None  # "{{input.data.spawnedContactId}}" with nothing to render
         if len(text) > MAX_ID_LENGTH:
             raise self.make_error("too_long")
         if any(ord(ch) < 32 for ch in text):
@@ -150,24 +170,75 @@ class WebhookSchema(_Lenient):
     nlu = fields.Nested(NluSchema, allow_none=True)
     data = fields.Nested(DataSchema, allow_none=True)
 
+    def __init__(self, *, contact_id_pattern: str = DEFAULT_CONTACT_ID_PATTERN, **kwargs):
+        super().__init__(**kwargs)
+        self.contact_id_pattern = contact_id_pattern
+
+    # Skipped when a field is already wrong (marshmallow's default): a contact field that failed
+    # to load would otherwise also be reported as missing.
     @validates_schema
-    def require_a_contact(self, body: dict, **_: object) -> None:
-        """Refuse a body that names no CXone contact to move, whichever field it would use."""
-        data = body.get("data") or {}
-        if not any(
-            (
-                body.get("cxoneContactId"),
-                body.get("contactId"),
-                data.get("contactId"),
-                data.get("spawnedContactId"),
-                body.get("sessionId"),
-            )
-        ):
+    def require_a_cxone_contact(self, body: dict, **_: object) -> None:
+        """Refuse a body that names no CXone contact, or names one with an id CXone cannot have."""
+        ids = contact_ids(body)
+        if not ids:
             raise ValidationError(
-                "Missing data for required field: give sessionId, contactId, cxoneContactId "
-                "or data.contactId (the CXone contact to move).",
-                field_name="sessionId",
+                f"Missing data for required field: give the CXone contact id in {_WHERE_CONTACTS_GO} "
+                '(or a numeric sessionId); "undefined", "null" and "" count as missing.',
+                field_name=SESSION_ID,
             )
+        wrong = {
+            path: value for path, value in ids.items() if not is_contact_id(value, self.contact_id_pattern)
+        }
+        if SESSION_ID in wrong:  # only checked when no contact field is present
+            raise ValidationError(
+                f"Not a CXone contact id: {shown(wrong[SESSION_ID])}. sessionId names the contact only "
+                f"when no other field does, and Cognigy's session ids are not CXone contact ids: send "
+                f"the contact id in {_WHERE_CONTACTS_GO} (for voice, the spawned contact id).",
+                field_name=SESSION_ID,
+            )
+        if wrong:
+            raise ValidationError(
+                _nested({path: [_not_a_contact(v, self.contact_id_pattern)] for path, v in wrong.items()})
+            )
+
+
+def contact_ids(body: dict) -> dict[str, str]:
+    """Every contact field present in a loaded body, by path; ``sessionId`` only when none is."""
+    data = body.get("data") or {}
+    present = {
+        CXONE_CONTACT_ID: body.get(CXONE_CONTACT_ID),
+        CONTACT_ID: body.get(CONTACT_ID),
+        DATA_CONTACT_ID: data.get("contactId"),
+        SPAWNED_CONTACT_ID: data.get("spawnedContactId"),
+    }
+    ids = {path: value for path, value in present.items() if value is not None}
+    if not ids and body.get(SESSION_ID) is not None:
+        ids[SESSION_ID] = body[SESSION_ID]
+    return ids
+
+
+def _not_a_contact(value: str, pattern: str) -> str:
+    return f"Not a CXone contact id: {shown(value)} (CXone contact ids match {pattern})."
+
+
+def _nested(flat: dict[str, list[str]]) -> dict:
+    """``{"data.contactId": […]}`` → ``{"data": {"contactId": […]}}``, as marshmallow nests errors."""
+    nested: dict = {}
+    for path, messages in flat.items():
+        *parents, name = path.split(".")
+        level = nested
+        for parent in parents:
+            level = level.setdefault(parent, {})
+        level[name] = messages
+    return nested
+
+
+@dataclass(frozen=True)
+class ContactChoice:
+    """The CXone contact a routing moves, and the webhook field it came from."""
+
+    contact_id: str
+    source: str  # a field path: "data.spawnedContactId", "sessionId", …
 
 
 @dataclass(frozen=True)
@@ -176,38 +247,34 @@ class WebhookRequest:
 
     candidates: list[Candidate]
     channel: str | None
-    session_id: str | None
     input_id: str | None
-    explicit_contact_id: str | None  # cxoneContactId / contactId
-    data_contact_id: str | None
-    spawned_contact_id: str | None
+    #: The ids naming the contact, by field path (absent fields left out), each a CXone contact id.
+    contact_ids: dict[str, str]
 
-    def contact_id(self, voice: bool) -> str:
+    def contact(self, voice: bool) -> ContactChoice:
         """The CXone contact to move; for voice, the spawned contact, as Cognigy's CXone extension
         signals it (github.com/Cognigy/Extensions ``extensions/cxone``, node "Send Signal"; NICE help
         "Signal and TMS API", help.nice-incontact.com)."""
-        if self.explicit_contact_id:
-            return self.explicit_contact_id
-        if voice and self.spawned_contact_id:
-            return self.spawned_contact_id
-        return self.data_contact_id or self.spawned_contact_id or self.session_id or ""
+        for source in VOICE_ORDER if voice else DIGITAL_ORDER:
+            if source in self.contact_ids:
+                return ContactChoice(self.contact_ids[source], source)
+        raise AssertionError("parse_webhook only returns webhooks that name a contact")
 
 
-def parse_webhook(body: object) -> WebhookRequest:
-    """Validate a decoded JSON body; raise ``ValidationError`` whose messages name each bad field."""
+def parse_webhook(body: object, contact_id_pattern: str = DEFAULT_CONTACT_ID_PATTERN) -> WebhookRequest:
+    """Validate a decoded JSON body; raise ``ValidationError`` whose messages name each bad field.
+
+    ``contact_id_pattern`` is ``CONTACT_ID_PATTERN``: every contact id the body gives must match it.
+    """
     if not isinstance(body, dict):
         raise ValidationError({"_schema": ["The body must be a JSON object."]})
-    loaded = WebhookSchema().load(body)
-    data = loaded.get("data") or {}
+    loaded = WebhookSchema(contact_id_pattern=contact_id_pattern).load(body)
     user_input = loaded.get("userInput") or {}
     return WebhookRequest(
         candidates=_candidates(loaded),
         channel=loaded.get("channel") or user_input.get("channel"),
-        session_id=loaded.get("sessionId"),
         input_id=loaded.get("inputId"),
-        explicit_contact_id=loaded.get("cxoneContactId") or loaded.get("contactId"),
-        data_contact_id=data.get("contactId"),
-        spawned_contact_id=data.get("spawnedContactId"),
+        contact_ids=contact_ids(loaded),
     )
 
 

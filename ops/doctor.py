@@ -6,14 +6,18 @@ may go to (CXONE_AUTH_URL, CXONE_API_URL, then the token_endpoint and api_endpoi
 the routing table, Redis (reachable; eviction policy and persistence), whether CXone has paused
 the workers (rejected credentials, a 429's Retry-After), a CXone token (grant, tenant, API host; or
 CXone's OAuth error), and every queue of the routing table resolved to a skill id, with each
-route's voice/digital mode. Prints a table (or ``--json``) and exits 1 when anything failed
+route's voice/digital mode. With ``--contact ID`` it also reads that contact back from CXone
+(``GET /dfo/3.0/contacts/{id}``) and says what it found, so an operator can check on a live test
+chat that the id the bot sends is the DFO contact id, and see the contact's field names as the
+tenant returns them. Prints a table (or ``--json``) and exits 1 when anything failed
 (``--strict``: or warned), 0 otherwise.
 
 Two promises:
 
 * **No secret is printed.** Only counts and names of settings are shown, URLs lose their
   password, and everything written passes through :class:`Redactor`, which blanks any configured
-  secret value that might still hide in an error message.
+  secret value that might still hide in an error message. Nor is a customer's data: a contact is
+  shown with its ids, status, queue and times only (``without_customer_data``).
 * **The doctor leaves the workers' shared state alone.** It fetches a token of its own and never
   reads or writes the shared token cache: a cached token would prove nothing about the configured
   credentials (a wrong secret would pass until the cached token expired), and a token written by a
@@ -31,13 +35,14 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TextIO
+from typing import TextIO, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from shared import redis_keys
 from shared.cxone.client import CXoneClient, Token
+from shared.cxone.contact import ContactFields, ContactState, dropped_fields, without_customer_data
 from shared.cxone.errors import (
     CredentialsRejected,
     CXoneError,
@@ -48,6 +53,7 @@ from shared.cxone.errors import (
 from shared.cxone.queue_directory import QueueDirectory
 from shared.cxone.rate_limiter import CallLimiter
 from shared.cxone.token_pause import TokenPause
+from shared.routing.contact_id import is_contact_id
 from shared.routing.table import Queue, RoutingTable, RoutingTableError
 from shared.settings import Settings, SettingsError, load_settings
 
@@ -64,6 +70,7 @@ SECRET_SETTINGS = (
 MIN_KEY_LENGTH = 16
 #: How long the doctor waits in total for slots of the shared CXone rate limiter.
 MAX_LIMITER_WAIT_SECONDS = 30.0
+T = TypeVar("T")
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:
@@ -75,13 +82,18 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     )
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     doctor.add_argument("--strict", action="store_true", help="count warnings as problems")
+    doctor.add_argument(
+        "--contact",
+        metavar="ID",
+        help="also read this CXone contact back (GET /dfo/3.0/contacts/ID) and show what CXone says",
+    )
     # The doctor reports bad settings itself, as one of its checks.
     doctor.set_defaults(handler=doctor_command, without_settings=True)
 
 
 def doctor_command(args: argparse.Namespace, _settings: Settings | None, out: TextIO) -> int:
     """Run every check against ``os.environ`` and print the report."""
-    report = run_checks(os.environ)
+    report = run_checks(os.environ, contact_id=args.contact)
     redactor = Redactor.from_environ(os.environ)
     text = (
         json.dumps(report.to_dict(args.strict), indent=2) + "\n" if args.json else render(report, args.strict)
@@ -116,11 +128,30 @@ class RouteCheck:
 
 
 @dataclass
+class ContactCheck:
+    """One contact read back from CXone (``--contact``): what CXone says, without customer data."""
+
+    contact_id: str
+    exists: bool | None = None  # None: not read
+    status: str | None = None
+    routing_queue_id: str | None = None
+    routing_queue: str | None = None  # the queue's name, when the routing queue list has it
+    skill_id: int | None = None
+    assignee: str | None = None
+    #: The contact as CXone returned it, with only ids, status, queue, priority and times.
+    returned: dict | None = None
+    #: The fields left out of ``returned`` (names only).
+    omitted: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Report:
-    """What the doctor found: the deployment's checks and one line per route of the table."""
+    """What the doctor found: the deployment's checks, one line per route of the table, and the
+    contact read back (``--contact``)."""
 
     checks: list[Check] = field(default_factory=list)
     routes: list[RouteCheck] = field(default_factory=list)
+    contact: ContactCheck | None = None
 
     def add(self, name: str, status: str, detail: str) -> Check:
         """Record one check's outcome and return it."""
@@ -145,6 +176,7 @@ class Report:
             "warnings": self.statuses().count(WARN),
             "checks": [asdict(c) for c in self.checks],
             "routes": [asdict(r) for r in self.routes],
+            **({"contact": asdict(self.contact)} if self.contact is not None else {}),
         }
 
 
@@ -152,9 +184,12 @@ class Report:
 
 
 def run_checks(
-    environ: Mapping[str, str], redis_factory: Callable[[Settings], redis.Redis] | None = None
+    environ: Mapping[str, str],
+    redis_factory: Callable[[Settings], redis.Redis] | None = None,
+    contact_id: str | None = None,
 ) -> Report:
-    """Every check, in order; later ones are skipped when what they need failed."""
+    """Every check, in order; later ones are skipped when what they need failed. ``contact_id``:
+    read that contact back too (``--contact``)."""
     report = Report()
     try:
         settings = load_settings(environ)
@@ -169,6 +204,8 @@ def run_checks(
             "cxone token",
         ):
             report.add(name, SKIP, "settings are invalid")
+        if contact_id is not None:
+            report.add("cxone contact", SKIP, "settings are invalid")
         return report
     report.add("settings", OK, "every setting present is well-formed")
 
@@ -192,6 +229,8 @@ def run_checks(
                     cxone if token and redis_ok else None,
                     "no CXone token" if not token else "Redis unreachable",
                 )
+            if contact_id is not None:
+                _check_contact(report, settings, cxone if token and redis_ok else None, contact_id)
         finally:
             if cxone is not None:
                 cxone.session.close()
@@ -464,25 +503,137 @@ def _check_routes(report: Report, table: RoutingTable, cxone: _DoctorClient | No
         report.routes.append(RouteCheck(intent, queue.label, skill_id, status, lookup, detail, mode))
 
 
-def _lookup(directory: QueueDirectory, name: str) -> tuple[int | None, str, str, str]:
-    """``(skill_id, status, lookup, detail)`` for one queue name."""
+class LimiterBusy(Exception):
+    """The shared CXone rate limiter had no slot for the doctor within its bounded wait."""
+
+    def __str__(self) -> str:
+        return f"shared CXone rate limiter busy for over {MAX_LIMITER_WAIT_SECONDS:g}s"
+
+
+def _in_turn(call: Callable[[], T]) -> T:
+    """``call()``, waiting (bounded) while the workers use the shared call budget."""
     waited = 0.0
     while True:
         try:
-            result = directory.lookup(name)
-            break
-        except RateLimited as exc:  # the workers are using the budget: wait our turn, bounded
+            return call()
+        except RateLimited as exc:
             if waited + exc.wait > MAX_LIMITER_WAIT_SECONDS:
-                busy = f"shared CXone rate limiter busy for over {MAX_LIMITER_WAIT_SECONDS:g}s"
-                return None, FAIL, "error", exc.reason if isinstance(exc, PausedByCXone) else busy
+                if isinstance(exc, PausedByCXone):
+                    raise  # CXone's own pause: its reason says how long it lasts
+                raise LimiterBusy from exc
             time.sleep(exc.wait)
             waited += exc.wait
-        except CXoneError as exc:
-            return None, FAIL, "error", f"skill search failed: {exc.reason}"
+
+
+def _lookup(directory: QueueDirectory, name: str) -> tuple[int | None, str, str, str]:
+    """``(skill_id, status, lookup, detail)`` for one queue name."""
+    try:
+        result = _in_turn(lambda: directory.lookup(name))
+    except LimiterBusy as exc:
+        return None, FAIL, "error", str(exc)
+    except CXoneError as exc:
+        return None, FAIL, "error", f"skill search failed: {exc.reason}"
     if result.skill_id is not None:
         return result.skill_id, OK, "found", f"found ({result.pages} page(s) searched)"
     kind = (result.problem or "missing").split(":", 1)[0]
     return None, FAIL, kind, result.problem or "missing"
+
+
+def _check_contact(report: Report, settings: Settings, cxone: _DoctorClient | None, contact_id: str) -> None:
+    """Read ``contact_id`` back from CXone and report what was found (``--contact``)."""
+    checked = report.contact = ContactCheck(contact_id)
+    if not is_contact_id(contact_id, settings.contact_id_pattern):
+        report.add(
+            "cxone contact",
+            FAIL,
+            f"{contact_id!r} is not a CXone contact id (CONTACT_ID_PATTERN {settings.contact_id_pattern}): "
+            "the router answers 400 to a webhook naming it; not sent to CXone",
+        )
+        return
+    if cxone is None:
+        report.add("cxone contact", SKIP, "no CXone token or Redis unreachable")
+        return
+    fields = ContactFields.from_settings(settings)
+    try:
+        state = _in_turn(lambda: cxone.get_contact(contact_id, fields))
+    except (LimiterBusy, CXoneError) as exc:
+        reason = exc.reason if isinstance(exc, CXoneError) else str(exc)
+        report.add("cxone contact", FAIL, f"GET /dfo/3.0/contacts/{contact_id} failed: {reason}")
+        return
+    checked.exists = state.exists
+    if not state.exists:
+        report.add(
+            "cxone contact",
+            FAIL,
+            f"{contact_id}: not a digital contact of this tenant (CXone answered 404): check that the bot "
+            "sends the DFO contact id (a voice contact is not a digital one: for voice this is expected)",
+        )
+        return
+    checked.status, checked.routing_queue_id, checked.assignee = (
+        state.status,
+        state.routing_queue_id,
+        state.assignee,
+    )
+    checked.returned, checked.omitted = without_customer_data(state.raw), dropped_fields(state.raw)
+    if state.routing_queue_id is not None:
+        checked.routing_queue, checked.skill_id = _queue_named(cxone, state.routing_queue_id)
+    status, detail = _contact_verdict(state, checked, fields)
+    report.add("cxone contact", status, detail)
+
+
+def _queue_named(cxone: _DoctorClient, routing_queue_id: str) -> tuple[str | None, int | None]:
+    """The name and skill id of a routing queue, from the DFO list (None, None when unknown)."""
+    try:
+        listing = _in_turn(cxone.list_routing_queues)
+    except (LimiterBusy, CXoneError):
+        return None, None
+    for queue in listing.get("data") or []:
+        if isinstance(queue, dict) and str(queue.get("id")) == routing_queue_id:
+            skill = queue.get("skillId")
+            return queue.get("name"), skill if isinstance(skill, int) else None
+    return None, None
+
+
+def _contact_verdict(state: ContactState, checked: ContactCheck, fields: ContactFields) -> tuple[str, str]:
+    """``(status, detail)`` of the contact check: what CXone said, and whether the router can use it."""
+    if checked.routing_queue_id is None:
+        queue = "no routing queue"
+    else:
+        named = f" = skill {checked.skill_id} '{checked.routing_queue}'" if checked.routing_queue else ""
+        queue = f"routing queue {checked.routing_queue_id}{named}"
+    agent = f"assigned to agent {checked.assignee}" if checked.assignee else "no agent assigned"
+    found = f"{state.contact_id}: a digital contact of this tenant"
+    detail = f"{found}; status {state.status or '?'}; {queue}; {agent}"
+    missing = [
+        f"{name} ({setting})"
+        for name, setting in (
+            (fields.status, "CXONE_CONTACT_STATUS_FIELD"),
+            (fields.queue, "CXONE_CONTACT_QUEUE_FIELD"),
+            (fields.assignee, "CXONE_CONTACT_ASSIGNEE_FIELD"),
+        )
+        if not _has_field(state.raw, name)
+    ]
+    if missing:
+        return WARN, (
+            f"{detail}; the contact has no field {', '.join(missing)}: compare the names with the "
+            "contact below and set the setting"
+        )
+    if state.finished:
+        return (
+            WARN,
+            f"{detail}: CXone does not move a {state.status} contact (the routing would fail with 404)",
+        )
+    return OK, detail
+
+
+def _has_field(body: Mapping, path: str) -> bool:
+    """True when the dotted ``path`` names a field of ``body`` (its value may be null)."""
+    value: object = body
+    for name in path.split("."):
+        if not isinstance(value, Mapping) or name not in value:
+            return False
+        value = value[name]
+    return True
 
 
 def _mode(table: RoutingTable, queue: Queue) -> str:
@@ -528,6 +679,16 @@ def render(report: Report, strict: bool = False) -> str:
             rows,
             notes=[r.detail if r.status == FAIL else "" for r in report.routes],
         )
+    if report.contact is not None and report.contact.returned is not None:
+        lines += [
+            "",
+            f"contact {report.contact.contact_id} as CXone returned it (ids, status, queue and times only):",
+        ]
+        lines += ["  " + line for line in json.dumps(report.contact.returned, indent=2).splitlines()]
+        if report.contact.omitted:
+            lines.append(
+                "  left out (customer and agent data, values not shown): " + ", ".join(report.contact.omitted)
+            )
     problems, warnings = report.statuses().count(FAIL), report.statuses().count(WARN)
     verdict = "NOT READY" if report.problems(strict) else "ready for traffic"
     lines += [

@@ -71,15 +71,18 @@ def stuck_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
         return 0
     now = time.time()
     out.write(
-        f"{'ROUTING ID':<34} {'STATE':<9} {'AGE':>7} {'TRIES':>5} {'CONTACT':<16} {'QUEUE':<22} LAST ERROR\n"
+        f"{'ROUTING ID':<34} {'STATE':<9} {'AGE':>7} {'TRIES':>5} {'NEXT TRY':<9} {'CONTACT':<16} "
+        f"{'QUEUE':<22} LAST ERROR\n"
     )
     for r in records:
         out.write(
             f"{r.routing_id:<34} {r.state:<9} {_age(now - r.received_at):>7} {r.attempts:>5} "
-            f"{str(r.job.get('contact_id'))[:16]:<16} {_queue(r.job)[:22]:<22} "
-            f"{r.last_error or '-'}\n"
+            f"{_next_try(r.next_attempt_at, now):<9} {str(r.job.get('contact_id'))[:16]:<16} "
+            f"{_queue(r.job)[:22]:<22} {r.last_error or '-'}\n"
         )
     out.write(f"{len(records)} open routing(s) older than {args.minutes:g} minutes\n")
+    # The same routings in Flower: its task list shows each retry's reason and the next attempt.
+    out.write("in Flower: search args:<contact id>, or state:RETRY for everything retrying\n")
     return 1
 
 
@@ -176,6 +179,15 @@ def _newer_note(latest: LatestRoutings, routing_id: str, job: dict) -> str:
 
 def _queue(job: dict) -> str:
     return job.get("queue_name") or f"skill {job.get('skill_id')}"
+
+
+def _next_try(next_attempt_at: float | None, now: float) -> str:
+    """When a retrying routing runs again, worded as Flower words it ("in 13s"); "-" if unknown."""
+    if not next_attempt_at:
+        return "-"
+    if next_attempt_at <= now:
+        return "due"
+    return "in " + _age(next_attempt_at - now)
 
 
 def _age(seconds: float) -> str:

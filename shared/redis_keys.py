@@ -14,6 +14,9 @@ PREFIX = "router:"
 OPEN_ROUTINGS = PREFIX + "routings:open"  # sorted set: routing id -> received_at, not yet terminal
 DEAD_LETTERS = PREFIX + "dead-letters"  # hash: routing id -> JSON {job, reason, failed_at}
 ORPHAN_SWEEP_LOCK = PREFIX + "orphan-sweep:lock"  # one worker sweeps for lost messages at a time
+# Pub/sub channel: {"routingId", "state"} each time a routing reaches a terminal state (the waiting
+# webhooks' wake-up call, see shared/routing/announcements.py)
+ROUTING_OUTCOMES = PREFIX + "routing-outcomes"
 
 
 def routing(routing_id: str) -> str:
@@ -29,6 +32,12 @@ def routing_signal_sent(routing_id: str) -> str:
 def routing_deliveries(routing_id: str, attempt: int) -> str:
     """Counts how often the same attempt was (re)delivered: the poison-message guard."""
     return f"{PREFIX}routing:{routing_id}:deliveries:{attempt}"
+
+
+def task_revoked(task_id: str) -> str:
+    """Set when an operator revokes a task (Flower's "Revoke"): workers that were not running
+    then, and so never heard Celery's broadcast, still refuse it."""
+    return f"{PREFIX}task:{task_id}:revoked"
 
 
 def dedupe_input(input_id: str) -> str:
@@ -75,6 +84,11 @@ LIMITER_WAITING = PREFIX + "cxone:rate-limit:waiting"
 def cxone_skill(api_base: str, queue_name: str) -> str:
     """Cached skill lookup for one queue name on one CXone API host."""
     return f"{PREFIX}cxone:skill:{_digest(api_base + chr(0) + queue_name)}"
+
+
+def cxone_routing_queue_of_skill(api_base: str, skill_id: int) -> str:
+    """Cached digital routing queue id of one skill on one CXone API host."""
+    return f"{PREFIX}cxone:routing-queue-of-skill:{_digest(api_base + chr(0) + str(skill_id))}"
 
 
 def lock_for(key: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from shared.cxone import trust
+from shared.routing.contact_id import DEFAULT_CONTACT_ID_PATTERN, pattern_problem
 
 DEFAULT_CXONE_AUTH_URL = "https://cxone.niceincontact.com"
 
@@ -103,6 +104,21 @@ def url(*schemes: str) -> Parser:
         return raw.rstrip("/")
 
     return parse
+
+
+def contact_id_regex(raw: str) -> str:
+    """A regular expression for CXone contact ids that refuses ids able to escape a URL path."""
+    problem = pattern_problem(raw)
+    if problem is not None:
+        raise InvalidValue(problem)
+    return raw
+
+
+def field_path(raw: str) -> str:
+    """A JSON field name, or a dotted path into nested objects (``routingQueue.id``)."""
+    if not all(part.strip() for part in raw.split(".")):
+        raise InvalidValue(f"{raw!r} is not a field name or a dotted path of field names")
+    return raw
 
 
 # ------------------------------------------------------------------------- declaring settings
@@ -217,6 +233,11 @@ class Settings:
     webhook_signature_required: bool = setting("WEBHOOK_SIGNATURE_REQUIRED", False, boolean)
     max_body_bytes: int = setting("WEBHOOK_MAX_BODY_BYTES", 64 * 1024, integer, minimum=1024)
     routes_file: str = setting("ROUTES_FILE", "config/routes.example.yaml")
+    # The longest a webhook may wait for its routing's outcome (?wait= / Prefer: wait=; more is
+    # capped). 7 s fits inside a Cognigy HTTP Request node's 8 s time-out; 0 never waits.
+    webhook_max_wait_seconds: float = setting("WEBHOOK_MAX_WAIT_SECONDS", 7.0, number, minimum=0, maximum=7)
+    # Which ids are CXone contact ids (a full match, ASCII): others get 400 and are never sent.
+    contact_id_pattern: str = setting("CONTACT_ID_PATTERN", DEFAULT_CONTACT_ID_PATTERN, contact_id_regex)
 
     # CXone
     cxone_auth_url: str = setting("CXONE_AUTH_URL", DEFAULT_CXONE_AUTH_URL, url())
@@ -242,6 +263,13 @@ class Settings:
         "CXONE_TOKEN_REFRESH_MARGIN_SECONDS", 600, integer, minimum=0
     )
     cxone_skill_cache_ttl_seconds: int = setting("CXONE_SKILL_CACHE_TTL_SECONDS", 900, integer, minimum=1)
+    # Where a digital contact read back (GET /dfo/3.0/contacts/{id}) keeps its routing queue, status
+    # and assigned agent (shared/cxone/contact.py says which sources these names come from).
+    cxone_contact_queue_field: str = setting("CXONE_CONTACT_QUEUE_FIELD", "routingQueueId", field_path)
+    cxone_contact_status_field: str = setting("CXONE_CONTACT_STATUS_FIELD", "status", field_path)
+    cxone_contact_assignee_field: str = setting(
+        "CXONE_CONTACT_ASSIGNEE_FIELD", "inboxAssigneeUser", field_path
+    )
 
     # Routing lifecycle
     routing_retry_window_seconds: int = setting("ROUTING_RETRY_WINDOW_SECONDS", 600, integer, minimum=1)

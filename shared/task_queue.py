@@ -18,9 +18,11 @@ ROUTE_CONTACT_TASK = "router.route_contact"
 ROUTING_QUEUE = "routing"
 
 
-def make_celery(settings: Settings) -> Celery:
-    """A Celery app on ``REDIS_URL`` with the delivery guarantees the router relies on."""
-    app = Celery("cognigy_cxone_router", set_as_current=False)
+def make_celery(settings: Settings, *, control: type | None = None) -> Celery:
+    """A Celery app on ``REDIS_URL`` with the delivery guarantees the router relies on.
+    ``control`` replaces Celery's remote-control class (the worker's app, which Flower runs on,
+    uses one that records revokes in Redis)."""
+    app = Celery("cognigy_cxone_router", set_as_current=False, control=control)
     app.conf.update(
         broker_url=settings.redis_url,
         # kombu's Redis transport, minus a crash on connection loss (see the module).

@@ -52,7 +52,7 @@ ROUTING_RETRY_CAUSES = (
     "credentials_rejected",
 )
 #: ``failed``: which kind of failure ended it (it is dead-lettered).
-ROUTING_FAILURE_REASONS = ("permanent", "retry_window", "poison", "outcome_unknown")
+ROUTING_FAILURE_REASONS = ("permanent", "retry_window", "poison", "outcome_unknown", "revoked")
 
 WORKER_REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=WORKER_REGISTRY)

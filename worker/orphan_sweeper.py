@@ -11,7 +11,9 @@ A routing is an orphan when all of these hold:
   and has not changed for longer than any legitimate wait (visibility timeout + the longest
   countdown + a margin);
 - no worker holds its contact's lease for it;
-- its message is not among the unacked messages (those come back by themselves);
+- its message is neither among the unacked messages (those come back by themselves) nor waiting
+  in the routing queue (a worker will take it: it may be a task an operator revoked while no
+  worker ran, which a copy under a new task id would carry out after all);
 - the routing queue is short, so a stale record is not merely waiting behind a backlog.
 
 Publishing a copy is safe even if the original turns up after all: the worker's state check and
@@ -77,10 +79,10 @@ class OrphanSweeper:
         ]
         if not candidates:
             return []
-        unacked = unacked_routing_ids(client)
+        pending = unacked_routing_ids(client) | queued_routing_ids(client)
         republished = []
         for record in candidates:
-            if record.routing_id in unacked:
+            if record.routing_id in pending:
                 continue
             self.ctx.store.touch(record.routing_id)  # so the next sweep does not resend it again
             self.republish(record.job)
@@ -125,15 +127,30 @@ def unacked_routing_ids(client: redis.Redis) -> set[str]:
     ids: set[str] = set()
     for raw in client.hvals("unacked"):
         try:
-            payload = json.loads(raw)[0]
-            body = payload["body"]
-            if payload.get("properties", {}).get("body_encoding") == "base64":
-                body = base64.b64decode(body)
-            args = json.loads(body)[0]
-            ids.add(args[0]["routing_id"])
+            ids.add(_routing_id_of(json.loads(raw)[0]))
         except (ValueError, KeyError, IndexError, TypeError):
             continue  # not one of ours
     return ids
+
+
+def queued_routing_ids(client: redis.Redis, limit: int = BACKLOG_LIMIT) -> set[str]:
+    """Routing ids of the (first ``limit``) messages waiting in the routing queue."""
+    ids: set[str] = set()
+    for raw in client.lrange(ROUTING_QUEUE, 0, limit - 1):
+        try:
+            ids.add(_routing_id_of(json.loads(raw)))
+        except (ValueError, KeyError, IndexError, TypeError):
+            continue  # not one of ours
+    return ids
+
+
+def _routing_id_of(payload: dict) -> str:
+    """The routing id in a kombu message as its Redis transport stores it."""
+    body = payload["body"]
+    if payload.get("properties", {}).get("body_encoding") == "base64":
+        body = base64.b64decode(body)
+    args = json.loads(body)[0]
+    return args[0]["routing_id"]
 
 
 def start_with_worker() -> None:

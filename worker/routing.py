@@ -1,8 +1,8 @@
 """Carrying out one routing: the worker's logic as plain functions, free of Celery.
 
-The Celery task (``worker.tasks``) only translates the :class:`RetryLater` this returns into
-``self.retry(countdown=…)``. Everything that decides *whether* and *when* lives here, so it can be
-unit-tested by calling it.
+The Celery task (``worker.tasks``) only translates what this returns: :class:`RetryLater` into
+``self.retry(countdown=…)``, :class:`Failed` into a task that ends FAILURE. Everything that decides
+*whether* and *when* lives here, so it can be unit-tested by calling it.
 
 Guarantees kept here:
 - a routing already ``routed``, ``failed`` or ``superseded`` is never carried out again (duplicate
@@ -12,6 +12,8 @@ Guarantees kept here:
 - the newest routing for a contact wins: under the lease, a routing older than the contact's latest
   is ``superseded`` without a CXone call (:mod:`shared.routing.latest`); one already running when a
   newer one arrives finishes first, and the newer one waits for the lease;
+- a contact id that is not a CXone contact id (``CONTACT_ID_PATTERN``) never reaches a CXone URL:
+  such a message (a replay of one published before the ingress checked ids) is failed at once;
 - a voice signal is sent at most once per routing: if its outcome is unknown it is not re-sent but
   dead-lettered for an operator to check;
 - a message redelivered again and again (a poison message that kills its worker) is dead-lettered;
@@ -39,6 +41,7 @@ from shared.cxone.errors import (
     Transient,
 )
 from shared.cxone.single_flight import delete_if_equal
+from shared.routing.contact_id import is_contact_id, shown
 from shared.routing.job import RoutingJob
 from shared.routing.records import TERMINAL, RoutingRecord
 from worker.context import WorkerContext
@@ -53,19 +56,29 @@ MAX_REDELIVERIES = 3
 
 @dataclass(frozen=True)
 class RetryLater:
-    """Run the routing again in ``countdown`` seconds."""
+    """Run the routing again in ``countdown`` seconds. ``reason`` is shown in Flower: our words,
+    never CXone's (see ``CXoneError.summary``)."""
 
     countdown: float
     reason: str
 
 
+@dataclass(frozen=True)
+class Failed:
+    """The routing was recorded ``failed`` and dead-lettered just now. ``reason`` is the short
+    form shown in Flower (the record keeps the full one)."""
+
+    reason: str
+
+
 def process(
     job: RoutingJob, ctx: WorkerContext, *, attempt: int = 0, redelivered: bool = False
-) -> RetryLater | None:
-    """Carry out ``job`` once; return :class:`RetryLater` when it should be tried again later."""
+) -> RetryLater | Failed | None:
+    """Carry out ``job`` once; return :class:`RetryLater` when it should be tried again later,
+    :class:`Failed` when this run failed it, None when it is done (or was already)."""
     fields = {"routing_id": job.routing_id, "contact_id": job.contact_id, "intent": job.intent}
-    if redelivered and _dead_letter_if_poison(job, ctx, attempt, fields):
-        return None
+    if redelivered and (poisoned := _dead_letter_if_poison(job, ctx, attempt, fields)) is not None:
+        return poisoned
     record = ctx.store.get(job.routing_id)
     if record is not None and record.state in TERMINAL:
         # Checked before the lease too, so a late copy of a finished routing does not wait for
@@ -151,7 +164,7 @@ def _routing_of(value: bytes | str | None) -> str | None:
     return text.split(" ", 1)[0]
 
 
-def _process_leased(job: RoutingJob, ctx: WorkerContext, fields: dict) -> RetryLater | None:
+def _process_leased(job: RoutingJob, ctx: WorkerContext, fields: dict) -> RetryLater | Failed | None:
     # Read the state only while holding the lease, and settle it before letting go, so a second
     # copy can never see a half-finished routing.
     record = ctx.store.get(job.routing_id)
@@ -170,8 +183,7 @@ def _process_leased(job: RoutingJob, ctx: WorkerContext, fields: dict) -> RetryL
         skill_id = carry_out(job, ctx)
     except Permanent as exc:
         cause = "outcome_unknown" if isinstance(exc, OutcomeUnknown) else "permanent"
-        _fail(job, ctx, exc.reason, cause, fields)
-        return None
+        return _fail(job, ctx, exc.reason, cause, fields, shown=exc.summary)
     except Transient as exc:
         return _plan_retry(job, ctx, exc, record.attempts if record else 0, fields)
     ctx.store.mark_routed(job.routing_id, skill_id)
@@ -190,32 +202,37 @@ def _supersede(job: RoutingJob, ctx: WorkerContext, newer: str, fields: dict) ->
     )
 
 
-def _fail(job: RoutingJob, ctx: WorkerContext, reason: str, cause: str, fields: dict) -> None:
+def _fail(
+    job: RoutingJob, ctx: WorkerContext, reason: str, cause: str, fields: dict, *, shown: str | None = None
+) -> Failed:
     """End the routing as ``failed``: dead-lettered with its message for replay, counted under
-    ``cause`` (the metric's failure reason) and logged."""
+    ``cause`` (the metric's failure reason) and logged. ``shown`` is what Flower may show, when
+    ``reason`` may quote CXone."""
     ctx.store.mark_failed(job.routing_id, reason, job.to_message())
     count_routing("failed", cause)
     log.error("routing failed: %s", reason, extra=fields)
+    return Failed(shown or reason)
 
 
-def _dead_letter_if_poison(job: RoutingJob, ctx: WorkerContext, attempt: int, fields: dict) -> bool:
-    """Count redeliveries of this attempt; past the limit, dead-letter the routing. True when this
-    copy must not run (dead-lettered now, or already finished)."""
+def _dead_letter_if_poison(job: RoutingJob, ctx: WorkerContext, attempt: int, fields: dict) -> Failed | None:
+    """Count redeliveries of this attempt; past the limit, dead-letter the routing (:class:`Failed`).
+    None when this copy may run (a routing that finished after all is then left alone by the state
+    check)."""
     key = redis_keys.routing_deliveries(job.routing_id, attempt)
     deliveries = ctx.redis.incr(key)
     ctx.redis.expire(key, ctx.settings.routing_status_ttl_seconds)
     if deliveries <= MAX_REDELIVERIES:
-        return False
+        return None
     record = ctx.store.get(job.routing_id)
     if record is not None and record.state in TERMINAL:
-        return True  # finished after all; this copy has nothing left to do
+        return None  # finished after all: the state check ends this copy
     reason = f"poison message: delivered {deliveries} times without finishing (its worker died each time)"
-    _fail(job, ctx, reason, "poison", fields)
-    return True
+    return _fail(job, ctx, reason, "poison", fields)
 
 
 def carry_out(job: RoutingJob, ctx: WorkerContext) -> int:
     """Resolve the queue and move the contact; return the skill id. Raises CXone errors."""
+    require_contact_id(job, ctx.settings.contact_id_pattern)
     if job.skill_id is not None:
         skill_id = job.skill_id
     else:
@@ -225,6 +242,19 @@ def carry_out(job: RoutingJob, ctx: WorkerContext) -> int:
     else:
         ctx.client.route_digital(job.contact_id, skill_id)
     return skill_id
+
+
+def require_contact_id(job: RoutingJob, pattern: str) -> None:
+    """Raise :class:`Permanent` unless the job's contact id is a CXone contact id.
+
+    The ingress refuses such ids, but a message can be older than that check (a dead letter
+    replayed, a queue drained after an upgrade): its id must still never reach a CXone URL.
+    """
+    if not is_contact_id(job.contact_id, pattern):
+        raise Permanent(
+            f"contact id {shown(job.contact_id)} is not a CXone contact id (CONTACT_ID_PATTERN "
+            f"{pattern}); nothing was sent to CXone"
+        )
 
 
 def signal_params(job: RoutingJob, skill_id: int) -> list[str]:
@@ -297,26 +327,25 @@ def _count_waiting(job: RoutingJob, ctx: WorkerContext) -> int:
 
 def _plan_retry(
     job: RoutingJob, ctx: WorkerContext, error: Transient, past_failures: int, fields: dict
-) -> RetryLater | None:
+) -> RetryLater | Failed:
     is_failure = not isinstance(error, RateLimited)  # waiting for our own budget is no failure
     failures = past_failures + (1 if is_failure else 0)
     backlog = 0 if is_failure else _count_waiting(job, ctx)
     countdown = countdown_for(error, failures, ctx, backlog)
     deadline = (job.received_at or time.time()) + ctx.settings.routing_retry_window_seconds
     if time.time() + countdown > deadline:
-        reason = (
+        gave_up = (
             f"gave up after the {ctx.settings.routing_retry_window_seconds}s retry "
-            f"window ({failures} failed attempts); last error: {error.reason}"
+            f"window ({failures} failed attempts); last error: "
         )
-        _fail(job, ctx, reason, "retry_window", fields)
-        return None
+        return _fail(job, ctx, gave_up + error.reason, "retry_window", fields, shown=gave_up + error.summary)
     ctx.store.mark_retrying(
         job.routing_id, error.reason, time.time() + countdown, counts_as_attempt=is_failure
     )
     count_routing("retried", retry_cause(error))
     level = logging.DEBUG if isinstance(error, RateLimited) else logging.WARNING
     log.log(level, "retrying in %.1fs: %s", countdown, error.reason, extra=fields)
-    return RetryLater(countdown, error.reason)
+    return RetryLater(countdown, error.summary)
 
 
 def retry_cause(error: Transient) -> str:

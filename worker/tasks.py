@@ -1,4 +1,4 @@
-"""The Celery task: message in, :func:`worker.routing.process`, retry out. Nothing else.
+"""The Celery task: message in, :func:`worker.routing.process`, retry or failure out. Nothing else.
 
 Publishing a retry needs Redis. If Redis is down at that moment, Celery raises
 ``Reject(requeue=False)`` and the message is deleted: a routing lost. So the retry is published with
@@ -6,6 +6,13 @@ a retry policy of its own (kombu tries the publish again for about 15 s, enough 
 restart; see "Message Sending Retry" in https://docs.celeryq.dev/en/stable/userguide/calling.html),
 and a publish that still failed rejects the message *with* requeue (or, if even that cannot reach
 Redis, leaves it unacked for the visibility timeout to bring back).
+
+What Flower shows: a retry is raised as a :class:`~worker.task_state.RoutingRetry` that reads
+``retry in 13 s: CXone answered 503 (outage) on skills``; a routing that failed (already recorded
+and dead-lettered) ends the task FAILURE with a :class:`~worker.task_state.RoutingFailed` that
+reads ``failed: …; dead-lettered``. Its message is then acked (``acks_on_failure``): the dead letter,
+not the broker, keeps it for a replay. It is an expected outcome (``throws``), so Celery logs it
+in one line without a traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from shared.routing.job import RoutingJob
 from shared.task_queue import ROUTE_CONTACT_TASK
 from worker.context import worker_context
 from worker.metrics import count_routing
-from worker.routing import RetryLater, process
+from worker.revocations import end_revoked, revoked_by_operator
+from worker.routing import Failed, RetryLater, process
+from worker.task_state import RoutingFailed, readable_retry, task_state_text
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +44,11 @@ RETRY_PUBLISH_POLICY = {"max_retries": 5, "interval_start": 1, "interval_step": 
     bind=True,
     name=ROUTE_CONTACT_TASK,
     acks_late=True,
+    acks_on_failure=True,
     reject_on_worker_lost=True,
     ignore_result=True,
     max_retries=None,
+    throws=(RoutingFailed,),
 )
 def route_contact(self, message: dict) -> None:
     """Move one CXone contact to its queue (see :mod:`worker.routing` for the guarantees)."""
@@ -50,24 +61,34 @@ def route_contact(self, message: dict) -> None:
         raise
     ctx = worker_context()
     delivery = self.request.delivery_info or {}
+    outcome: RetryLater | Failed | None
     try:
-        outcome = process(
-            job, ctx, attempt=self.request.retries, redelivered=bool(delivery.get("redelivered"))
-        )
+        if revoked_by_operator(ctx, self.request.id):  # revoked while no worker heard it
+            outcome = end_revoked(job, ctx)
+        else:
+            outcome = process(
+                job, ctx, attempt=self.request.retries, redelivered=bool(delivery.get("redelivered"))
+            )
     except redis.RedisError as exc:
         count_routing("retried", "redis_unavailable")
         outcome = RetryLater(
             min(5.0, ctx.settings.routing_max_countdown_seconds),
             f"Redis unavailable: {exc.__class__.__name__}",
         )
-    if outcome is not None:
+    if isinstance(outcome, RetryLater):
         _publish_retry(self, outcome)
+    elif isinstance(outcome, Failed):
+        raise RoutingFailed(task_state_text(outcome.reason))
 
 
 def _publish_retry(task, outcome: RetryLater) -> None:
-    """Publish the retry and raise Celery's ``Retry``; if Redis stayed away, requeue the message."""
+    """Publish the retry and raise Celery's ``Retry`` saying why; if Redis stayed away, requeue
+    the message."""
     try:
-        raise task.retry(countdown=outcome.countdown, retry=True, retry_policy=RETRY_PUBLISH_POLICY)
+        retry = task.retry(
+            countdown=outcome.countdown, retry=True, retry_policy=RETRY_PUBLISH_POLICY, throw=False
+        )
     except Reject as exc:  # Celery's wrapper around a publish that failed: it would drop the message
         log.error("retry could not be published; requeueing the message: %s", exc.reason)
         raise Reject(exc.reason, requeue=True) from exc
+    raise readable_retry(task_state_text(outcome.reason, retry_in=outcome.countdown), retry)

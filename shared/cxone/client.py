@@ -34,6 +34,7 @@ from requests.adapters import HTTPAdapter
 
 from shared import redis_keys
 from shared.cxone import metrics
+from shared.cxone.contact import ContactFields, ContactState, contact_state, unknown_contact
 from shared.cxone.errors import (
     CredentialsRejected,
     CXoneError,
@@ -53,6 +54,11 @@ log = logging.getLogger(__name__)
 
 SKILLS_PATH = "/inContactAPI/services/v30.0/skills"
 ROUTING_QUEUE_PATH = "/dfo/3.0/contacts/{contact_id}/routing-queue"
+CONTACT_PATH = "/dfo/3.0/contacts/{contact_id}"
+ROUTING_QUEUES_PATH = "/dfo/3.0/routing-queues"
+#: NICE's agent SDK lists routing queues with ``size=500``: the default page holds only 50
+#: (github.com/nice-devone/nice-cxone-agent-sdk, ``SkillService.GET_SKILL_NAME_BY_ROUTING_ID``).
+ROUTING_QUEUES_PAGE_SIZE = 500
 SIGNAL_PATH = "/inContactAPI/services/v30.0/interactions/{contact_id}/signal"
 SKILLS_PAGE_SIZE = 100
 #: How long a process reuses the token it last read from Redis before reading it again.
@@ -310,6 +316,26 @@ class CXoneClient:
             return {"skills": [], "totalRecords": 0}
         return _json(response, "skills")
 
+    def list_routing_queues(self, size: int = ROUTING_QUEUES_PAGE_SIZE) -> dict:
+        """``GET /dfo/3.0/routing-queues?size=…``: ``{hits, data: [{id, name, skillId, …}]}``."""
+        return _json(
+            self.call("GET", ROUTING_QUEUES_PATH, "routing_queues", params={"size": size}), "routing_queues"
+        )
+
+    def get_contact(self, contact_id: str, fields: ContactFields | None = None) -> ContactState:
+        """Read a digital contact back (``GET /dfo/3.0/contacts/{id}``); a 404 is ``exists=False``.
+
+        ``fields`` names where the queue, status and assignee are (default: the settings).
+        """
+        try:
+            response = self.call("GET", CONTACT_PATH.format(contact_id=_path_part(contact_id)), "contact")
+        except Permanent as exc:
+            if exc.status == 404:
+                return unknown_contact(contact_id)
+            raise
+        body = _json(response, "contact")
+        return contact_state(contact_id, body, fields or ContactFields.from_settings(self.settings))
+
     def route_digital(self, contact_id: str, skill_id: int) -> None:
         """Move a digital contact to the routing queue of ``skill_id`` (idempotent PUT)."""
         self.call(
@@ -518,6 +544,13 @@ def _jwt_claim(token: str, claim: str) -> str | None:
 
 
 def _path_part(value: str) -> str:
+    """``value`` as one path segment: every reserved character encoded, so that ``/``, ``?``
+    and ``#`` cannot end it. Dot segments are refused: requests (urllib3) resolves ``.`` and
+    ``..`` before sending (``/contacts/../routing-queue`` becomes ``/routing-queue``), and
+    ``%2E`` is decoded back to a dot on the way. The ingress and the worker refuse such ids
+    already (``CONTACT_ID_PATTERN``); this is the client's own guard."""
+    if value.strip(".") == "":
+        raise Permanent(f"{value!r} cannot be a CXone id in a URL path; nothing was sent")
     return quote(value, safe="")
 
 

@@ -2,19 +2,83 @@
 
 The classes, not status codes, drive the retry policy: ``Transient`` and its kin are retried with
 backoff inside the retry window; ``Permanent`` fails the routing at once with the reason recorded.
+
+Each error says what went wrong twice: ``reason`` (for the routing record and the logs) may quote
+CXone's own error message, which helps an operator but may echo what was sent, a credential's name
+included; ``summary`` is built from the classification alone (status, endpoint, kind of failure), so
+it can be shown where anyone with a Flower login looks.
 """
 
 from __future__ import annotations
 
+import requests
+
+from shared.cxone.single_flight import SingleFlightTimeout
+
+#: How a status reads in a summary: our words, never CXone's.
+STATUS_WORDS = {
+    400: "bad request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not found",
+    408: "request timeout",
+    409: "conflict",
+    422: "unprocessable",
+    429: "throttled",
+    500: "server error",
+    502: "bad gateway",
+    503: "outage",
+    504: "gateway timeout",
+    # Redirects are never followed (see shared.cxone.client): the answer is the failure.
+    301: "redirect, not followed",
+    302: "redirect, not followed",
+    303: "redirect, not followed",
+    307: "redirect, not followed",
+    308: "redirect, not followed",
+}
+
 
 class CXoneError(Exception):
     """Base class. ``reason`` is a short, secret-free sentence for the routing record and logs."""
+
+    #: True on the classes whose ``reason`` is only our own words (never text CXone sent), so
+    #: ``summary`` may quote it.
+    reason_is_ours = False
 
     def __init__(self, reason: str, *, status: int | None = None, endpoint: str = ""):
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.endpoint = endpoint
+
+    @property
+    def summary(self) -> str:
+        """What went wrong in our words, e.g. ``CXone answered 503 (outage) on skills``: the status,
+        the endpoint and the kind of failure, never text from CXone's answer."""
+        if self.reason_is_ours:
+            return self.reason
+        where = f" on {self.endpoint}" if self.endpoint else ""
+        if self.status is not None:
+            words = STATUS_WORDS.get(self.status) or ("server error" if self.status >= 500 else "refused")
+            return f"CXone answered {self.status} ({words}){where}"
+        if isinstance(self.__cause__, CXoneError):
+            return self.__cause__.summary
+        return _no_answer_words(self.__cause__) + where
+
+
+def _no_answer_words(cause: BaseException | None) -> str:
+    """A failure without an HTTP status, described by the exception that caused it."""
+    if isinstance(cause, requests.ConnectTimeout):
+        return "no connection to CXone within the connect timeout"
+    if isinstance(cause, requests.Timeout):
+        return "no answer from CXone within the read timeout"
+    if isinstance(cause, requests.ConnectionError):
+        return "the connection to CXone failed"
+    if isinstance(cause, ValueError):
+        return "CXone's answer was not the JSON expected"
+    if isinstance(cause, SingleFlightTimeout):
+        return "waited too long for another worker's CXone request"
+    return "the CXone request failed"
 
 
 class Transient(CXoneError):
@@ -44,6 +108,11 @@ class RateLimited(Transient):
         super().__init__(reason or f"rate limiter: next CXone call slot in {wait:.2f}s", not_delivered=True)
         self.wait = wait
 
+    @property
+    def summary(self) -> str:
+        """Our own limit, not CXone's answer: nothing was sent."""
+        return "waiting for a CXone call slot (CXONE_RATE_LIMIT_PER_MINUTE)"
+
 
 class PausedByCXone(RateLimited):
     """CXone answered a 429 with Retry-After: no worker calls the tenant's API before it has passed.
@@ -55,6 +124,11 @@ class PausedByCXone(RateLimited):
         super().__init__(
             wait, f"CXone asked us to wait (429 with Retry-After): no CXone API call for {wait:.1f}s more"
         )
+
+    @property
+    def summary(self) -> str:
+        """CXone's pause, not our own limit: nothing was sent."""
+        return "waiting as CXone asked (429 with Retry-After)"
 
 
 class CredentialsRejected(Transient):
@@ -74,6 +148,14 @@ class CredentialsRejected(Transient):
         self.error = error
         self.retry_after = retry_after
 
+    @property
+    def summary(self) -> str:
+        """The OAuth error code and what to check (our words: the code is one of a fixed set, CXone's
+        description is never quoted); for a redirect, not where it pointed."""
+        if self.error == "redirect":
+            return f"{super().summary}: check CXONE_AUTH_URL"
+        return self.reason
+
 
 class Permanent(CXoneError):
     """400/403/404, unknown queue, inactive skill: retrying cannot help."""
@@ -87,6 +169,20 @@ class UntrustedEndpoint(Permanent):
         super().__init__(reason, **kwargs)
         self.url = url
 
+    @property
+    def summary(self) -> str:
+        """That a URL was refused, not the URL (a discovery's answer may name anything)."""
+        return "an untrusted CXone URL (not https on CXONE_TRUSTED_HOSTS): nothing was sent to it"
+
 
 class OutcomeUnknown(Permanent):
     """A non-idempotent call (voice signal) may or may not have reached CXone; never re-send it."""
+
+    @property
+    def summary(self) -> str:
+        """Why the outcome is unknown (the failure that caused it, or an earlier start), in our words."""
+        if self.status is None and self.__cause__ is None:
+            what = "a signal for this routing was already started"
+        else:
+            what = super().summary
+        return f"signal outcome unknown ({what}); not sent twice"

@@ -1,8 +1,13 @@
-"""Queue names → CXone skill ids, looked up once and shared by every worker through Redis.
+"""Queue names → CXone skill ids, and skill ids → digital routing queue ids, looked up once and
+shared by every worker through Redis.
 
 CXone's ``skills?searchString=`` is a substring match ("Sales Support" also finds "Sales Support
 Overflow"), so the directory pages through every match and keeps only exact names. Digital routing
 queues appear in the ACD skill list under the same name, so one lookup serves both kinds.
+
+A digital contact read back from CXone names its routing queue by the queue's own id (a uuid), not
+by skill id; the DFO routing queue list (``GET /dfo/3.0/routing-queues``: ``id``, ``name``,
+``skillId``) links the two, so that a contact's queue can be compared with a routing's skill.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 import redis
 
 from shared import redis_keys
-from shared.cxone.client import SKILLS_PAGE_SIZE, CXoneClient
+from shared.cxone.client import ROUTING_QUEUES_PAGE_SIZE, SKILLS_PAGE_SIZE, CXoneClient
 from shared.cxone.errors import Permanent, Transient
 from shared.cxone.single_flight import SingleFlightTimeout, get_or_compute
 
@@ -36,8 +41,31 @@ class SkillLookup:
         return json.dumps({"skill_id": self.skill_id, "problem": self.problem})
 
 
+@dataclass(frozen=True)
+class RoutingQueueLookup:
+    """The digital routing queue of one skill: its id and name, or the reason there is none."""
+
+    skill_id: int
+    routing_queue_id: str | None
+    name: str | None = None
+    problem: str | None = None  # "missing: …" or "ambiguous: …"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"routing_queue_id": self.routing_queue_id, "name": self.name, "problem": self.problem}
+        )
+
+    @classmethod
+    def from_json(cls, skill_id: int, text: str) -> RoutingQueueLookup:
+        data = json.loads(text)
+        return cls(skill_id, data["routing_queue_id"], data.get("name"), data.get("problem"))
+
+
 class UnknownQueue(Permanent):
     """The routing table names a queue that CXone does not have (or has more than once)."""
+
+    #: The queue name comes from our routing table and the problem is our own finding.
+    reason_is_ours = True
 
 
 class QueueDirectory:
@@ -106,3 +134,55 @@ class QueueDirectory:
                 pages,
             )
         return SkillLookup(queue_name, None, "missing: no CXone skill has this exact name", pages)
+
+    # ------------------------------------------------------------ skill id -> routing queue id
+
+    def routing_queue(self, skill_id: int) -> RoutingQueueLookup:
+        """The digital routing queue of ``skill_id`` (cached like skill ids; a skill without one
+        only briefly). Raises CXone errors; a skill that has none is a lookup with a ``problem``."""
+        key = redis_keys.cxone_routing_queue_of_skill(self.client.api_base(), skill_id)
+        lock_timeout = sum(self.client.timeout) + 5
+        try:
+            raw = get_or_compute(
+                self.redis,
+                key,
+                lambda: self._routing_queue_for_cache(skill_id),
+                lock_timeout=lock_timeout,
+                wait_timeout=30,
+            )
+        except SingleFlightTimeout as exc:
+            raise Transient(str(exc), not_delivered=True, endpoint="routing_queues") from exc
+        return RoutingQueueLookup.from_json(skill_id, raw)
+
+    def routing_queue_id(self, skill_id: int) -> str | None:
+        """The routing queue id a digital contact shows when it is in ``skill_id``'s queue, or None
+        when CXone lists no (single) routing queue for that skill."""
+        return self.routing_queue(skill_id).routing_queue_id
+
+    def _routing_queue_for_cache(self, skill_id: int) -> tuple[str, float]:
+        found = self.lookup_routing_queue(skill_id)
+        ttl = self.ttl_seconds if found.routing_queue_id is not None else NEGATIVE_TTL_SECONDS
+        return found.to_json(), ttl
+
+    def lookup_routing_queue(self, skill_id: int) -> RoutingQueueLookup:
+        """List the tenant's routing queues once and pick the one synced from ``skill_id``."""
+        self.lookups += 1
+        listing = self.client.list_routing_queues(size=ROUTING_QUEUES_PAGE_SIZE)
+        queues = [q for q in listing.get("data") or [] if isinstance(q, dict) and not q.get("isDeleted")]
+        matches = [q for q in queues if q.get("skillId") == skill_id and not q.get("isSubqueue")]
+        if len(matches) == 1:
+            return RoutingQueueLookup(skill_id, str(matches[0].get("id")), matches[0].get("name"))
+        if matches:
+            ids = ", ".join(str(q.get("id")) for q in matches)
+            return RoutingQueueLookup(
+                skill_id, None, problem=f"ambiguous: routing queues {ids} have skill {skill_id}"
+            )
+        listed, hits = len(listing.get("data") or []), listing.get("hits")
+        more = (
+            f" (CXone has {hits}; the first {listed} were searched)"
+            if isinstance(hits, int) and hits > listed
+            else ""
+        )
+        return RoutingQueueLookup(
+            skill_id, None, problem=f"missing: no routing queue has skill {skill_id}{more}"
+        )

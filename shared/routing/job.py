@@ -33,6 +33,9 @@ class RoutingJob:
     #: newer). None only in messages published before it existed: those yield to any routing of
     #: the contact that has one (see ``shared/routing/latest.py``).
     contact_seq: int | None = None
+    #: The webhook field the contact id came from (``data.spawnedContactId``…); None in messages
+    #: published before it existed.
+    contact_source: str | None = None
 
     @property
     def queue_label(self) -> str:
@@ -70,6 +73,7 @@ class RoutingJobSchema(Schema):
     contact_seq = fields.Integer(
         load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1)
     )
+    contact_source = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
 
     @post_load
     def make_job(self, data: dict, **_: object) -> RoutingJob:

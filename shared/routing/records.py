@@ -6,6 +6,10 @@ count, last error and next attempt time kept) → ``routed`` (skill id and time)
 ``superseded`` (a newer routing for the same contact exists, ``supersededBy``; no call was made,
 nothing to replay: the newer routing is the one the customer wants).
 
+Every transition to a terminal state announces the outcome in the same transaction
+(:func:`~shared.routing.announcements.announce_outcome`), so webhooks waiting for it are woken
+exactly once; a new terminal transition must do the same.
+
 The record is written right *after* the task is published (see ``shared/routing/publisher.py``) and
 never overwrites an existing one, because a fast worker may already have created and settled it.
 """
@@ -14,12 +18,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import redis
 
 from shared import redis_keys
+from shared.routing.announcements import announce_outcome
 from shared.routing.job import RoutingJob
 from shared.routing.latest import ADVANCE_LUA
 
@@ -61,6 +66,8 @@ class RoutingRecord:
             "updatedAt": _iso(self.updated_at),
             "attempts": self.attempts,
         }
+        if self.job.get("contact_source"):
+            body["contactSource"] = self.job["contact_source"]
         if self.state == RETRYING:
             body["lastError"] = self.last_error
             body["nextAttemptAt"] = _iso(self.next_attempt_at)
@@ -164,46 +171,42 @@ class RoutingStatusStore:
     def mark_routed(self, routing_id: str, skill_id: int) -> None:
         """Record success and close the routing."""
         now = time.time()
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(
-            redis_keys.routing(routing_id),
-            mapping={"state": ROUTED, "skill_id": skill_id, "routed_at": now, "updated_at": now},
-        )
-        pipe.expire(redis_keys.routing(routing_id), self.ttl_seconds)
-        pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
-        pipe.zrem(redis_keys.LIMITER_WAITING, routing_id)
-        pipe.execute()
+        self._settle(routing_id, ROUTED, {"skill_id": skill_id, "routed_at": now, "updated_at": now})
 
     def mark_failed(self, routing_id: str, reason: str, job: dict) -> None:
         """Record a final failure and put the task message in the dead-letter hash for replay."""
         now = time.time()
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(
-            redis_keys.routing(routing_id),
-            mapping={"state": FAILED, "failed_reason": reason[:500], "updated_at": now},
-        )
-        pipe.expire(redis_keys.routing(routing_id), self.ttl_seconds)
-        pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
-        pipe.zrem(redis_keys.LIMITER_WAITING, routing_id)
-        pipe.hset(
-            redis_keys.DEAD_LETTERS,
+        letter = json.dumps({"job": job, "reason": reason[:500], "failed_at": now})
+        self._settle(
             routing_id,
-            json.dumps({"job": job, "reason": reason[:500], "failed_at": now}),
+            FAILED,
+            {"failed_reason": reason[:500], "updated_at": now},
+            also=lambda pipe: pipe.hset(redis_keys.DEAD_LETTERS, routing_id, letter),
         )
-        pipe.execute()
 
     def mark_superseded(self, routing_id: str, newer_routing_id: str) -> None:
         """Close the routing because ``newer_routing_id`` (same contact) replaces it. Not a failure:
         nothing is dead-lettered, since carrying it out would undo what the customer asked last."""
-        now = time.time()
+        self._settle(routing_id, SUPERSEDED, {"superseded_by": newer_routing_id, "updated_at": time.time()})
+
+    def _settle(
+        self,
+        routing_id: str,
+        state: str,
+        fields: dict,
+        also: Callable[[redis.client.Pipeline], object] | None = None,
+    ) -> None:
+        """Write a terminal ``state`` with ``fields``, take the routing out of the open and waiting
+        indexes, and announce the outcome, all in one transaction (``also`` adds to it)."""
+        key = redis_keys.routing(routing_id)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(
-            redis_keys.routing(routing_id),
-            mapping={"state": SUPERSEDED, "superseded_by": newer_routing_id, "updated_at": now},
-        )
-        pipe.expire(redis_keys.routing(routing_id), self.ttl_seconds)
+        pipe.hset(key, mapping={"state": state, **fields})
+        pipe.expire(key, self.ttl_seconds)
         pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
         pipe.zrem(redis_keys.LIMITER_WAITING, routing_id)
+        if also is not None:
+            also(pipe)
+        announce_outcome(pipe, routing_id, state)
         pipe.execute()
 
     def open_older_than(self, seconds: float, limit: int = 1000) -> list[RoutingRecord]:

@@ -42,7 +42,11 @@ def _app(secrets: tuple[str, ...] = ()):
     sent = Recorder()
     app = create_app(
         Settings(
-            webhook_api_keys=(API_KEY,), webhook_signing_secrets=secrets, routing_status_ttl_seconds=3600
+            webhook_api_keys=(API_KEY,),
+            webhook_signing_secrets=secrets,
+            routing_status_ttl_seconds=3600,
+            # Generated requests may ask to wait; nothing routes here, so keep each wait short.
+            webhook_max_wait_seconds=0.01,
         ),
         routing_table=RoutingTable.parse(ROUTES),
         redis_client=fakeredis.FakeRedis(server=fakeredis.FakeServer()),

@@ -15,10 +15,12 @@ EXPECTED_QUEUES = {
     "seed-flat.json": ("Technical Support", "digital"),
     "seed-intents.json": ("Sales Support", "digital"),
 }
-# The two bad examples and the field each one gets wrong.
+# The bad examples and the field each one gets wrong.
 EXPECTED_REJECTIONS = {
     "bad-confidence.json": "intents.0.confidence",
     "bad-no-session.json": "sessionId",
+    # A chat without a CXone contact: Cognigy's session id is no CXone contact id.
+    "bad-session-id-only.json": "sessionId",
 }
 
 
@@ -52,7 +54,7 @@ def test_demo_shows_where_every_example_went_and_exits_0(stack):
         row = row_of(out, name)
         assert re.search(r"\s400\s+rejected\s", row), row
         assert f"{field}:" in row, row
-    assert "4 of 4 good examples routed, 2 of 2 bad examples rejected." in out
+    assert "4 of 4 good examples routed, 3 of 3 bad examples rejected." in out
     # The table is aligned: the HTTP column ends at the same place on every line.
     lines = [line for line in out.splitlines() if line.startswith(("FILE", "bad-", "cognigy-", "seed-"))]
     assert len(lines) == 1 + len(EXPECTED_QUEUES) + len(EXPECTED_REJECTIONS)

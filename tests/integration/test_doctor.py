@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import redis
+import requests
 
 from ops.doctor import Redactor, run_checks, safe_url
 from tests.integration.stack import API_KEY, REPO, Stack
@@ -244,3 +245,101 @@ def test_ops_help_lists_doctor():
         env={"PATH": "", "PYTHONPATH": str(REPO)},
     )
     assert "doctor" in result.stdout
+
+
+# ------------------------------------------------------------------------------ --contact
+
+
+def contact_line(result: subprocess.CompletedProcess) -> str:
+    return next(line for line in result.stdout.splitlines() if line.startswith("cxone contact"))
+
+
+def test_doctor_contact_reads_an_existing_contact_back(stack):
+    result = doctor(stack, "--contact", "7100001")
+    print(result.stdout)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = contact_line(result)
+    assert " ok " in line
+    assert (
+        "7100001: a digital contact of this tenant; status new; no routing queue; no agent assigned" in line
+    )
+    assert "contact 7100001 as CXone returned it" in result.stdout
+    assert '"interactionId": ' in result.stdout and '"createdAt": ' in result.stdout
+    # The sandbox returns the customer with the contact, as CXone does: none of it is printed.
+    for customer_data in ("Sandbox Customer", "customer-7100001@example.com", "ACCT-7100001"):
+        assert customer_data not in result.stdout
+    assert "endUser.firstName" in result.stdout  # named as left out, without its value
+    assert stack.sandbox_stats()["api_calls_by_endpoint"]["contact_get"] == 1
+
+
+def test_doctor_contact_shows_the_queue_by_skill_name_and_the_assigned_agent(stack):
+    sales = 1200001
+    # An agent took the contact from the Sales Support queue (the sandbox's control API).
+    assigned = requests.post(
+        stack.sandbox_url + "/sandbox/contacts/7100002", json={"skillId": sales, "assignee": 4242}, timeout=5
+    )
+    assert assigned.status_code == 200
+
+    result = doctor(stack, "--contact", "7100002", "--json")
+
+    report = as_json(result)
+    assert result.returncode == 0, result.stdout
+    contact = report["contact"]
+    assert (contact["exists"], contact["status"], contact["assignee"]) == (True, "open", "4242")
+    assert (contact["routing_queue"], contact["skill_id"]) == ("Sales Support", sales)
+    assert contact["routing_queue_id"] == assigned.json()["routingQueueId"]
+    assert contact["returned"]["inboxAssigneeUser"] == {
+        "id": 4242,
+        "incontactId": assigned.json()["inboxAssigneeUser"]["incontactId"],
+        "isBotUser": False,
+    }
+    assert "inboxAssigneeUser.emailAddress" in contact["omitted"]
+    assert "agent4242@sandbox.example" not in result.stdout
+    check = next(c for c in report["checks"] if c["name"] == "cxone contact")
+    assert check["status"] == "ok"
+    assert "= skill 1200001 'Sales Support'; assigned to agent 4242" in check["detail"]
+
+
+def test_doctor_contact_says_an_unknown_contact_is_not_a_digital_contact(stack):
+    # Every numeric id is a contact of the sandbox tenant; CXone (and the sandbox) answer 404 to
+    # other ids, which a deployment with a looser CONTACT_ID_PATTERN lets through to CXone.
+    unknown = doctor(stack, "--contact", "chat-7100003", CONTACT_ID_PATTERN="^[a-z0-9-]{1,40}$")
+
+    assert unknown.returncode == 1
+    line = contact_line(unknown)
+    assert " FAIL " in line
+    assert "not a digital contact of this tenant (CXone answered 404)" in line
+    assert "check that the bot sends the DFO contact id" in line
+    assert (
+        as_json(doctor(stack, "--json", "--contact", "chat-7100003", CONTACT_ID_PATTERN="^[a-z0-9-]{1,40}$"))[
+            "contact"
+        ]["exists"]
+        is False
+    )
+
+
+def test_doctor_contact_warns_about_a_closed_contact_and_refuses_a_non_id(stack):
+    stack.set_faults(closed_contacts=["7100004"])
+
+    closed = doctor(stack, "--contact", "7100004")
+    not_an_id = doctor(stack, "--contact", "session-42")
+
+    assert closed.returncode == 0 and " warn " in contact_line(closed)
+    assert "status closed" in contact_line(closed)
+    assert "CXone does not move a closed contact" in contact_line(closed)
+    assert not_an_id.returncode == 1
+    assert "'session-42' is not a CXone contact id (CONTACT_ID_PATTERN" in contact_line(not_an_id)
+    assert stack.sandbox_stats()["api_calls_by_endpoint"]["contact_get"] == 1  # the closed one only
+
+
+def test_doctor_contact_warns_when_the_tenant_names_a_contact_field_otherwise(stack):
+    # The field names come from NICE's specification, unconfirmed on live tenants: a wrong one
+    # must show up before a routing depends on it.
+    result = doctor(stack, "--contact", "7100005", CXONE_CONTACT_QUEUE_FIELD="routingQueue.id")
+
+    line = contact_line(result)
+    assert result.returncode == 0 and " warn " in line
+    assert "the contact has no field routingQueue.id (CXONE_CONTACT_QUEUE_FIELD)" in line
+    assert '"routingQueueId": null' in result.stdout  # the name the tenant uses, shown below
+    assert doctor(stack, "--strict", "--contact", "7100005", CXONE_CONTACT_QUEUE_FIELD="x").returncode == 1

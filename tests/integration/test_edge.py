@@ -225,7 +225,7 @@ def direct_request(stack: Stack, source: str, path: str, headers: dict[str, str]
 def test_a_webhook_over_https_is_answered_and_logged_with_the_callers_address(stack, edge):
     webhook_ua, status_ua = marker("webhook"), marker("status")
     # The caller claims another address; the edge must replace it with the one it saw.
-    body = json.dumps(chat_body("edge-contact-1")).encode()
+    body = json.dumps(chat_body("7430001")).encode()
     answer = edge.request(
         "POST",
         "/webhook/cognigy/route?wait=0",
@@ -320,7 +320,7 @@ def test_a_body_over_the_limit_is_refused_at_the_edge(stack, edge):
     assert answer.json() == {"error": f"body larger than {MAX_BODY} bytes"}
 
     # Without a length, the size is unknown until it has been streamed: refused too.
-    chunks = [json.dumps(chat_body("edge-contact-2")).encode()]
+    chunks = [json.dumps(chat_body("7430002")).encode()]
     answer = edge.request(
         "POST", "/webhook/cognigy/route", body=iter(chunks), headers=webhook_headers(unsized_ua)
     )

@@ -89,11 +89,11 @@ def test_worker_and_ingress_metrics_after_routing_contacts(stack):
     stack.start_worker("w1", WORKER_METRICS_PORT=str(port))
     worker_metrics = f"http://127.0.0.1:{port}/metrics"
     wait_until(lambda: _answers(worker_metrics), 20, what="the worker's metrics port")
-    stack.set_faults(closed_contacts=["m-closed"])  # CXone answers 404: failed, permanent
+    stack.set_faults(closed_contacts=["7300099"])  # CXone answers 404: failed, permanent
 
-    ids = post_and_wait(stack, [chat_body(f"m-{n}") for n in range(5)] + [chat_body("m-closed")])
-    assert stack.post_webhook(chat_body("m-0")).json()["duplicate"] is True
-    assert stack.post_webhook(chat_body("m-x"), key="wrong-key").status_code == 401
+    ids = post_and_wait(stack, [chat_body(f"730000{n}") for n in range(5)] + [chat_body("7300099")])
+    assert stack.post_webhook(chat_body("7300000")).json()["duplicate"] is True
+    assert stack.post_webhook(chat_body("7300098"), key="wrong-key").status_code == 401
 
     # A routing's state is written just before it is counted: wait for the counts to catch up.
     wait_until(
@@ -135,8 +135,8 @@ def test_worker_and_ingress_metrics_after_routing_contacts(stack):
 
 
 def test_queued_and_open_routings_are_reported_while_no_worker_takes_them(stack):
-    stack.post_webhook(chat_body("q-1"))
-    stack.post_webhook(chat_body("q-2"))
+    stack.post_webhook(chat_body("7310001"))
+    stack.post_webhook(chat_body("7310002"))
     port = free_port()
     # The gauges come from Redis, so any worker reports them: here one that consumes another
     # queue, so the two routings stay queued (as when every routing worker is down).
@@ -189,7 +189,7 @@ def test_a_second_worker_on_a_taken_metrics_port_warns_and_still_routes(stack):
     assert len(warnings) == 1 and warnings[0]["level"] == "WARNING"
     first.stop()
 
-    ids = post_and_wait(stack, [chat_body(f"p-{n}") for n in range(3)])
+    ids = post_and_wait(stack, [chat_body(f"732000{n}") for n in range(3)])
 
     assert all(stack.routing(rid)["state"] == "routed" for rid in ids)
 
@@ -201,7 +201,7 @@ def test_every_log_line_of_one_routing_carries_its_ids(stack):
     wait_ready(stack.start_worker("w1"))
     # A short CXone outage: the routing is retried (token refused with 503) before it is routed.
     stack.set_faults(outage_seconds=1.5)
-    body = chat_body("log-contact-1", intent="billing_dispute")
+    body = chat_body("7330001", intent="billing_dispute")
     (routing_id,) = post_and_wait(stack, [body])
     assert stack.routing(routing_id)["state"] == "routed"
 
@@ -213,7 +213,7 @@ def test_every_log_line_of_one_routing_carries_its_ids(stack):
     for line in about:
         assert (line.get("routing_id"), line.get("contact_id"), line.get("intent")) == (
             routing_id,
-            "log-contact-1",
+            "7330001",
             "billing_dispute",
         ), line
     messages = [line["message"] for line in about]
@@ -298,12 +298,12 @@ def test_no_secret_token_or_customer_text_in_logs_task_messages_or_events(stack)
     events = CeleryEvents(stack.redis_url)
     events.start(client)
     try:
-        chat = {**chat_body("sec-1"), "text": CUSTOMER_TEXT}
+        chat = {**chat_body("7340001"), "text": CUSTOMER_TEXT}
         input_object = json.loads((PAYLOADS / "cognigy-input-chat.json").read_text())
         input_object.update({"text": CUSTOMER_TEXT, "userInput": {"text": CUSTOMER_TEXT}})
         voice = json.loads((PAYLOADS / "cognigy-input-voice.json").read_text())
         voice["text"] = CUSTOMER_TEXT
-        bodies = [chat, input_object, voice, {**chat_body("sec-closed"), "text": CUSTOMER_TEXT}]
+        bodies = [chat, input_object, voice, {**chat_body("7340099"), "text": CUSTOMER_TEXT}]
         ids = []
         for n, body in enumerate(bodies):  # the key in either header Cognigy can send
             header = {"X-API-Key": WEBHOOK_KEY} if n % 2 else {"Authorization": f"ApiKey {WEBHOOK_KEY}"}
@@ -328,7 +328,7 @@ def test_no_secret_token_or_customer_text_in_logs_task_messages_or_events(stack)
         queued = _decode_task_messages(client.lrange(ROUTING_QUEUE, 0, -1))
         assert len(queued) == len(ids)
 
-        stack.set_faults(closed_contacts=["sec-closed"])  # one routing fails (404), logged
+        stack.set_faults(closed_contacts=["7340099"])  # one routing fails (404), logged
         stack.start_worker("w1")
         wait_until(
             lambda: all(stack.routing(rid)["state"] in FINISHED for rid in ids),
@@ -338,7 +338,9 @@ def test_no_secret_token_or_customer_text_in_logs_task_messages_or_events(stack)
         token = json.loads(client.get(redis_keys.CXONE_TOKEN))["access_token"]
         # A revoked token: a 401, a refresh and a second token, all at DEBUG.
         stack.set_faults(revoke_tokens=True)
-        ids.append(post_and_wait(stack, [{**chat_body("sec-2"), "text": CUSTOMER_TEXT}], key=WEBHOOK_KEY)[0])
+        ids.append(
+            post_and_wait(stack, [{**chat_body("7340002"), "text": CUSTOMER_TEXT}], key=WEBHOOK_KEY)[0]
+        )
         second_token = json.loads(client.get(redis_keys.CXONE_TOKEN))["access_token"]
         assert second_token != token
         wait_until(

@@ -9,6 +9,7 @@ from pathlib import Path
 import requests
 
 from cxone_sandbox import SEED_SKILLS
+from shared.task_queue import ROUTING_QUEUE
 from tests.integration.stack import chat_body, wait_until
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "payloads"
@@ -34,7 +35,7 @@ def test_example_payloads_are_routed_to_the_right_queue(stack):
         body = response.json()
         assert (body["contactId"], body["queue"], body["mode"]) == (contact, queue, mode)
         routing_ids[name] = body["routingId"]
-    for name in ("bad-confidence.json", "bad-no-session.json"):
+    for name in ("bad-confidence.json", "bad-no-session.json", "bad-session-id-only.json"):
         assert stack.post_webhook(_payload(name)).status_code == 400
 
     wait_until(
@@ -55,7 +56,7 @@ def test_example_payloads_are_routed_to_the_right_queue(stack):
             assert signal["params"]["p3"] == routing_ids[name]
             assert contact not in stats["routings"]
     assert stats["token_requests"] == 1
-    # Nothing from the two rejected bodies reached a worker.
+    # Nothing from the rejected bodies reached a worker.
     assert stats["contacts_routed"] + len(stats["signals"]) == 4
 
 
@@ -71,7 +72,7 @@ def test_a_thousand_webhooks_are_routed_exactly_once_with_one_token(stack):
         "billing_dispute": "Billing Disputes",
         "cancel_subscription": "Retention",
     }
-    contacts = {f"c{n:05d}": intents[n % len(intents)] for n in range(total)}
+    contacts = {f"740{n:05d}": intents[n % len(intents)] for n in range(total)}
 
     session = requests.Session()
 
@@ -112,7 +113,7 @@ def test_a_throttling_cxone_still_gets_every_contact_routed_once(stack):
     total = 30
     routing_ids = []
     for n in range(total):
-        response = stack.post_webhook(chat_body(f"t{n:03d}", "support_ticket"))
+        response = stack.post_webhook(chat_body(f"741{n:05d}", "support_ticket"))
         assert response.status_code == 202
         routing_ids.append(response.json()["routingId"])
     wait_until(
@@ -129,3 +130,57 @@ def test_a_throttling_cxone_still_gets_every_contact_routed_once(stack):
     retried = [stack.routing(rid) for rid in routing_ids]
     assert all(r["state"] == "routed" for r in retried)
     assert any(r["attempts"] > 0 for r in retried)
+
+
+def test_the_readme_body_with_an_undefined_spawned_contact_signals_the_data_contact(stack):
+    # The README's body renders "{{input.data.spawnedContactId}}" as "undefined" when Cognigy has
+    # no spawned contact; the voice routing must signal data.contactId, never a contact "undefined".
+    stack.start_worker()
+    body = _payload("cognigy-input-voice.json")
+    body["data"]["spawnedContactId"] = "undefined"
+
+    response = stack.post_webhook(body)
+
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert (answer["contactId"], answer["contactSource"], answer["mode"]) == (
+        "700111222",
+        "data.contactId",
+        "voice",
+    )
+    wait_until(lambda: stack.routing(answer["routingId"])["state"] == "routed", 30, what="the voice routing")
+    assert stack.routing(answer["routingId"])["contactSource"] == "data.contactId"
+    stats = stack.sandbox_stats()
+    assert list(stats["signals"]) == ["700111222"]
+    assert stats["signals"]["700111222"][0]["params"]["p3"] == answer["routingId"]
+    assert stats["routings"] == {}
+
+
+def test_a_webhook_naming_no_cxone_contact_id_is_400_and_nothing_is_queued(stack):
+    stack.start_worker()
+    cognigy_session_only = _payload("cognigy-input-chat.json")
+    del cognigy_session_only["data"]  # only the Cognigy session id (not numeric) is left
+    escaping = {**chat_body("7500001"), "data": {"contactId": ".."}}
+    unicode_digits = chat_body("٧٥٠٠٠٠٢")
+
+    answers = [stack.post_webhook(b) for b in (cognigy_session_only, escaping, unicode_digits)]
+
+    assert [a.status_code for a in answers] == [400, 400, 400]
+    assert list(answers[0].json()["fields"]) == ["sessionId"]
+    assert "data.contactId" in answers[0].json()["fields"]["sessionId"][0]  # says where the id goes
+    assert answers[1].json()["fields"]["data.contactId"][0].startswith("Not a CXone contact id: '..'")
+    assert list(answers[2].json()["fields"]) == ["data.contactId"]
+    # A good webhook after them is the only thing that reaches a worker, and CXone.
+    good = stack.post_webhook(chat_body("7500003"))
+    assert good.status_code == 202
+    wait_until(
+        lambda: stack.routing(good.json()["routingId"])["state"] == "routed", 30, what="the good routing"
+    )
+    client = stack.redis()
+    assert client.llen(ROUTING_QUEUE) == 0
+    assert [k for k in client.keys("router:routing:*") if k.count(":") == 2] == [
+        f"router:routing:{good.json()['routingId']}"
+    ]
+    stats = stack.sandbox_stats()
+    assert list(stats["routings"]) == ["7500003"] and stats["signals"] == {}
+    assert stats["api_calls_by_endpoint"]["routing_put"] == 1

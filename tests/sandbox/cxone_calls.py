@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from cxone_sandbox import SandboxConfig
 
@@ -17,12 +17,17 @@ def routing_path(contact_id: str) -> str:
     return f"/dfo/3.0/contacts/{contact_id}/routing-queue"
 
 
+def contact_path(contact_id: str) -> str:
+    """Path of the DFO contact read (GET) for a contact."""
+    return f"/dfo/3.0/contacts/{contact_id}"
+
+
 def signal_path(contact_id: str) -> str:
     """Path of the Signal API for a contact."""
     return f"/inContactAPI/services/v30.0/interactions/{contact_id}/signal"
 
 
-def password_grant(client: FlaskClient, **form: str) -> flask.Response:
+def password_grant(client: FlaskClient, **form: str) -> TestResponse:
     """POST a password grant with the default credentials; keyword args override form fields."""
     body = {
         "grant_type": "password",

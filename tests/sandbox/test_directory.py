@@ -106,6 +106,20 @@ def test_routing_queues_list_digital_skills_only(client: FlaskClient, auth: dict
     assert len(queue["id"]) == 36
 
 
+def test_routing_queues_page_as_nice_documents_50_by_default_and_500_on_request(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    digital = [s for s in SEED_SKILLS if s.is_digital]
+    assert len(digital) > 100  # so that a page of 100 would miss some
+
+    default = client.get(ROUTING_QUEUES_PATH, headers=auth).get_json()
+    everything = client.get(ROUTING_QUEUES_PATH, query_string={"size": 500}, headers=auth).get_json()
+
+    assert default["hits"] == everything["hits"] == len(digital)
+    assert len(default["data"]) == 50
+    assert [q["skillId"] for q in everything["data"]] == [s.skill_id for s in digital]
+
+
 def test_api_calls_are_counted_per_endpoint(client: FlaskClient, auth: dict[str, str]) -> None:
     client.get(SKILLS_PATH, headers=auth)
     client.get(ROUTING_QUEUES_PATH, headers=auth)
@@ -117,4 +131,5 @@ def test_api_calls_are_counted_per_endpoint(client: FlaskClient, auth: dict[str,
         "routing_queues": 2,
         "routing_put": 0,
         "signal": 0,
+        "contact_get": 0,
     }

@@ -44,7 +44,7 @@ def test_rate_limit_without_retry_after(client: FlaskClient, auth: dict[str, str
 
 def test_dfo_429_uses_the_dfo_error_body(client: FlaskClient, auth: dict[str, str]) -> None:
     client.post("/sandbox/faults", json={"rate_limit_per_minute": 0})
-    response = client.put(routing_path("chat-1"), json={"skillId": 1200001}, headers=auth)
+    response = client.put(routing_path("7000001"), json={"skillId": 1200001}, headers=auth)
     assert response.status_code == 429
     assert response.get_json()["errors"][0]["errorCode"] == "TooManyRequests"
 
@@ -198,9 +198,9 @@ def test_fault_updates_are_validated_as_a_whole(client: FlaskClient) -> None:
 def test_reset_restores_knobs_and_clears_stats(client: FlaskClient, auth: dict[str, str]) -> None:
     client.post(
         "/sandbox/faults",
-        json={"rate_limit_per_minute": 3, "closed_contacts": ["x"], "token_ttl_seconds": 5},
+        json={"rate_limit_per_minute": 3, "closed_contacts": ["7000099"], "token_ttl_seconds": 5},
     )
-    client.put(routing_path("chat-1"), json={"skillId": 1200001}, headers=auth)
+    client.put(routing_path("7000001"), json={"skillId": 1200001}, headers=auth)
     reset = client.post("/sandbox/reset").get_json()
     assert reset["faults"]["rate_limit_per_minute"] is None
     assert reset["faults"]["closed_contacts"] == []
@@ -212,7 +212,7 @@ def test_reset_restores_knobs_and_clears_stats(client: FlaskClient, auth: dict[s
 
 
 def test_stats_summary_omits_per_contact_maps(client: FlaskClient, auth: dict[str, str]) -> None:
-    client.put(routing_path("chat-1"), json={"skillId": 1200001}, headers=auth)
+    client.put(routing_path("7000001"), json={"skillId": 1200001}, headers=auth)
     full = client.get("/sandbox/stats").get_json()
     summary = client.get("/sandbox/stats?summary=1").get_json()
     assert "routings" in full and "signals" in full

@@ -28,7 +28,7 @@ names = st.sampled_from(["sales_inquiry", "claims", "vip_callback", "lost_luggag
 )
 scores = st.none() | st.floats(0, 1) | st.floats(0, 1).map(str) | st.sampled_from(["0.95", " 1 "])
 ids = (
-    st.sampled_from(["4815162342", "728471935", "vg-1c2d3e4f"])
+    st.sampled_from(["4815162342", "728471935", "vg-1c2d3e4f", "undefined", "null", "", "..", "٣"])
     | st.integers(0, 10**12)
     | st.text(min_size=1, max_size=24)
 )

@@ -58,8 +58,10 @@ class Edge:
         headers: dict[str, str] | None = None,
         content_type: str = "application/json",
         sign_with: str | None = None,
+        url: str = "",
     ):
-        """POST ``body`` (dict/list, or raw str/bytes) with the API key; sign it if asked."""
+        """POST ``body`` (dict/list, or raw str/bytes) with the API key; sign it if asked. ``url``
+        is appended to the webhook's path (a query string)."""
         data = (
             body
             if isinstance(body, bytes)
@@ -68,7 +70,7 @@ class Edge:
         all_headers = {"X-API-Key": API_KEY, **(headers or {})}
         if sign_with is not None:
             all_headers.update(signature_headers(sign_with, data))
-        return self.client.post(WEBHOOK_URL, data=data, content_type=content_type, headers=all_headers)
+        return self.client.post(WEBHOOK_URL + url, data=data, content_type=content_type, headers=all_headers)
 
 
 def load_payload(name: str) -> dict:

@@ -4,6 +4,7 @@ documented answer is produced, and the example payloads agree with the request s
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -130,6 +131,30 @@ def _duplicate_after(settle: Callable[[RoutingStatusStore, str], object]) -> Cal
     return scenario
 
 
+def _waited(settle: Callable[[RoutingStatusStore, dict], object] | None, url: str = "?wait=5", headers=None):
+    """A webhook that waits (``url``'s query, ``headers``), answered after ``settle(store, task
+    message)`` plays the worker (None: nobody does, and the time runs out)."""
+
+    def scenario(make_edge):
+        edge = make_edge()
+        waiter = edge.app.extensions["ingress"].waiter
+        out: list = []
+        thread = threading.Thread(
+            target=lambda: out.append(edge.post(load_payload("cognigy-input-chat"), headers=headers, url=url))
+        )
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not (edge.sent.messages and waiter.waiting_count()) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if settle is not None:
+            settle(RoutingStatusStore(edge.redis, 3600), edge.sent.messages[0])
+        thread.join(10)
+        waiter.stop()
+        return out[0]
+
+    return scenario
+
+
 def _superseded_status(make_edge):
     edge = make_edge()
     routing_id = edge.post(load_payload("cognigy-input-chat")).get_json()["routingId"]
@@ -141,7 +166,7 @@ def _superseded_status(make_edge):
 SCENARIOS: dict[str, tuple[str, int, Callable]] = {
     "queued-chat": (WEBHOOK, 202, lambda make: make().post(load_payload("cognigy-input-chat"))),
     "queued-voice": (WEBHOOK, 202, lambda make: make().post(load_payload("cognigy-input-voice"))),
-    "queued-fallback-no-intent": (WEBHOOK, 202, lambda make: make().post({"sessionId": "s-1"})),
+    "queued-fallback-no-intent": (WEBHOOK, 202, lambda make: make().post({"sessionId": "7000001"})),
     "duplicate": (WEBHOOK, 202, _duplicate),
     "duplicate-retrying": (
         WEBHOOK,
@@ -159,12 +184,45 @@ SCENARIOS: dict[str, tuple[str, int, Callable]] = {
         202,
         _duplicate_after(lambda store, rid: store.mark_superseded(rid, "a-newer-routing")),
     ),
+    "waited-routed": (
+        WEBHOOK,
+        200,
+        _waited(lambda store, task: store.mark_routed(task["routing_id"], 1200001)),
+    ),
+    "waited-failed": (
+        WEBHOOK,
+        200,
+        _waited(lambda store, task: store.mark_failed(task["routing_id"], "CXone answered 404", task)),
+    ),
+    "waited-prefer-routed": (
+        WEBHOOK,
+        200,
+        _waited(
+            lambda store, task: store.mark_routed(task["routing_id"], 1200001),
+            url="",
+            headers={"Prefer": "respond-async, wait=5"},
+        ),
+    ),
+    "waited-time-up": (
+        WEBHOOK,
+        202,
+        _waited(
+            lambda store, task: store.mark_retrying(task["routing_id"], "CXone answered 503", time.time()),
+            url="?wait=0.2",
+        ),
+    ),
+    "bad-wait": (WEBHOOK, 400, lambda make: make().post({"sessionId": "1"}, url="?wait=soon")),
     "malformed-json": (WEBHOOK, 400, lambda make: make().post("{nope")),
     "too-deep": (WEBHOOK, 400, lambda make: make().post("[" * 40 + "]" * 40)),
     "string-too-long": (WEBHOOK, 400, lambda make: make().post({"sessionId": "1", "note": "x" * 8001})),
     "lone-surrogate": (WEBHOOK, 400, lambda make: make().post(b'{"sessionId": "\\ud800"}')),
     "invalid-fields": (WEBHOOK, 400, lambda make: make().post(load_payload("bad-confidence"))),
     "no-contact": (WEBHOOK, 400, lambda make: make().post(load_payload("bad-no-session"))),
+    "not-a-contact-id": (
+        WEBHOOK,
+        400,
+        lambda make: make().post({"sessionId": "7000001", "data": {"contactId": "../routing-queue"}}),
+    ),
     "no-key": (WEBHOOK, 401, lambda make: make().post({}, headers={"X-API-Key": ""})),
     "bad-signature": (
         WEBHOOK,
@@ -222,6 +280,8 @@ def test_real_answers_match_the_documented_schema(make_edge, name):
         assert response.headers["Retry-After"] == "1"
     if name in ("no-key", "status-no-key"):
         assert response.headers["WWW-Authenticate"] == "ApiKey"
+    if name == "waited-prefer-routed":
+        assert response.headers["Preference-Applied"] == "wait=5"
 
 
 def _resolve(node: dict) -> dict:
@@ -279,7 +339,11 @@ def test_the_documents_own_examples_are_valid_and_queued(make_edge, name):
 
 def _schemathesis_app(secrets: tuple[str, ...] = ()):
     settings = Settings(
-        webhook_api_keys=(API_KEY,), webhook_signing_secrets=secrets, routing_status_ttl_seconds=3600
+        webhook_api_keys=(API_KEY,),
+        webhook_signing_secrets=secrets,
+        routing_status_ttl_seconds=3600,
+        # Generated requests may ask to wait; nothing routes here, so keep each wait short.
+        webhook_max_wait_seconds=0.01,
     )
     return create_app(
         settings,

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from ingress import create_app
-from ingress.answers import current_answer, queued_record
+from ingress.answers import queued_record, routing_answer
 from shared import redis_keys
 from shared.routing.job import RoutingJob
 from shared.routing.records import RoutingStatusStore
@@ -34,7 +34,7 @@ def test_a_new_routing_is_answered_queued_without_duplicate(post_json):
     answer = post_json(chat("billing_dispute", "in-1")).get_json()
 
     assert answer["status"] == "queued" and "duplicate" not in answer
-    assert set(answer) == {"status", "routingId", "intent", "queue", "contactId", "mode"}
+    assert set(answer) == {"status", "routingId", "intent", "queue", "contactId", "contactSource", "mode"}
 
 
 def test_a_resend_of_a_queued_routing_is_answered_queued(post_json):
@@ -67,7 +67,8 @@ def test_a_resend_of_a_superseded_routing_says_which_routing_replaced_it(post_js
 
     again = post_json(chat("billing_dispute", "in-1")).get_json()
 
-    assert again["status"] == "superseded"  # never the stale "queued"
+    assert again["status"] == "failed"  # never the stale "queued"
+    assert again["reason"] == f"superseded by {sales['routingId']}"
     assert (again["routingId"], again["supersededBy"]) == (billing["routingId"], sales["routingId"])
     assert len(sent.messages) == 2
 
@@ -165,26 +166,27 @@ BASE = {"status", "routingId", "intent", "queue", "contactId", "mode"}
             {"lastError", "nextAttemptAt"},
         ),
         (lambda s: s.mark_routed("r-1", 1203344), "routed", {"skillId", "routedAt"}),
-        (lambda s: s.mark_failed("r-1", "HTTP 404", {}), "failed", {"reason"}),
-        (lambda s: s.mark_superseded("r-1", "r-2"), "superseded", {"supersededBy"}),
+        (lambda s: s.mark_failed("r-1", "HTTP 404", {}), "failed", {"reason", "lastError"}),
+        (lambda s: s.mark_superseded("r-1", "r-2"), "failed", {"supersededBy", "reason"}),
     ],
 )
-def test_current_answer_has_the_state_and_what_it_adds(store, settle, state, extra):
+def test_the_answer_has_the_state_and_what_it_adds(store, settle, state, extra):
     store.create(_job())
     settle(store)
 
-    answer = current_answer(store.get("r-1"))
+    answer, _status = routing_answer(store.get("r-1"))
 
     assert answer["status"] == state
     assert set(answer) == BASE | extra
     assert (answer["routingId"], answer["queue"], answer["contactId"]) == ("r-1", "Billing Disputes", CONTACT)
     public = store.get("r-1").to_public()
-    assert all(answer[key] == public[key] for key in extra)  # the same values as GET /routings/<id>
+    # The same values as GET /routings/<id> (a superseded routing's reason is the answer's own).
+    assert all(answer[key] == public[key] for key in extra - {"reason"})
 
 
 def test_queued_record_answers_like_a_fresh_record(store):
     job = _job()
     store.create(job)
 
-    assert current_answer(queued_record(job)) == current_answer(store.get("r-1"))
-    assert current_answer(queued_record(job, "r-first"))["routingId"] == "r-first"
+    assert routing_answer(queued_record(job)) == routing_answer(store.get("r-1"))
+    assert routing_answer(queued_record(job, "r-first"))[0]["routingId"] == "r-first"

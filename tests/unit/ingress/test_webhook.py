@@ -15,17 +15,17 @@ from shared.routing.table import RoutingTable
 from .conftest import API_KEYS, MAX_BODY_BYTES, ROUTES_NO_FALLBACK_YAML, WEBHOOK_URL, load_payload
 
 GOOD_PAYLOADS = [
-    # payload, intent, queue, contact id, mode
-    ("seed-intents", "sales_inquiry", "Sales Support", "4815162342", "digital"),
-    ("seed-flat", "support_ticket", "Technical Support", "4815162343", "digital"),
-    ("cognigy-input-chat", "billing_dispute", "Billing Disputes", "728471935", "digital"),
+    # payload, intent, queue, contact id, where it came from, mode
+    ("seed-intents", "sales_inquiry", "Sales Support", "4815162342", "sessionId", "digital"),
+    ("seed-flat", "support_ticket", "Technical Support", "4815162343", "sessionId", "digital"),
+    ("cognigy-input-chat", "billing_dispute", "Billing Disputes", "728471935", "data.contactId", "digital"),
     # A voice bot signals the contact it spawned, not the original one.
-    ("cognigy-input-voice", "claims", "Claims", "700111223", "voice"),
+    ("cognigy-input-voice", "claims", "Claims", "700111223", "data.spawnedContactId", "voice"),
 ]
 
 
-@pytest.mark.parametrize(("name", "intent", "queue", "contact_id", "mode"), GOOD_PAYLOADS)
-def test_good_payload_is_queued(post_json, sent, name, intent, queue, contact_id, mode):
+@pytest.mark.parametrize(("name", "intent", "queue", "contact_id", "source", "mode"), GOOD_PAYLOADS)
+def test_good_payload_is_queued(post_json, sent, name, intent, queue, contact_id, source, mode):
     response = post_json(load_payload(name))
 
     assert response.status_code == 202, response.get_json()
@@ -34,16 +34,18 @@ def test_good_payload_is_queued(post_json, sent, name, intent, queue, contact_id
     assert body["intent"] == intent
     assert body["queue"] == queue
     assert body["contactId"] == contact_id
+    assert body["contactSource"] == source
     assert body["mode"] == mode
     assert body["routingId"]
 
     assert len(sent.messages) == 1
     job = RoutingJob.from_message(sent.messages[0])
-    assert (job.routing_id, job.intent, job.queue_name, job.contact_id, job.mode) == (
+    assert (job.routing_id, job.intent, job.queue_name, job.contact_id, job.contact_source, job.mode) == (
         body["routingId"],
         intent,
         queue,
         contact_id,
+        source,
         mode,
     )
 
@@ -74,10 +76,17 @@ def test_record_is_readable_as_queued(client, post_json, auth, fake_redis, name)
     record = response.get_json()
     assert record["state"] == "queued"
     assert record["routingId"] == body["routingId"]
-    assert (record["intent"], record["queue"], record["contactId"], record["mode"]) == (
+    assert (
+        record["intent"],
+        record["queue"],
+        record["contactId"],
+        record["contactSource"],
+        record["mode"],
+    ) == (
         body["intent"],
         body["queue"],
         body["contactId"],
+        body["contactSource"],
         body["mode"],
     )
     assert record["attempts"] == 0
@@ -252,6 +261,7 @@ def test_explicit_contact_id_wins(post_json):
     response = post_json(payload)
 
     assert response.get_json()["contactId"] == "987654"
+    assert response.get_json()["contactSource"] == "cxoneContactId"
 
 
 def test_unknown_routing_is_404(client, auth):

@@ -12,7 +12,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 import yaml
@@ -92,7 +92,7 @@ def test_gunicorns_own_lines_are_json_and_redacted(monkeypatch, capsys):
     assert entry["message"] == "Booting worker with pid: 4242 (key ***)"
 
 
-@pytest.mark.parametrize("name", ["on_starting", "child_exit", "on_exit", "logger_class"])
+@pytest.mark.parametrize("name", ["on_starting", "post_worker_init", "child_exit", "on_exit", "logger_class"])
 def test_the_hooks_gunicorn_looks_for_exist(monkeypatch, name):
     assert hasattr(load_conf(monkeypatch), name)
 
@@ -137,7 +137,7 @@ def test_without_those_variables_it_runs_as_documented(monkeypatch):
     cfg = settings_gunicorn_uses(monkeypatch, procfile_web_argv())
 
     assert cfg.bind == ["0.0.0.0:8000"]
-    assert (cfg.workers, cfg.worker_class_str, cfg.threads) == (2, "gthread", 4)
+    assert (cfg.workers, cfg.worker_class_str, cfg.threads) == (2, "gthread", 1000)
     assert (cfg.timeout, cfg.graceful_timeout) == (30, 10)
     assert cfg.accesslog == "-"
     assert cfg.control_socket_disable
@@ -220,3 +220,18 @@ def test_the_access_log_shows_the_caller_as_trusted_proxies_report_it(monkeypatc
             logger.access_log.removeHandler(handler)
     assert atoms["h"] == expected
     assert atoms["{remote_addr}e"] == peer  # the proxy itself stays available to a custom format
+
+
+@pytest.mark.parametrize("threads, waiting", [(1000, 900), (64, 58), (4, 2), (1, 0)])
+def test_webhooks_that_do_not_wait_always_find_a_thread(monkeypatch, threads, waiting):
+    """post_worker_init caps how many requests of a worker wait for an outcome below its threads."""
+    conf = load_conf(monkeypatch)
+    waiter = SimpleNamespace(max_waiting=None)
+    worker = SimpleNamespace(
+        wsgi=SimpleNamespace(extensions={"ingress": SimpleNamespace(waiter=waiter)}),
+        cfg=SimpleNamespace(worker_class_str="gthread", threads=threads),
+    )
+
+    conf.post_worker_init(worker)
+
+    assert waiter.max_waiting == waiting

@@ -52,7 +52,7 @@ def test_metrics_count_an_accepted_a_duplicate_and_every_rejection_reason(make_a
     unknown_intent = {**load_payload("seed-flat"), "intentName": "no_such_intent"}
     assert _post(unroutable_client, unknown_intent).status_code == 422  # unroutable
     sent.fail_with = redis.ConnectionError("Redis down")
-    fresh = {**body, "inputId": "another-input", "contactId": "another-contact"}
+    fresh = {**body, "inputId": "another-input", "contactId": "7000002"}
     assert _post(client, fresh).status_code == 503  # unavailable
 
     after = _scrape(client)

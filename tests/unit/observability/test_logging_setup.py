@@ -61,7 +61,7 @@ def test_each_record_is_one_json_line_with_its_extras(capture):
     logger.info(
         "contact routed to skill %s",
         1203344,
-        extra={"routing_id": "r-1", "contact_id": "c-1", "intent": "billing", "skill_id": 1203344},
+        extra={"routing_id": "r-1", "contact_id": "7000001", "intent": "billing", "skill_id": 1203344},
     )
     logger.warning("line one\nline two")
     first, second = _lines(stream)
@@ -69,7 +69,7 @@ def test_each_record_is_one_json_line_with_its_extras(capture):
     assert first["level"] == "INFO" and first["logger"] == "router.test" and first["service"] == "test"
     assert (first["routing_id"], first["contact_id"], first["intent"], first["skill_id"]) == (
         "r-1",
-        "c-1",
+        "7000001",
         "billing",
         1203344,
     )
@@ -80,12 +80,12 @@ def test_each_record_is_one_json_line_with_its_extras(capture):
 
 def test_bound_context_reaches_lines_logged_deeper_down(capture):
     logger, stream = capture
-    with log_context(routing_id="r-2", contact_id="c-2", intent="claims"):
+    with log_context(routing_id="r-2", contact_id="7000002", intent="claims"):
         logging.getLogger("shared.cxone.client").info("requesting a CXone token")
         logger.info("explicit extra wins", extra={"intent": "other"})
     logger.info("outside")
     inside, explicit, outside = _lines(stream)
-    assert (inside["routing_id"], inside["contact_id"], inside["intent"]) == ("r-2", "c-2", "claims")
+    assert (inside["routing_id"], inside["contact_id"], inside["intent"]) == ("r-2", "7000002", "claims")
     assert explicit["intent"] == "other" and explicit["routing_id"] == "r-2"
     assert "routing_id" not in outside
     assert current_log_context() == {}
@@ -95,7 +95,7 @@ def test_celery_task_signals_bind_and_unbind_the_routing(capture):
     logger, stream = capture
     message = {
         "routing_id": "r-3",
-        "contact_id": "c-3",
+        "contact_id": "7000003",
         "intent": "sales",
         "mode": "digital",
         "queue_name": "Sales Support",
@@ -107,7 +107,7 @@ def test_celery_task_signals_bind_and_unbind_the_routing(capture):
     inside, after = _lines(stream)
     assert {k: inside[k] for k in ("routing_id", "contact_id", "intent", "task_id")} == {
         "routing_id": "r-3",
-        "contact_id": "c-3",
+        "contact_id": "7000003",
         "intent": "sales",
         "task_id": "t-3",
     }

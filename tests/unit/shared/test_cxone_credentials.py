@@ -234,6 +234,10 @@ def test_a_redirected_token_request_is_not_followed_and_pauses_token_requests(
         "check CXONE_AUTH_URL"
     )
     assert fake_redis.exists(redis_keys.CXONE_TOKEN_PAUSE)
+    # What Flower shows never names where the redirect pointed.
+    assert (
+        caught.value.summary == "CXone answered 307 (redirect, not followed) on token: check CXONE_AUTH_URL"
+    )
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
@@ -306,6 +310,7 @@ def test_an_untrusted_discovered_token_endpoint_gets_no_credentials(
     )
     assert caught.value.reason.endswith("): not sent any credentials")
     assert caught.value.url == token_endpoint
+    assert token_endpoint not in caught.value.summary
     assert [call.request.url for call in http.calls] == [DISCOVERY_URL]  # no POST anywhere
 
 

@@ -57,6 +57,7 @@ def test_retry_after_pauses_every_worker_and_nothing_is_sent_until_it_passes(
             assert 90 - elapsed - 1 < paused.value.wait <= 90 - elapsed
             assert paused.value.not_delivered is True
             assert "CXone asked us to wait (429 with Retry-After)" in paused.value.reason
+            assert paused.value.summary == "waiting as CXone asked (429 with Retry-After)"
     assert len(api_calls(http)) == 1
     # Token calls are not API calls: the second worker got its token during the pause.
     assert cxone_auth.token_requests == 1

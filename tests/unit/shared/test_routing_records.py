@@ -18,7 +18,7 @@ TTL = 7 * 24 * 3600
 def make_job(routing_id: str = "r-1", received_at: float = 0.0, **fields: object) -> RoutingJob:
     values: dict = {
         "routing_id": routing_id,
-        "contact_id": "c-42",
+        "contact_id": "7000042",
         "intent": "sales_inquiry",
         "mode": "digital",
         "queue_name": "Sales Support",
@@ -185,11 +185,29 @@ def test_to_public_of_a_queued_routing(store: RoutingStatusStore) -> None:
     assert body["state"] == "queued"
     assert body["intent"] == "sales_inquiry"
     assert body["queue"] == "Sales Support"
-    assert body["contactId"] == "c-42"
+    assert body["contactId"] == "7000042"
     assert body["mode"] == "digital"
     assert body["receivedAt"] == "2023-11-14T22:13:20.500Z"
     assert body["attempts"] == 0
     json.dumps(body)  # serialisable as it is
+
+
+def test_to_public_says_where_the_contact_id_came_from_when_the_message_did(
+    store: RoutingStatusStore,
+) -> None:
+    store.create(make_job(contact_source="data.spawnedContactId"))
+    store.create(make_job("r-old"))  # a message published before contactSource existed
+
+    assert store.get("r-1").to_public()["contactSource"] == "data.spawnedContactId"  # type: ignore[union-attr]
+    assert set(store.get("r-old").to_public()) == COMMON  # type: ignore[union-attr]
+
+
+def test_a_task_message_without_contact_source_still_loads() -> None:
+    old = make_job().to_message()
+    del old["contact_source"]
+
+    assert RoutingJob.from_message(old).contact_source is None
+    assert RoutingJob.from_message({**old, "contact_source": "sessionId"}).contact_source == "sessionId"
 
 
 def test_to_public_of_a_retrying_routing(store: RoutingStatusStore) -> None:

@@ -371,3 +371,47 @@ def test_an_out_of_range_value_still_takes_part_in_the_relation_checks() -> None
         "invalid settings: BROKER_VISIBILITY_TIMEOUT_SECONDS=9 must be at least 10; "
         "ROUTING_MAX_COUNTDOWN_SECONDS=30 must be at most half of BROKER_VISIBILITY_TIMEOUT_SECONDS=9"
     )
+
+
+def test_contact_ids_and_contact_fields_have_their_documented_defaults() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.contact_id_pattern == "^[0-9]{1,20}$"
+    assert (
+        settings.cxone_contact_queue_field,
+        settings.cxone_contact_status_field,
+        settings.cxone_contact_assignee_field,
+    ) == ("routingQueueId", "status", "inboxAssigneeUser")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        ("[0-9", "is not a regular expression"),
+        (".*", "accepts ''"),
+        (".+", "accepts '.'"),
+        (r"[0-9./]+", "accepts '.'"),
+        (r"[^?]+", "accepts '.'"),
+        (r"[0-9 ]+", "accepts '1 2'"),
+    ],
+)
+def test_a_contact_id_pattern_that_would_let_an_id_escape_a_url_is_refused_at_start_up(
+    pattern: str, problem: str
+) -> None:
+    with pytest.raises(SettingsError, match="CONTACT_ID_PATTERN=") as raised:
+        Settings.from_env({"CONTACT_ID_PATTERN": pattern})
+
+    assert problem in str(raised.value)
+
+
+def test_a_stricter_or_other_contact_id_pattern_is_accepted() -> None:
+    for pattern in (r"[0-9]{6,12}", r"\d+", r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"):
+        assert Settings.from_env({"CONTACT_ID_PATTERN": pattern}).contact_id_pattern == pattern
+
+
+def test_contact_field_names_may_be_dotted_paths_but_not_empty_parts() -> None:
+    assert Settings.from_env({"CXONE_CONTACT_QUEUE_FIELD": "routingQueue.id"}).cxone_contact_queue_field == (
+        "routingQueue.id"
+    )
+    with pytest.raises(SettingsError, match="CXONE_CONTACT_ASSIGNEE_FIELD='inbox..id'"):
+        Settings.from_env({"CXONE_CONTACT_ASSIGNEE_FIELD": "inbox..id"})

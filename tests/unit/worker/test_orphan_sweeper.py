@@ -9,7 +9,7 @@ import time
 import pytest
 
 from shared import redis_keys
-from worker.orphan_sweeper import BACKLOG_LIMIT, OrphanSweeper, unacked_routing_ids
+from worker.orphan_sweeper import BACKLOG_LIMIT, OrphanSweeper, queued_routing_ids, unacked_routing_ids
 
 
 @pytest.fixture
@@ -28,11 +28,15 @@ def make_stale(ctx, job, seconds_ago: float) -> None:
     ctx.redis.zadd(redis_keys.OPEN_ROUTINGS, {job.routing_id: old})
 
 
+def queued_entry(routing_id: str) -> str:
+    """A message as kombu's Redis transport pushes it onto the queue's list."""
+    body = base64.b64encode(json.dumps([[{"routing_id": routing_id}], {}, {}]).encode()).decode()
+    return json.dumps({"body": body, "properties": {"body_encoding": "base64"}, "headers": {}})
+
+
 def unacked_entry(routing_id: str) -> str:
     """A value as kombu stores it in the ``unacked`` hash: [payload, exchange, routing_key]."""
-    body = base64.b64encode(json.dumps([[{"routing_id": routing_id}], {}, {}]).encode()).decode()
-    payload = {"body": body, "properties": {"body_encoding": "base64"}, "headers": {}}
-    return json.dumps([payload, "routing", "routing"])
+    return json.dumps([json.loads(queued_entry(routing_id)), "routing", "routing"])
 
 
 def test_a_stale_open_routing_with_no_message_anywhere_is_republished(ctx, sweeper, make_job, republished):
@@ -77,6 +81,17 @@ def test_the_contact_lease_held_by_another_routing_does_not_hide_a_lost_one(
     make_stale(ctx, lost, sweeper.stale_after + 5)
     ctx.redis.set(redis_keys.contact_lease(lost.contact_id), "another-routing token", ex=60)
     assert sweeper.sweep_once() == [lost.routing_id]
+
+
+def test_a_routing_whose_message_waits_in_the_queue_is_not_copied(ctx, sweeper, make_job, republished):
+    # No worker ran for a while: the record is stale but its message is still queued. A copy would
+    # get a new task id, so it would escape an operator's revoke of the queued one.
+    waiting = make_job()
+    make_stale(ctx, waiting, sweeper.stale_after + 5)
+    ctx.redis.lpush("routing", queued_entry(waiting.routing_id), b"not json")
+
+    assert sweeper.sweep_once() == []
+    assert queued_routing_ids(ctx.redis) == {waiting.routing_id}
 
 
 def test_a_backlog_means_stale_records_are_waiting_not_lost(ctx, sweeper, make_job, republished):

@@ -12,7 +12,7 @@ from shared import redis_keys
 from shared.cxone.client import CXoneClient
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
 from shared.routing.records import FAILED, QUEUED, RETRYING, ROUTED, SUPERSEDED
-from worker.routing import MAX_REDELIVERIES, RetryLater, carry_out, process, signal_params
+from worker.routing import MAX_REDELIVERIES, Failed, RetryLater, carry_out, process, signal_params
 
 from .conftest import SKILLS, FakeCXone
 
@@ -101,7 +101,7 @@ def test_expired_record_is_recreated_and_routed(ctx, cxone, make_job):
 def test_unknown_queue_fails_at_once(ctx, cxone, make_job):
     job = make_job("digital", queue_name="No Such Queue")
 
-    assert process(job, ctx) is None
+    assert process(job, ctx) == Failed("queue 'No Such Queue': missing: no CXone skill has this exact name")
 
     record = ctx.store.get(job.routing_id)
     assert record.state == FAILED
@@ -147,7 +147,9 @@ def test_signal_marker_without_routed_state_fails_as_outcome_unknown(ctx, cxone,
     job = make_job("voice")
     ctx.redis.set(redis_keys.routing_signal_sent(job.routing_id), str(time.time()))
 
-    assert process(job, ctx, redelivered=True) is None
+    assert process(job, ctx, redelivered=True) == Failed(
+        "signal outcome unknown (a signal for this routing was already started); not sent twice"
+    )
 
     assert cxone.calls_to("signal") == []
     record = ctx.store.get(job.routing_id)
@@ -192,7 +194,9 @@ def test_ambiguous_signal_failure_is_failed_not_retried(ctx, cxone, make_job):
         "signal", Transient("CXone answered 502", status=502, endpoint="signal", not_delivered=False)
     )
 
-    assert process(job, ctx) is None
+    assert process(job, ctx) == Failed(
+        "signal outcome unknown (CXone answered 502 (bad gateway) on signal); not sent twice"
+    )
 
     record = ctx.store.get(job.routing_id)
     assert record.state == FAILED
@@ -209,7 +213,7 @@ def test_refused_signal_fails_and_clears_the_marker(ctx, cxone, make_job):
     job = make_job("voice")
     cxone.fail_next("signal", Permanent("404 contact not found", status=404, endpoint="signal"))
 
-    assert process(job, ctx) is None
+    assert process(job, ctx) == Failed("CXone answered 404 (not found) on signal")
 
     assert ctx.store.get(job.routing_id).state == FAILED
     assert not ctx.redis.exists(redis_keys.routing_signal_sent(job.routing_id))
@@ -238,6 +242,18 @@ def test_throttled_waits_for_retry_after(ctx, cxone, make_job):
     assert record.attempts == 1
     assert record.last_error == "429 Too Many Requests"
     assert record.next_attempt_at == pytest.approx(time.time() + outcome.countdown, abs=2)
+
+
+def test_the_reason_flower_shows_never_quotes_cxone_while_the_record_does(ctx, cxone, make_job):
+    job = make_job("digital")
+    said = "routing_queue: HTTP 503: upstream echoed customer words"
+    cxone.fail_next("route_digital", Transient(said, status=503, endpoint="routing_queue"))
+
+    outcome = process(job, ctx)
+
+    assert isinstance(outcome, RetryLater)
+    assert outcome.reason == "CXone answered 503 (outage) on routing_queue"
+    assert ctx.store.get(job.routing_id).last_error == said  # for GET /routings and ops stuck
 
 
 def test_throttled_wait_is_capped(ctx, cxone, make_job):
@@ -301,7 +317,12 @@ def test_retry_window_exceeded_fails_and_dead_letters(ctx, cxone, make_job):
     job = make_job("digital", received_at=time.time() - window + 0.1)
     cxone.fail_next("route_digital", Transient("CXone answered 503", status=503))
 
-    assert process(job, ctx) is None
+    outcome = process(job, ctx)
+
+    assert isinstance(outcome, Failed)
+    assert outcome.reason == f"gave up after the {window}s retry window (1 failed attempts); last error: " + (
+        "CXone answered 503 (outage)"
+    )
 
     record = ctx.store.get(job.routing_id)
     assert record.state == FAILED
@@ -321,13 +342,42 @@ def test_permanent_error_fails_at_once(ctx, cxone, make_job):
         Permanent("CXone answered 404: contact not found", status=404, endpoint="routing_queue"),
     )
 
-    assert process(job, ctx) is None
+    assert process(job, ctx) == Failed("CXone answered 404 (not found) on routing_queue")
 
     record = ctx.store.get(job.routing_id)
     assert record.state == FAILED
     assert record.failed_reason == "CXone answered 404: contact not found"
     assert len(cxone.calls_to("route_digital")) == 1
     assert dead_letter(ctx, job.routing_id)["job"] == job.to_message()
+
+
+@pytest.mark.parametrize("mode", ["digital", "voice"])
+@pytest.mark.parametrize("contact_id", ["..", ".", "sec-1", "٣٣", "1/2", "12345678901234567890123"])
+def test_a_message_whose_contact_id_is_not_a_cxone_contact_id_fails_without_a_call(
+    ctx, cxone, make_job, mode, contact_id
+):
+    # A message published before the ingress checked ids (a replayed dead letter, an old queue).
+    job = make_job(mode, contact_id=contact_id)
+
+    assert isinstance(process(job, ctx), Failed)
+
+    assert cxone.calls == []  # no token, no skill lookup, no CXone call
+    record = ctx.store.get(job.routing_id)
+    assert record.state == FAILED
+    assert "is not a CXone contact id (CONTACT_ID_PATTERN" in record.failed_reason
+    assert dead_letter(ctx, job.routing_id)["job"] == job.to_message()
+    assert not is_open(ctx, job.routing_id)
+
+
+def test_the_worker_uses_the_configured_contact_id_pattern(ctx, cxone, make_job):
+    ctx.settings = dataclasses.replace(ctx.settings, contact_id_pattern=r"[0-9]{7}")
+
+    process(make_job("digital", contact_id="7000001"), ctx)
+    refused = make_job("digital", contact_id="728471935")
+    process(refused, ctx)
+
+    assert cxone.calls_to("route_digital") == [("7000001", SKILLS["Billing Disputes"])]
+    assert ctx.store.get(refused.routing_id).state == FAILED
 
 
 # ----------------------------------------------------------------------------- delivery
@@ -386,7 +436,10 @@ def test_poison_message_is_dead_lettered(ctx, cxone, make_job):
         with pytest.raises(WorkerKilled):
             process(job, ctx, redelivered=True)
 
-    assert process(job, ctx, redelivered=True) is None
+    outcome = process(job, ctx, redelivered=True)
+
+    assert isinstance(outcome, Failed)
+    assert outcome.reason.startswith(f"poison message: delivered {MAX_REDELIVERIES + 1} times")
 
     assert len(cxone.calls_to("route_digital")) == MAX_REDELIVERIES + 1
     record = ctx.store.get(job.routing_id)

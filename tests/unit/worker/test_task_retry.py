@@ -73,9 +73,11 @@ def unreachable_task(monkeypatch) -> Iterator:
 def test_a_published_retry_is_raised_for_celery_with_its_countdown(memory_task):
     app, task = memory_task
     with pytest.raises(Retry) as raised:
-        tasks._publish_retry(task, RetryLater(7.5, "HTTP 503"))
+        tasks._publish_retry(task, RetryLater(7.5, "CXone answered 503 (outage) on skills"))
 
     assert raised.value.when == 7.5
+    # What the worker's log line and Flower's task list show (see test_task_state.py):
+    assert str(raised.value) == "retry in 7.5 s: CXone answered 503 (outage) on skills"
     with app.connection_for_read() as connection:
         published = connection.SimpleQueue("routing").get(timeout=5)
     assert published.headers["retries"] == 3
