@@ -14,7 +14,7 @@ UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-vers
 	--generate-hashes --custom-compile-command "make lock" --quiet $(LOCK_ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock run demo test test-unit lint typecheck compose-config bench soak clean
+.PHONY: help install lock run demo test test-unit test-under-load lint typecheck compose-config bench soak clean
 
 help:  ## list the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  make %-16s %s\n", $$1, $$2 }' \
@@ -46,7 +46,12 @@ demo: install  ## send the example payloads to a running stack and show where ea
 test: install  ## every test: unit, sandbox and integration (needs Redis; starts one if none answers)
 	scripts/ensure-redis
 	scripts/ensure-caddy              # the edge's test runs deploy/caddy/Caddyfile with it
-	$(PY) -m pytest
+	$(PY) -m pytest $(ARGS)
+
+test-under-load: install  ## `make test` with every core kept busy by busy loops (the suite must still pass)
+	scripts/ensure-redis
+	scripts/ensure-caddy
+	scripts/test-under-load $(PY) -m pytest $(ARGS)
 
 test-unit: install  ## the fast tests only (no Redis server, no processes)
 	$(PY) -m pytest tests/unit tests/sandbox

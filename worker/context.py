@@ -38,15 +38,29 @@ class WorkerContext:
         return LatestRoutings(self.redis, self.settings.routing_status_ttl_seconds)
 
     @classmethod
-    def build(cls, settings: Settings) -> WorkerContext:
-        client = redis.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=5,
-            socket_connect_timeout=2,
-            health_check_interval=10,
-            max_connections=settings.worker_concurrency * 2 + 8,
-        )
-        cxone = CXoneClient(settings, client)
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        redis_client: redis.Redis | None = None,
+        cxone: CXoneClient | None = None,
+    ) -> WorkerContext:
+        """Wire the worker's parts from ``settings``.
+
+        A worker passes nothing; tests pass their own Redis client (fakeredis) and CXone client, and
+        get the rest wired exactly as a worker does.
+        """
+        client = redis_client
+        if client is None:
+            client = redis.Redis.from_url(
+                settings.redis_url,
+                socket_timeout=5,
+                socket_connect_timeout=2,
+                health_check_interval=10,
+                max_connections=settings.worker_concurrency * 2 + 8,
+            )
+        if cxone is None:
+            cxone = CXoneClient(settings, client)
         return cls(
             settings=settings,
             redis=client,

@@ -6,19 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import fakeredis
 import schemathesis
 from flask import g
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
-from ingress import create_app
-from shared.routing.table import RoutingTable
 from shared.settings import Settings
+from tests.support.ingress import ingress_on_fakes
 
 from .conftest import FUZZ_EXAMPLES, LONG_RUN, outcome
-from .test_webhook_fuzz import API_KEY, ROUTES, SECRETS, Recorder
+from .test_webhook_fuzz import API_KEY, ROUTES, SECRETS
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 EXAMPLES = max(50, FUZZ_EXAMPLES // 15)
@@ -39,8 +37,7 @@ SCHEMATHESIS_CONFIG = SchemathesisConfig.from_dict(SCHEMATHESIS_CONFIG_DICT)
 
 
 def _app(secrets: tuple[str, ...] = ()):
-    sent = Recorder()
-    app = create_app(
+    ingress = ingress_on_fakes(
         Settings(
             webhook_api_keys=(API_KEY,),
             webhook_signing_secrets=secrets,
@@ -48,10 +45,9 @@ def _app(secrets: tuple[str, ...] = ()):
             # Generated requests may ask to wait; nothing routes here, so keep each wait short.
             webhook_max_wait_seconds=0.01,
         ),
-        routing_table=RoutingTable.parse(ROUTES),
-        redis_client=fakeredis.FakeRedis(server=fakeredis.FakeServer()),
-        send_task=sent,
+        ROUTES,
     )
+    app, sent = ingress.app, ingress.sent
     reasons: list = []
 
     @app.after_request

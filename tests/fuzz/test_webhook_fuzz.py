@@ -19,17 +19,15 @@ from flask import g
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingress import create_app
 from ingress.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from shared import redis_keys
-from shared.routing.table import RoutingTable
 from shared.settings import Settings
-from tests.support.send_recorder import SendRecorder as Recorder
+from tests.support.ingress import WEBHOOK_URL, ingress_on_fakes
+from tests.support.send_recorder import SendRecorder
 from tests.support.webhook_bodies import junk, mutated_body, plausible_body
 
 from .conftest import FUZZ_EXAMPLES, LONG_RUN, outcome
 
-WEBHOOK_URL = "/webhook/cognigy/route"
 API_KEY = "fuzz-key-0123456789abcdef"
 SECRETS = ("whsec-fuzz-current-0123", "whsec-fuzz-next-4567")
 MAX_BODY_BYTES = 16 * 1024
@@ -54,7 +52,7 @@ class Target:
 
     name: str
     app: object
-    sent: Recorder
+    sent: SendRecorder
     redis: fakeredis.FakeRedis
     secrets: tuple[str, ...]
     required: bool
@@ -64,8 +62,7 @@ class Target:
     def build(
         cls, name: str, routes: str = ROUTES, secrets: tuple[str, ...] = (), required: bool = False
     ) -> Target:
-        sent, fake = Recorder(), fakeredis.FakeRedis(server=fakeredis.FakeServer())
-        app = create_app(
+        ingress = ingress_on_fakes(
             Settings(
                 webhook_api_keys=(API_KEY,),
                 max_body_bytes=MAX_BODY_BYTES,
@@ -73,10 +70,9 @@ class Target:
                 webhook_signature_required=required,
                 routing_status_ttl_seconds=3600,
             ),
-            routing_table=RoutingTable.parse(routes),
-            redis_client=fake,
-            send_task=sent,
+            routes,
         )
+        app = ingress.app
         reasons: list = []
 
         @app.after_request
@@ -84,7 +80,7 @@ class Target:
             reasons.append(g.get("rejection_reason"))
             return response
 
-        return cls(name, app, sent, fake, secrets, required, reasons)
+        return cls(name, app, ingress.sent, ingress.redis, secrets, required, reasons)
 
 
 TARGETS = [

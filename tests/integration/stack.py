@@ -20,6 +20,8 @@ from pathlib import Path
 import redis
 import requests
 
+from shared.task_queue import ROUTING_QUEUE
+
 REPO = Path(__file__).resolve().parents[2]
 #: Rows of counts recorded by the guarantee tests, printed as one table after the run.
 GUARANTEE_RESULTS: list[dict] = []
@@ -42,13 +44,26 @@ def free_port() -> int:
 def wait_until(
     predicate: Callable[[], bool], timeout: float, interval: float = 0.2, what: str = "condition"
 ) -> None:
-    """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
+    """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds.
+
+    The timeout is a safety net against a hang, never a speed check: keep it far above what the
+    wait takes on a busy machine (processes start slowly when every core is taken).
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def wait_ready(process: Process, timeout: float = 120) -> None:
+    """Until a Celery worker logged that it takes tasks (the timeout only guards against a hang)."""
+    wait_until(
+        lambda: " ready." in process.log_path.read_text(errors="replace"),
+        timeout,
+        what=f"{process.name} to be ready",
+    )
 
 
 @dataclass
@@ -131,7 +146,7 @@ class Stack:
             [sys.executable, "-m", "cxone_sandbox", "--host", "127.0.0.1", "--port", str(port)],
             self.env(),
         )
-        wait_until(lambda: _answers(self.sandbox_url + "/sandbox/faults"), 15, what="the sandbox")
+        wait_until(lambda: _answers(self.sandbox_url + "/sandbox/faults"), 60, what="the sandbox")
 
     def start_web(self, workers: int = 2) -> None:
         port = free_port()
@@ -154,9 +169,12 @@ class Stack:
             ],
             self.env(),
         )
-        wait_until(lambda: _answers(self.web_url + "/healthz"), 20, what="the ingress")
+        wait_until(lambda: _answers(self.web_url + "/healthz"), 60, what="the ingress")
 
-    def start_worker(self, name: str = "w1", concurrency: int = 8, **extra_env: str) -> Process:
+    def start_worker(
+        self, name: str = "w1", concurrency: int = 8, queues: str = ROUTING_QUEUE, **extra_env: str
+    ) -> Process:
+        """A Celery worker as the Procfile runs it (threads pool), consuming ``queues``."""
         return self.spawn(
             name,
             [
@@ -171,7 +189,7 @@ class Stack:
                 "--concurrency",
                 str(concurrency),
                 "--queues",
-                "routing",
+                queues,
                 "--loglevel",
                 "INFO",
                 "--without-gossip",
@@ -288,7 +306,7 @@ class PrivateRedis:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_until(self._answers, 10, what="the private redis-server")
+        wait_until(self._answers, 60, what="the private redis-server")
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:

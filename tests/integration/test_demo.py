@@ -6,7 +6,10 @@ import re
 import subprocess
 import sys
 
-from tests.integration.stack import API_KEY, REPO
+from tests.integration.stack import API_KEY, REPO, wait_ready
+
+#: How long the demo follows the routings: only a safety net, far above what they take.
+FOLLOW_SECONDS = "120"
 
 # Every good example and the queue the example routing table sends it to.
 EXPECTED_QUEUES = {
@@ -32,7 +35,7 @@ def run_demo(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.
         env=env,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=300,
     )
 
 
@@ -42,8 +45,8 @@ def row_of(output: str, file_name: str) -> str:
 
 
 def test_demo_shows_where_every_example_went_and_exits_0(stack):
-    stack.start_worker()
-    result = run_demo("--url", stack.web_url, "--key", API_KEY)
+    wait_ready(stack.start_worker())
+    result = run_demo("--url", stack.web_url, "--key", API_KEY, "--timeout", FOLLOW_SECONDS)
 
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
@@ -62,7 +65,7 @@ def test_demo_shows_where_every_example_went_and_exits_0(stack):
     assert len(ends) == 1, out
 
     # A second run inside the dedupe window is answered with the first routings: still a success.
-    again = run_demo("--url", stack.web_url, "--key", API_KEY)
+    again = run_demo("--url", stack.web_url, "--key", API_KEY, "--timeout", FOLLOW_SECONDS)
     assert again.returncode == 0, again.stdout + again.stderr
     for name, (queue, _) in EXPECTED_QUEUES.items():
         row = row_of(again.stdout, name)
@@ -79,7 +82,7 @@ def test_demo_fails_when_no_worker_routes_the_examples(stack):
 
 
 def test_demo_reads_the_key_from_webhook_api_keys_and_explains_a_wrong_one(stack):
-    stack.start_worker()
+    wait_ready(stack.start_worker())
     wrong = run_demo(
         "--url", stack.web_url, "--timeout", "2", env_extra={"WEBHOOK_API_KEYS": "not-the-key,other"}
     )
@@ -87,7 +90,13 @@ def test_demo_reads_the_key_from_webhook_api_keys_and_explains_a_wrong_one(stack
     assert "the router refused the key not-…: missing or invalid API key" in wrong.stderr
     assert "set WEBHOOK_API_KEYS" in wrong.stderr
 
-    right = run_demo("--url", stack.web_url, env_extra={"WEBHOOK_API_KEYS": f"{API_KEY}, spare"})
+    right = run_demo(
+        "--url",
+        stack.web_url,
+        "--timeout",
+        FOLLOW_SECONDS,
+        env_extra={"WEBHOOK_API_KEYS": f"{API_KEY}, spare"},
+    )
     assert right.returncode == 0, right.stdout + right.stderr
 
 

@@ -91,7 +91,7 @@ def test_flower_refuses_to_start_without_basic_auth(stack):
     env = stack.env(FLOWER_PORT=str(free_port()), PATH=f"{Path(sys.executable).parent}:{stack.env()['PATH']}")
     env.pop("FLOWER_BASIC_AUTH", None)
     result = subprocess.run(
-        ["scripts/run-flower"], cwd=REPO, env=env, capture_output=True, text=True, timeout=30
+        ["scripts/run-flower"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 2
     assert "FLOWER_BASIC_AUTH" in result.stderr
@@ -101,9 +101,9 @@ def test_flower_shows_routed_tasks_only_to_authenticated_operators(stack):
     flower = Flower(stack)
     stack.start_worker()
     routing_id = stack.post_webhook(chat_body("7420001")).json()["routingId"]
-    wait_until(lambda: stack.routing(routing_id)["state"] == "routed", 30, what="routed")
+    wait_until(lambda: stack.routing(routing_id)["state"] == "routed", 120, what="routed")
 
-    wait_until(lambda: flower.shows(routing_id, lambda t: t["state"] == "SUCCESS"), 30, what="SUCCESS")
+    wait_until(lambda: flower.shows(routing_id, lambda t: t["state"] == "SUCCESS"), 120, what="SUCCESS")
     _, task = flower.task_of(routing_id)
     assert task["name"] == "router.route_contact"
     assert not [text for text in NEVER_IN_FLOWER if text in json.dumps(task)]

@@ -40,7 +40,7 @@ def test_example_payloads_are_routed_to_the_right_queue(stack):
 
     wait_until(
         lambda: all(stack.routing(rid)["state"] == "routed" for rid in routing_ids.values()),
-        30,
+        120,
         what="all example routings to reach 'routed'",
     )
     stats = stack.sandbox_stats()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 import requests
 from flask.testing import FlaskClient
 
 from cxone_sandbox import SandboxConfig, SandboxServer, create_app
+from tests.support.clock import FakeClock
 
 from .cxone_calls import CONFIG, SKILLS_PATH, password_grant
 
@@ -137,13 +137,13 @@ def test_api_calls_need_a_known_token(client: FlaskClient) -> None:
     assert client.get("/sandbox/stats").get_json()["answered_401"] == 2
 
 
-def test_tokens_expire(client: FlaskClient) -> None:
-    client.post("/sandbox/faults", json={"token_ttl_seconds": 1})
+def test_tokens_expire(client: FlaskClient, clock: FakeClock) -> None:
+    client.post("/sandbox/faults", json={"token_ttl_seconds": 60})
     body = password_grant(client).get_json()
-    assert body["expires_in"] == 1
+    assert body["expires_in"] == 60
     headers = {"Authorization": f"Bearer {body['access_token']}"}
     assert client.get(SKILLS_PATH, headers=headers).status_code == 200
-    time.sleep(1.05)
+    clock.advance(60)  # the token's whole life, at once
     expired = client.get(SKILLS_PATH, headers=headers)
     assert expired.status_code == 401
     assert expired.get_json() == {

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from cxone_sandbox import SandboxServer, create_app
 from cxone_sandbox.state import max_calls_in_any_window, seconds_until_free_slot
+from tests.support.clock import FakeClock
 
 from .cxone_calls import CONFIG, SKILLS_PATH, password_grant, routing_path
 
@@ -51,7 +52,7 @@ def test_dfo_429_uses_the_dfo_error_body(client: FlaskClient, auth: dict[str, st
 
 def test_concurrent_callers_never_exceed_the_limit(live_sandbox: SandboxServer) -> None:
     base = live_sandbox.url
-    requests.post(f"{base}/sandbox/faults", json={"rate_limit_per_minute": 10}, timeout=5)
+    requests.post(f"{base}/sandbox/faults", json={"rate_limit_per_minute": 10}, timeout=30)
     token = requests.post(
         f"{base}/auth/token",
         data={
@@ -60,13 +61,13 @@ def test_concurrent_callers_never_exceed_the_limit(live_sandbox: SandboxServer) 
             "password": CONFIG.access_key_secret,
         },
         auth=(CONFIG.client_id, CONFIG.client_secret),
-        timeout=5,
+        timeout=30,
     ).json()["access_token"]
     results: list[int] = []
 
     def call() -> None:
         response = requests.get(
-            f"{base}{SKILLS_PATH}", headers={"Authorization": f"Bearer {token}"}, timeout=5
+            f"{base}{SKILLS_PATH}", headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
         results.append(response.status_code)
 
@@ -76,7 +77,7 @@ def test_concurrent_callers_never_exceed_the_limit(live_sandbox: SandboxServer) 
     for thread in threads:
         thread.join()
     assert sorted(results) == [200] * 10 + [429] * 15
-    stats = requests.get(f"{base}/sandbox/stats", params={"summary": 1}, timeout=5).json()
+    stats = requests.get(f"{base}/sandbox/stats", params={"summary": 1}, timeout=30).json()
     assert stats["max_calls_in_any_60s"] == 10
     assert stats["answered_429"] == 15
 
@@ -113,12 +114,16 @@ def test_error_injection_replays_with_the_same_seed() -> None:
     assert 200 in sequences[0] and any(code >= 500 for code in sequences[0])
 
 
-def test_outage_answers_503_then_recovers(client: FlaskClient, auth: dict[str, str]) -> None:
-    knobs = client.post("/sandbox/faults", json={"outage_seconds": 0.3}).get_json()
+def test_outage_answers_503_then_recovers(
+    client: FlaskClient, auth: dict[str, str], clock: FakeClock
+) -> None:
+    # A long outage on a clock the test moves: no pause of this thread can end it early, and the
+    # test does not sleep through it.
+    knobs = client.post("/sandbox/faults", json={"outage_seconds": 30}).get_json()
     assert knobs["outage_until"] is not None
     assert statuses(client, auth, 1) == [503]
     assert password_grant(client).status_code == 503
-    time.sleep(0.35)
+    clock.advance(30)
     assert statuses(client, auth, 1) == [200]
     assert password_grant(client).status_code == 200
     assert client.get("/sandbox/faults").get_json()["outage_until"] is None

@@ -3,25 +3,15 @@ built with whatever edge settings a test needs (signing secrets, required signat
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
-import fakeredis
 import pytest
-from flask import Flask
-from flask.testing import FlaskClient
 
-from ingress import create_app
 from ingress.auth import signature_headers
-from shared.routing.table import RoutingTable
 from shared.settings import Settings
-from tests.support.send_recorder import SendRecorder
+from tests.support.ingress import WEBHOOK_URL, IngressUnderTest, ingress_on_fakes
 
-PAYLOADS = Path(__file__).resolve().parents[2] / "payloads"
-WEBHOOK_URL = "/webhook/cognigy/route"
 API_KEY = "edge-test-key-0123456789"
 SECRETS = ("whsec-current-abcdefghijkl", "whsec-next-mnopqrstuvwx")
 MAX_BODY_BYTES = 64 * 1024
@@ -42,15 +32,8 @@ routes:
 """
 
 
-@dataclass
-class Edge:
-    """One ingress under test and what it touched."""
-
-    app: Flask
-    client: FlaskClient
-    sent: SendRecorder
-    redis: fakeredis.FakeRedis
-    settings: Settings
+class Edge(IngressUnderTest):
+    """One ingress under test and what it touched, posting webhooks with the edge's API key."""
 
     def post(
         self,
@@ -73,28 +56,21 @@ class Edge:
         return self.client.post(WEBHOOK_URL + url, data=data, content_type=content_type, headers=all_headers)
 
 
-def load_payload(name: str) -> dict:
-    return json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
-
-
 @pytest.fixture
 def make_edge() -> Callable[..., Edge]:
     """Build an ingress with ``Settings`` overrides, e.g. ``make_edge(webhook_signing_secrets=…)``,
     and optionally another routing table (``routes_yaml``)."""
 
     def make(routes_yaml: str = ROUTES_YAML, **overrides) -> Edge:
-        settings = dataclasses.replace(
-            Settings(
-                webhook_api_keys=(API_KEY,), max_body_bytes=MAX_BODY_BYTES, routing_status_ttl_seconds=3600
-            ),
-            **overrides,
+        settings = Settings(
+            **{
+                "webhook_api_keys": (API_KEY,),
+                "max_body_bytes": MAX_BODY_BYTES,
+                "routing_status_ttl_seconds": 3600,
+                **overrides,
+            }
         )
-        sent = SendRecorder()
-        fake = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-        app = create_app(
-            settings, routing_table=RoutingTable.parse(routes_yaml), redis_client=fake, send_task=sent
-        )
-        return Edge(app, app.test_client(), sent, fake, settings)
+        return Edge(**vars(ingress_on_fakes(settings, routes_yaml)))
 
     return make
 

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from ingress.edge import MAX_JSON_DEPTH, MAX_STRING_LENGTH, check_bounds
+from tests.support.ingress import WEBHOOK_URL, load_payload
 
-from .conftest import API_KEY, MAX_BODY_BYTES, WEBHOOK_URL, load_payload
+from .conftest import API_KEY, MAX_BODY_BYTES
 
 
 def nested(depth: int, leaf: object = 1) -> object:

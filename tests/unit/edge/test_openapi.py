@@ -17,21 +17,11 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from ingress import create_app
 from shared.routing.records import RoutingStatusStore
-from shared.routing.table import RoutingTable
 from shared.settings import Settings
+from tests.support.ingress import PAYLOADS, ingress_on_fakes, load_payload
 
-from .conftest import (
-    API_KEY,
-    PAYLOADS,
-    ROUTES_NO_FALLBACK_YAML,
-    ROUTES_YAML,
-    SECRETS,
-    Edge,
-    SendRecorder,
-    load_payload,
-)
+from .conftest import API_KEY, ROUTES_NO_FALLBACK_YAML, ROUTES_YAML, SECRETS, Edge
 
 SPEC_PATH = Path(__file__).resolve().parents[3] / "docs" / "openapi.yaml"
 SPEC = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
@@ -91,14 +81,9 @@ def _dead_redis_edge(make_edge) -> Edge:
     edge = make_edge()
     server = fakeredis.FakeServer()
     server.connected = False
-    dead = fakeredis.FakeRedis(server=server)
-    app = create_app(
-        edge.settings,
-        routing_table=RoutingTable.parse(ROUTES_YAML),
-        redis_client=dead,
-        send_task=SendRecorder(),
+    return Edge(
+        **vars(ingress_on_fakes(edge.settings, ROUTES_YAML, redis_client=fakeredis.FakeRedis(server=server)))
     )
-    return Edge(app, app.test_client(), SendRecorder(), dead, edge.settings)
 
 
 def _routing_status(make_edge):
@@ -345,12 +330,7 @@ def _schemathesis_app(secrets: tuple[str, ...] = ()):
         # Generated requests may ask to wait; nothing routes here, so keep each wait short.
         webhook_max_wait_seconds=0.01,
     )
-    return create_app(
-        settings,
-        routing_table=RoutingTable.parse(ROUTES_YAML),
-        redis_client=fakeredis.FakeRedis(server=fakeredis.FakeServer()),
-        send_task=SendRecorder(),
-    )
+    return ingress_on_fakes(settings, ROUTES_YAML).app
 
 
 SCHEMATHESIS_CHECKS = (

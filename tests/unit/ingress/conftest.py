@@ -4,53 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 
-import fakeredis
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ingress import create_app
 from shared.routing.table import RoutingTable
 from shared.settings import Settings
-from tests.support.send_recorder import SendRecorder
-
-PAYLOADS = Path(__file__).resolve().parents[2] / "payloads"
-WEBHOOK_URL = "/webhook/cognigy/route"
-API_KEYS = ("key-current-0123456789", "key-next-9876543210")
-MAX_BODY_BYTES = 4096
-
-#: The example routing table's shape, inline so these tests do not follow edits to config/.
-ROUTES_YAML = """
-min_score: 0.5
-fallback: General Inquiry
-voice_channels: [voiceGateway2, voiceGateway, voice, phone]
-routes:
-  sales_inquiry: Sales Support
-  support_ticket: Technical Support
-  billing_dispute: Billing Disputes
-  claims: Claims
-  vip_callback: {skill_id: 1200042}
-"""
-
-#: The same routes without a fallback: low scores and unmapped intents are unroutable (422).
-ROUTES_NO_FALLBACK_YAML = """
-min_score: 0.5
-routes:
-  sales_inquiry: Sales Support
-  claims: Claims
-"""
-
-
-def load_payload(name: str) -> dict:
-    """One example body from ``tests/payloads`` (decoded)."""
-    return json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
+from tests.support.ingress import API_KEYS, ROUTES_YAML, WEBHOOK_URL, ingress_on_fakes, ingress_settings
 
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(webhook_api_keys=API_KEYS, max_body_bytes=MAX_BODY_BYTES, routing_status_ttl_seconds=3600)
+    return ingress_settings()
 
 
 @pytest.fixture
@@ -59,18 +25,8 @@ def routing_table() -> RoutingTable:
 
 
 @pytest.fixture
-def fake_redis() -> fakeredis.FakeRedis:
-    return fakeredis.FakeRedis(server=fakeredis.FakeServer())
-
-
-@pytest.fixture
-def sent() -> SendRecorder:
-    return SendRecorder()
-
-
-@pytest.fixture
 def app(settings, routing_table, fake_redis, sent) -> Flask:
-    return create_app(settings, routing_table=routing_table, redis_client=fake_redis, send_task=sent)
+    return ingress_on_fakes(settings, routing_table, redis_client=fake_redis, sent=sent).app
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ import pytest
 from ingress import create_app
 from ingress.auth import is_valid_key, presented_key
 from shared.settings import SettingsError
-
-from .conftest import API_KEYS, WEBHOOK_URL, load_payload
+from tests.support.ingress import API_KEYS, WEBHOOK_URL, load_payload
 
 
 @pytest.mark.parametrize(

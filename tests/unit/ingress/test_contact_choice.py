@@ -8,8 +8,7 @@ import pytest
 from ingress import create_app
 from shared.routing.job import RoutingJob
 from shared.settings import Settings
-
-from .conftest import API_KEYS, WEBHOOK_URL, load_payload
+from tests.support.ingress import API_KEYS, WEBHOOK_URL, load_payload
 
 ABSENT = ["undefined", "null", "", "  ", " undefined ", None]
 CONTACT_FIELDS = ["cxoneContactId", "contactId", "data.contactId", "data.spawnedContactId"]

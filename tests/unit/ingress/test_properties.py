@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 
-import fakeredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingress import create_app
 from shared.routing.contact_id import is_contact_id
 from shared.routing.job import RoutingJob
-from shared.routing.table import RoutingTable
-from shared.settings import Settings
+from tests.support.ingress import (
+    API_KEYS,
+    ROUTES_NO_FALLBACK_YAML,
+    ROUTES_YAML,
+    WEBHOOK_URL,
+    ingress_on_fakes,
+    ingress_settings,
+)
 from tests.support.webhook_bodies import junk, mutated_body, plausible_body
-
-from .conftest import API_KEYS, ROUTES_NO_FALLBACK_YAML, ROUTES_YAML, WEBHOOK_URL, SendRecorder
 
 bodies = plausible_body | mutated_body(max_changes=2) | junk
 
@@ -23,15 +25,13 @@ bodies = plausible_body | mutated_body(max_changes=2) | junk
 @settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=bodies, with_fallback=st.booleans())
 def test_random_bodies_never_5xx_and_never_enqueue_unless_202(body, with_fallback):
-    sent = SendRecorder()
-    app = create_app(
-        Settings(webhook_api_keys=API_KEYS, max_body_bytes=1024 * 1024),
-        routing_table=RoutingTable.parse(ROUTES_YAML if with_fallback else ROUTES_NO_FALLBACK_YAML),
-        redis_client=fakeredis.FakeRedis(server=fakeredis.FakeServer()),
-        send_task=sent,
+    ingress = ingress_on_fakes(
+        ingress_settings(max_body_bytes=1024 * 1024),
+        ROUTES_YAML if with_fallback else ROUTES_NO_FALLBACK_YAML,
     )
+    sent = ingress.sent
 
-    response = app.test_client().post(
+    response = ingress.client.post(
         WEBHOOK_URL,
         data=json.dumps(body),
         content_type="application/json",

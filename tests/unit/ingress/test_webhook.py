@@ -11,8 +11,7 @@ from ingress import create_app
 from shared import redis_keys
 from shared.routing.job import RoutingJob
 from shared.routing.table import RoutingTable
-
-from .conftest import API_KEYS, MAX_BODY_BYTES, ROUTES_NO_FALLBACK_YAML, WEBHOOK_URL, load_payload
+from tests.support.ingress import API_KEYS, MAX_BODY_BYTES, ROUTES_NO_FALLBACK_YAML, WEBHOOK_URL, load_payload
 
 GOOD_PAYLOADS = [
     # payload, intent, queue, contact id, where it came from, mode

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import fakeredis
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingress import create_app
-from shared.routing.table import RoutingTable
 from shared.settings import Settings
-from tests.unit.ingress.conftest import API_KEYS, MAX_BODY_BYTES, ROUTES_YAML, SendRecorder
+from tests.support.ingress import ROUTES_YAML, ingress_on_fakes, ingress_settings
 
 
 def parse_samples(text: str) -> dict[tuple[str, frozenset], float]:
@@ -30,24 +27,14 @@ def sample(samples: dict[tuple[str, frozenset], float], name: str, **labels: str
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(webhook_api_keys=API_KEYS, max_body_bytes=MAX_BODY_BYTES, routing_status_ttl_seconds=3600)
-
-
-@pytest.fixture
-def sent() -> SendRecorder:
-    return SendRecorder()
+    return ingress_settings()
 
 
 @pytest.fixture
 def make_app(settings, sent):
-    """``make_app(routes_yaml=…, **settings_overrides)``: an ingress on fake Redis and a recorder."""
+    """``make_app(routes_yaml=…, **settings_overrides)``: an ingress on fake Redis and ``sent``."""
 
     def make(routes_yaml: str = ROUTES_YAML, **overrides):
-        return create_app(
-            dataclasses.replace(settings, **overrides),
-            routing_table=RoutingTable.parse(routes_yaml, source="test"),
-            redis_client=fakeredis.FakeRedis(server=fakeredis.FakeServer()),
-            send_task=sent,
-        )
+        return ingress_on_fakes(dataclasses.replace(settings, **overrides), routes_yaml, sent=sent).app
 
     return make

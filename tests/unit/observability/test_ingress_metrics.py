@@ -15,10 +15,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from ingress import metrics
 from ingress.observability import REASON_CLASSES, webhook_outcome
-from tests.unit.ingress.conftest import API_KEYS, MAX_BODY_BYTES, ROUTES_NO_FALLBACK_YAML, load_payload
+from tests.support.ingress import API_KEYS, MAX_BODY_BYTES, ROUTES_NO_FALLBACK_YAML, WEBHOOK_URL, load_payload
 from tests.unit.observability.conftest import parse_samples, sample
 
-WEBHOOK_URL = "/webhook/cognigy/route"
 GOOD_KEY = {"X-API-Key": API_KEYS[0]}
 REPO = Path(__file__).resolve().parents[3]
 
@@ -153,7 +152,8 @@ INGRESS_PROCESS = textwrap.dedent(
     from ingress import create_app
     from shared.routing.table import RoutingTable
     from shared.settings import Settings
-    from tests.unit.ingress.conftest import API_KEYS, ROUTES_YAML, SendRecorder, load_payload
+    from tests.support.ingress import API_KEYS, ROUTES_YAML, load_payload
+    from tests.support.send_recorder import SendRecorder
 
     app = create_app(
         Settings(webhook_api_keys=API_KEYS, prometheus_multiproc_dir=sys.argv[1]),

@@ -4,7 +4,6 @@ and the metrics server the worker starts when it boots."""
 from __future__ import annotations
 
 import logging
-import random
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -20,14 +19,12 @@ from redis.retry import Retry
 from shared import redis_keys
 from shared.cxone.client import ROUTING_QUEUE_PATH, CXoneClient
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
-from shared.cxone.queue_directory import QueueDirectory
 from shared.routing.job import RoutingJob, new_routing_id
-from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings
 from shared.task_queue import ROUTING_QUEUE
+from tests.support.cxone import API_URL, FakeCXone, FakeCXoneAuth, make_settings
+from tests.support.worker import worker_on_fakes, worker_settings
 from tests.unit.observability.conftest import parse_samples, sample
-from tests.unit.shared.conftest import API_URL, FakeCXoneAuth, make_settings
-from tests.unit.worker.conftest import FakeCXone
 from worker import metrics, observability
 from worker.context import WorkerContext
 from worker.routing import MAX_REDELIVERIES, process
@@ -44,20 +41,8 @@ def cxone() -> FakeCXone:
 
 @pytest.fixture
 def ctx(cxone) -> WorkerContext:
-    settings = Settings(
-        routing_retry_window_seconds=120,
-        routing_max_countdown_seconds=10,
-        broker_visibility_timeout_seconds=30,
-        routing_status_ttl_seconds=3600,
-    )
-    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    return WorkerContext(
-        settings=settings,
-        redis=client,
-        store=RoutingStatusStore(client, settings.routing_status_ttl_seconds),
-        client=cxone,
-        directory=QueueDirectory(cxone, client, 300),
-        rng=random.Random(7),
+    return worker_on_fakes(
+        worker_settings(), cxone, fakeredis.FakeRedis(server=fakeredis.FakeServer()), seed=7
     )
 
 
@@ -170,12 +155,6 @@ def test_a_duplicate_delivery_of_a_finished_routing_counts_nothing_new(ctx, make
 
 
 # ---------------------------------------------------------------- the CXone client
-
-
-@pytest.fixture
-def http() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 def test_cxone_calls_are_timed_by_endpoint_and_status_and_token_fetches_counted(http):

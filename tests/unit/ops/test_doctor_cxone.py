@@ -15,7 +15,7 @@ from ops.doctor import FAIL, OK, SKIP, WARN, Report, render, run_checks
 from shared import redis_keys
 from shared.cxone.rate_limiter import CallLimiter
 from shared.cxone.token_pause import TokenPause
-from tests.unit.shared.conftest import make_jwt
+from tests.support.cxone import make_jwt
 
 AUTH = "https://cxone.niceincontact.com"
 TOKEN_URL = AUTH + "/auth/token"

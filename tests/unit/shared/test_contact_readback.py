@@ -20,8 +20,7 @@ from shared.cxone.client import CONTACT_PATH, ROUTING_QUEUES_PATH, CXoneClient
 from shared.cxone.contact import ContactFields, contact_state, dropped_fields, without_customer_data
 from shared.cxone.errors import Permanent, RateLimited, Transient
 from shared.cxone.queue_directory import NEGATIVE_TTL_SECONDS, QueueDirectory
-
-from .conftest import API_URL, FakeCXoneAuth, make_settings
+from tests.support.cxone import API_URL, FakeCXoneAuth, make_settings
 
 CONTACT_URL = API_URL + CONTACT_PATH.format(contact_id="7000001")
 ROUTING_QUEUES_URL = API_URL + ROUTING_QUEUES_PATH

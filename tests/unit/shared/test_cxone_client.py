@@ -23,8 +23,8 @@ from urllib3.exceptions import ProtocolError
 from shared import redis_keys
 from shared.cxone.client import ROUTING_QUEUE_PATH, SIGNAL_PATH, SKILLS_PATH, CXoneClient, Token
 from shared.cxone.errors import Permanent, RateLimited, Throttled, Transient
-
-from .conftest import (
+from tests.support.clock import FakeClock
+from tests.support.cxone import (
     API_URL,
     CONFIGURATION_URL,
     DISCOVERY_URL,
@@ -160,6 +160,7 @@ def test_a_failed_token_request_is_transient_and_nothing_is_cached(
     cxone_auth: FakeCXoneAuth,
     client: CXoneClient,
     fake_redis: fakeredis.FakeRedis,
+    clock: FakeClock,
 ) -> None:
     # An outage, not a verdict on the credentials (those: tests/unit/shared/test_cxone_credentials.py).
     cxone_auth.token_status = 503
@@ -177,7 +178,7 @@ def test_a_failed_token_request_is_transient_and_nothing_is_cached(
 
     # The failure is shared for a few seconds: other tasks fail fast without a request of their own.
     requests_so_far = len(http.calls)
-    assert 0 < fake_redis.pttl(redis_keys.CXONE_TOKEN_FAILURE) <= 5000
+    assert 0 < fake_redis.pttl(redis_keys.CXONE_TOKEN_FAILURE) <= 5000  # the clock stands still
     with pytest.raises(Transient, match="Bad client credentials"):
         client.token()
     assert len(http.calls) == requests_so_far
@@ -193,6 +194,7 @@ def test_the_token_is_shared_through_redis(
     cxone_auth: FakeCXoneAuth,
     client: CXoneClient,
     redis_server: fakeredis.FakeServer,
+    clock: FakeClock,
 ) -> None:
     first = client.token()
     other_worker = CXoneClient(make_settings(), fakeredis.FakeRedis(server=redis_server))
@@ -201,7 +203,7 @@ def test_the_token_is_shared_through_redis(
     assert cxone_auth.token_requests == 1
     # TTL = expires_in - refresh margin (3600 - 600).
     pttl = other_worker.redis.pttl(redis_keys.CXONE_TOKEN)
-    assert 2_990_000 < pttl <= 3_000_000
+    assert 2_990_000 < pttl <= 3_000_000  # the clock stands still: no pause ages it
 
 
 # ---------------------------------------------------------------- 401 handling

@@ -15,13 +15,12 @@ from shared.cxone import metrics
 from shared.cxone.client import ROUTING_QUEUE_PATH, SKILLS_PATH, CXoneClient
 from shared.cxone.errors import CredentialsRejected, Permanent, Transient, UntrustedEndpoint
 from shared.cxone.token_pause import TokenPause
-
-from .conftest import (
+from tests.support.clock import FakeClock
+from tests.support.cxone import (
     API_URL,
     CONFIGURATION_URL,
     DISCOVERY_URL,
     TOKEN_URL,
-    FakeClock,
     FakeCXoneAuth,
     make_settings,
 )

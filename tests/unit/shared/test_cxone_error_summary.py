@@ -16,8 +16,7 @@ from shared.cxone.client import ROUTING_QUEUE_PATH, SIGNAL_PATH, SKILLS_PATH, CX
 from shared.cxone.errors import CXoneError, OutcomeUnknown, RateLimited, Transient
 from shared.cxone.queue_directory import UnknownQueue
 from shared.cxone.single_flight import SingleFlightTimeout
-
-from .conftest import API_URL, FakeCXoneAuth, make_settings
+from tests.support.cxone import API_URL, FakeCXoneAuth, make_settings
 
 ROUTING_URL = API_URL + ROUTING_QUEUE_PATH.format(contact_id="7000001")
 SIGNAL_URL = API_URL + SIGNAL_PATH.format(contact_id="7000002")

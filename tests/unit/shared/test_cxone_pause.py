@@ -10,8 +10,8 @@ import responses
 from shared import redis_keys
 from shared.cxone.client import MAX_CXONE_PAUSE_SECONDS, ROUTING_QUEUE_PATH, SKILLS_PATH, CXoneClient
 from shared.cxone.errors import PausedByCXone, RateLimited, Throttled
-
-from .conftest import API_URL, FakeClock, FakeCXoneAuth, make_settings
+from tests.support.clock import FakeClock
+from tests.support.cxone import API_URL, FakeCXoneAuth, make_settings
 
 SKILLS_URL = API_URL + SKILLS_PATH
 ROUTING_URL = API_URL + ROUTING_QUEUE_PATH.format(contact_id="7000001")
@@ -46,8 +46,10 @@ def test_retry_after_pauses_every_worker_and_nothing_is_sent_until_it_passes(
     assert len(api_calls(http)) == 1
 
     # No worker calls the tenant's API, whatever the call, until 90 s have passed.
+    moved = 0.0
     for elapsed in (0, 30, 60, 89):
-        clock.advance(elapsed - clock.offset)
+        clock.advance(elapsed - moved)
+        moved = elapsed
         for worker, call in (
             (first, lambda w: w.route_digital("7000001", 1200001)),
             (second, lambda w: w.search_skills("Claims")),

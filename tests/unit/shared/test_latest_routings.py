@@ -1,6 +1,7 @@
 """LatestRoutings: numbering a contact's routings, recognising resends, and superseding older routings.
 
-Every test runs on fakeredis and on the real Redis: the Lua must behave the same on both.
+Every test runs on fakeredis here, and on a real Redis in
+``tests/integration/test_latest_routings_on_redis.py``: the Lua must behave the same on both.
 """
 
 from __future__ import annotations
@@ -26,20 +27,12 @@ from shared.routing.latest import (
     LatestRoutings,
 )
 
-from .conftest import REAL_REDIS_URL
-
 WINDOW = 60
 
 
-@pytest.fixture(params=["fakeredis", "real-redis"])
-def client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
-    if request.param == "fakeredis":
-        yield fakeredis.FakeRedis(server=fakeredis.FakeServer())
-        return
-    request.getfixturevalue("real_redis")  # fails loudly when the real Redis is unreachable
-    real = redis.Redis.from_url(REAL_REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
-    yield real
-    real.close()
+@pytest.fixture
+def client() -> redis.Redis:
+    return fakeredis.FakeRedis(server=fakeredis.FakeServer())
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from shared import redis_keys
 from shared.cxone.client import SKILLS_PATH, CXoneClient
 from shared.cxone.errors import Permanent
 from shared.cxone.queue_directory import NEGATIVE_TTL_SECONDS, QueueDirectory, UnknownQueue
-
-from .conftest import API_URL, FakeCXoneAuth, make_settings
+from tests.support.clock import FakeClock
+from tests.support.cxone import API_URL, FakeCXoneAuth, make_settings
 
 SKILLS_URL = API_URL + SKILLS_PATH
 
@@ -148,6 +148,7 @@ def test_a_resolved_name_is_cached_for_every_worker(
     cxone_auth: FakeCXoneAuth,
     directory: QueueDirectory,
     redis_server: fakeredis.FakeServer,
+    clock: FakeClock,
 ) -> None:
     fake = FakeSkills(http, [skill(4242, "Sales Support")])
 
@@ -163,11 +164,14 @@ def test_a_resolved_name_is_cached_for_every_worker(
     assert len(fake.pages) == 1
     assert directory.lookups + other.lookups == 1
     key = redis_keys.cxone_skill(API_URL, "Sales Support")
-    assert 899_000 < other_redis.pttl(key) <= 900_000
+    assert 899_000 < other_redis.pttl(key) <= 900_000  # the clock stands still: no pause ages it
 
 
 def test_a_missing_name_is_cached_only_briefly(
-    http: responses.RequestsMock, directory: QueueDirectory, fake_redis: fakeredis.FakeRedis
+    http: responses.RequestsMock,
+    directory: QueueDirectory,
+    fake_redis: fakeredis.FakeRedis,
+    clock: FakeClock,
 ) -> None:
     fake = FakeSkills(http, [skill(1, "Something Else")])
 
@@ -177,4 +181,4 @@ def test_a_missing_name_is_cached_only_briefly(
 
     assert len(fake.pages) == 1
     key = redis_keys.cxone_skill(API_URL, "Retention")
-    assert 0 < fake_redis.pttl(key) <= NEGATIVE_TTL_SECONDS * 1000
+    assert 0 < fake_redis.pttl(key) <= NEGATIVE_TTL_SECONDS * 1000  # the clock stands still

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import types
 
 import fakeredis
 import pytest
@@ -17,6 +18,7 @@ from shared.routing.publisher import (
     DuplicateInFlight,
     EnqueueFailed,
     NotReplayable,
+    Published,
     RoutingPublisher,
     resend_rule,
 )
@@ -215,25 +217,43 @@ def test_without_input_id_the_claim_is_pending_on_the_contact_until_the_task_is_
 
 
 @pytest.mark.parametrize("input_id", ["twin", None])
-def test_a_resend_waits_for_its_in_flight_twin_and_gets_its_id(client, store, input_id):
-    release = threading.Event()
-    sending = threading.Event()
+def test_a_resend_waits_for_its_in_flight_twin_and_gets_its_id(client, store, monkeypatch, input_id):
+    # Each step waits for the one before it, so the order holds however the threads are scheduled:
+    # the first copy claims the keys and is sending; the resend finds them pending and waits;
+    # only then does the first copy's send finish and settle the keys.
+    first_is_sending = threading.Event()
+    resend_is_waiting = threading.Event()
     sent = []
 
     def slow_send(message):
-        sending.set()
-        release.wait(5)
+        first_is_sending.set()
+        assert resend_is_waiting.wait(30), "the resend never waited for its twin"
         sent.append(message)
 
+    def sleep_and_tell(seconds):
+        resend_is_waiting.set()  # only the resend sleeps in the publisher: between two claim tries
+        time.sleep(seconds)
+
+    monkeypatch.setattr(
+        "shared.routing.publisher.time",
+        types.SimpleNamespace(monotonic=time.monotonic, time=time.time, sleep=sleep_and_tell),
+    )
+    # The resend's patience is not under test here (see the next test): never let a paused first
+    # thread run it out.
+    monkeypatch.setattr("shared.routing.publisher.IN_FLIGHT_WAIT_SECONDS", 60)
     publisher = RoutingPublisher(client, store, slow_send, 600)
     first = job(input_id=input_id)
     result = {}
     thread = threading.Thread(target=lambda: result.setdefault("first", publisher.publish(first)))
     thread.start()
-    assert sending.wait(5)  # the first copy holds its claim and is publishing
-    threading.Timer(0.2, release.set).start()
+    assert first_is_sending.wait(30)
+
     again = publisher.publish(job(input_id=input_id))
-    thread.join(5)
+    thread.join(30)
+
+    assert not thread.is_alive()
+    assert resend_is_waiting.is_set()
+    assert result["first"] == Published(first.routing_id, duplicate=False)
     assert again.duplicate and again.routing_id == first.routing_id
     assert len(sent) == 1
 

@@ -36,7 +36,9 @@ READ_BY_TOOLS = {
     "FLOWER_BASIC_AUTH": "Flower reads its FLOWER_* options from the environment itself",
 }
 #: Set by the operating system or the container, never configured by an operator.
-PLATFORM = {"HOME", "HOSTNAME", "PATH", "PWD", "TMPDIR"}
+PLATFORM = {"HOME", "HOSTNAME", "PATH", "PWD", "TMPDIR", "PPID", "SECONDS"}
+#: Scripts of the test tooling, not of the product (they configure test runs, not the router).
+TEST_TOOLING = {"scripts/test-under-load"}
 
 #: ``$NAME``, ``${NAME}`` (shell, compose) and ``{$NAME}`` (Caddyfile).
 _SHELL_VARIABLE = re.compile(r"\{?\$\{?([A-Z][A-Z0-9_]*)")
@@ -57,7 +59,7 @@ def _shell_files() -> list[Path]:
     for name in SHELL_SOURCES:
         path = REPO / name
         files += sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    return files
+    return [path for path in files if str(path.relative_to(REPO)) not in TEST_TOOLING]
 
 
 def _is_environ(node: ast.expr) -> bool:

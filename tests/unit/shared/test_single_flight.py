@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
 import fakeredis
 import pytest
+import redis.lock
 
 from shared import redis_keys
 from shared.cxone.single_flight import SingleFlightTimeout, delete_if_equal, get_or_compute
+from tests.support.clock import FakeClock
 
 
-def test_computes_once_then_serves_the_cache(fake_redis: fakeredis.FakeRedis) -> None:
+def test_computes_once_then_serves_the_cache(fake_redis: fakeredis.FakeRedis, clock: FakeClock) -> None:
     calls: list[int] = []
 
     def compute() -> tuple[str, float]:
@@ -24,7 +27,7 @@ def test_computes_once_then_serves_the_cache(fake_redis: fakeredis.FakeRedis) ->
 
     assert (first, second) == ("value-1", "value-1")
     assert len(calls) == 1
-    assert 29_000 < fake_redis.pttl("k") <= 30_000
+    assert 29_000 < fake_redis.pttl("k") <= 30_000  # the clock stands still: no pause ages it
     assert not fake_redis.exists("k:lock")  # released
 
 
@@ -52,38 +55,64 @@ def test_a_failing_compute_releases_the_lock(fake_redis: fakeredis.FakeRedis) ->
         get_or_compute(fake_redis, "k", boom, lock_timeout=5, wait_timeout=5)
 
     assert not fake_redis.exists("k:lock")
-    started = time.monotonic()
-    assert get_or_compute(fake_redis, "k", lambda: ("v", 5), lock_timeout=5, wait_timeout=5) == "v"
-    assert time.monotonic() - started < 0.5  # did not wait for the old lock to expire
+    # No wait at all: the next caller takes the lock at its first try, not after the old one expired.
+    assert get_or_compute(fake_redis, "k", lambda: ("v", 5), lock_timeout=5, wait_timeout=0) == "v"
+
+
+class CountingLock(redis.lock.Lock):
+    """A redis-py lock that counts the threads it has refused (they are now waiting for it)."""
+
+    refused_threads: set[int]
+    refused_changed: threading.Condition
+
+    def do_acquire(self, token) -> bool:
+        acquired = super().do_acquire(token)
+        if not acquired:
+            with self.refused_changed:
+                self.refused_threads.add(threading.get_ident())
+                self.refused_changed.notify_all()
+        return acquired
 
 
 def test_concurrent_misses_compute_once(redis_server: fakeredis.FakeServer) -> None:
+    workers = 8
     computed: list[int] = []
     results: list[str] = []
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(workers)
+    lock_class = type(
+        "Lock", (CountingLock,), {"refused_threads": set(), "refused_changed": threading.Condition()}
+    )
 
     def compute() -> tuple[str, float]:
         computed.append(1)
-        time.sleep(0.2)  # the others must be waiting on the lock meanwhile
+        # Hold the lock until every other worker has found it taken and is waiting for it.
+        with lock_class.refused_changed:
+            everyone_waits = lock_class.refused_changed.wait_for(
+                lambda: len(lock_class.refused_threads) == workers - 1, timeout=30
+            )
+        assert everyone_waits, f"only {len(lock_class.refused_threads)} workers waited for the lock"
         return "shared", 30
 
     def worker() -> None:
         client = fakeredis.FakeRedis(server=redis_server)  # one connection per "process"
+        client.lock = functools.partial(client.lock, lock_class=lock_class)
         barrier.wait()
-        results.append(get_or_compute(client, "k", compute, lock_timeout=5, wait_timeout=5))
+        results.append(get_or_compute(client, "k", compute, lock_timeout=60, wait_timeout=60))
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(10)
+        thread.join(60)
 
     assert len(computed) == 1
-    assert results == ["shared"] * 8
+    assert results == ["shared"] * workers
 
 
 def test_a_lock_held_too_long_raises_after_the_wait(fake_redis: fakeredis.FakeRedis) -> None:
-    fake_redis.set("k:lock", "someone-else", px=5000)
+    # Held far longer than this test runs: raising proves the waiter gave up on its own wait
+    # rather than outlasting the lock.
+    fake_redis.set("k:lock", "someone-else", px=600_000)
     computed: list[int] = []
 
     started = time.monotonic()
@@ -92,7 +121,8 @@ def test_a_lock_held_too_long_raises_after_the_wait(fake_redis: fakeredis.FakeRe
             fake_redis, "k", lambda: (computed.append(1), ("v", 5))[1], lock_timeout=5, wait_timeout=0.2
         )
 
-    assert 0.1 < time.monotonic() - started < 1.5
+    # It did wait (redis-py gives up once a further 50 ms poll would pass the 0.2 s).
+    assert time.monotonic() - started > 0.1
     assert computed == []
     assert fake_redis.get("k:lock") == b"someone-else"  # not stolen
 

@@ -1,93 +1,22 @@
-"""Fixtures for the worker: fake Redis, a recording fake CXone client, a WorkerContext built by hand."""
+"""Fixtures for the worker: the recording fake CXone, and the WorkerContext a worker builds on it."""
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 
-import fakeredis
 import pytest
 
-from shared.cxone.queue_directory import QueueDirectory
 from shared.routing.job import RoutingJob, new_routing_id
-from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings
+from tests.support.cxone import FakeCXone
+from tests.support.worker import worker_on_fakes, worker_settings
 from worker.context import WorkerContext
-
-#: Exact skill names the fake tenant knows, with a near-miss to prove only exact names match.
-SKILLS = {
-    "Sales Support": 1100001,
-    "Sales Support Overflow": 1100002,
-    "Billing Disputes": 1203344,
-    "Claims": 1300077,
-}
-
-
-class FakeCXone:
-    """Records every call; ``fail_next(method, exc, …)`` makes the next calls of ``method`` raise."""
-
-    timeout = (0.5, 0.5)  # read by QueueDirectory to size its lock
-
-    def __init__(self, skills: dict[str, int] | None = None):
-        self.skills = dict(SKILLS if skills is None else skills)
-        self.calls: list[tuple] = []
-        self._failures: dict[str, list[BaseException]] = {}
-
-    def fail_next(self, method: str, *errors: BaseException) -> None:
-        """The next ``len(errors)`` calls of ``method`` raise these, in order."""
-        self._failures.setdefault(method, []).extend(errors)
-
-    def _maybe_fail(self, method: str) -> None:
-        pending = self._failures.get(method)
-        if pending:
-            raise pending.pop(0)
-
-    def calls_to(self, method: str) -> list[tuple]:
-        return [call[1:] for call in self.calls if call[0] == method]
-
-    # The CXoneClient surface the worker uses.
-    def api_base(self) -> str:
-        return "https://api-test.example.invalid"
-
-    def token(self):
-        self.calls.append(("token",))
-        self._maybe_fail("token")
-        return "fake-token"
-
-    def search_skills(self, search: str, skip: int = 0, top: int = 100) -> dict:
-        self.calls.append(("search_skills", search, skip, top))
-        self._maybe_fail("search_skills")
-        matches = [
-            {"skillId": sid, "skillName": name, "isActive": True}
-            for name, sid in self.skills.items()
-            if search in name
-        ]
-        return {"skills": matches[skip : skip + top], "totalRecords": len(matches)}
-
-    def route_digital(self, contact_id: str, skill_id: int) -> None:
-        self.calls.append(("route_digital", contact_id, skill_id))
-        self._maybe_fail("route_digital")
-
-    def signal(self, contact_id: str, params: list[str]) -> None:
-        self.calls.append(("signal", contact_id, list(params)))
-        self._maybe_fail("signal")
 
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(
-        routing_retry_window_seconds=120,
-        routing_max_countdown_seconds=10,
-        broker_visibility_timeout_seconds=30,
-        routing_status_ttl_seconds=3600,
-        cxone_skill_cache_ttl_seconds=300,
-    )
-
-
-@pytest.fixture
-def fake_redis() -> fakeredis.FakeRedis:
-    return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    return worker_settings()
 
 
 @pytest.fixture
@@ -97,14 +26,8 @@ def cxone() -> FakeCXone:
 
 @pytest.fixture
 def ctx(settings, fake_redis, cxone) -> WorkerContext:
-    return WorkerContext(
-        settings=settings,
-        redis=fake_redis,
-        store=RoutingStatusStore(fake_redis, settings.routing_status_ttl_seconds),
-        client=cxone,
-        directory=QueueDirectory(cxone, fake_redis, settings.cxone_skill_cache_ttl_seconds),
-        rng=random.Random(20240611),
-    )
+    """The context a worker builds for itself, on fake Redis and the recording fake CXone."""
+    return worker_on_fakes(settings, cxone, fake_redis, seed=20240611)
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ import pytest
 from shared import redis_keys
 from shared.cxone.errors import CredentialsRejected, PausedByCXone
 from shared.routing.records import RETRYING, ROUTED
+from tests.support.cxone import SKILLS
 from worker import metrics
 from worker.routing import RetryLater, process
-
-from .conftest import SKILLS
 
 REJECTED = "CXone rejected the credentials (invalid_grant): check CXONE_ACCESS_KEY_ID/SECRET"
 

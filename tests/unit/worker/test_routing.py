@@ -12,9 +12,8 @@ from shared import redis_keys
 from shared.cxone.client import CXoneClient
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
 from shared.routing.records import FAILED, QUEUED, RETRYING, ROUTED, SUPERSEDED
+from tests.support.cxone import SKILLS, FakeCXone
 from worker.routing import MAX_REDELIVERIES, Failed, RetryLater, carry_out, process, signal_params
-
-from .conftest import SKILLS, FakeCXone
 
 
 class WorkerKilled(BaseException):
@@ -233,7 +232,9 @@ def test_throttled_waits_for_retry_after(ctx, cxone, make_job):
         Throttled("429 Too Many Requests", retry_after=7, status=429, endpoint="routing_queue"),
     )
 
+    before = time.time()
     outcome = process(job, ctx)
+    after = time.time()
 
     assert isinstance(outcome, RetryLater)
     assert 7 < outcome.countdown <= 8
@@ -241,7 +242,7 @@ def test_throttled_waits_for_retry_after(ctx, cxone, make_job):
     assert record.state == RETRYING
     assert record.attempts == 1
     assert record.last_error == "429 Too Many Requests"
-    assert record.next_attempt_at == pytest.approx(time.time() + outcome.countdown, abs=2)
+    assert before + outcome.countdown <= record.next_attempt_at <= after + outcome.countdown
 
 
 def test_the_reason_flower_shows_never_quotes_cxone_while_the_record_does(ctx, cxone, make_job):
@@ -317,7 +318,9 @@ def test_retry_window_exceeded_fails_and_dead_letters(ctx, cxone, make_job):
     job = make_job("digital", received_at=time.time() - window + 0.1)
     cxone.fail_next("route_digital", Transient("CXone answered 503", status=503))
 
+    before = time.time()
     outcome = process(job, ctx)
+    after = time.time()
 
     assert isinstance(outcome, Failed)
     assert outcome.reason == f"gave up after the {window}s retry window (1 failed attempts); last error: " + (
@@ -332,7 +335,7 @@ def test_retry_window_exceeded_fails_and_dead_letters(ctx, cxone, make_job):
     letter = dead_letter(ctx, job.routing_id)
     assert letter["job"] == job.to_message()
     assert letter["reason"] == record.failed_reason
-    assert letter["failed_at"] == pytest.approx(time.time(), abs=5)
+    assert before <= letter["failed_at"] <= after
 
 
 def test_permanent_error_fails_at_once(ctx, cxone, make_job):
