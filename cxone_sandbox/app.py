@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from .config import SandboxConfig
 from .contacts import parse_contact_update
-from .faults import KNOB_NAMES, parse_fault_update
+from .faults import KNOB_HELP, KNOB_NAMES, parse_fault_update
 from .seed import SeedSkill
 from .state import HOLD_MAX_SECONDS, ApiError, SandboxState
 from .timestamps import iso_timestamp
@@ -50,7 +50,7 @@ def create_app(config: SandboxConfig | None = None) -> flask.Flask:
     app = flask.Flask("cxone_sandbox")
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep CXone's field order
     app.extensions["cxone_sandbox"] = state
-    _register_discovery(app, config)
+    _register_discovery(app, state)
     _register_auth(app, state)
     _register_acd(app, state)
     _register_dfo(app, state)
@@ -74,6 +74,12 @@ def _bearer_token() -> str | None:
     """The token of an `Authorization: Bearer` header, if any."""
     scheme, _, token = flask.request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _path_and_query() -> str:
+    """This request's path with its query string, as a redirect's Location repeats it."""
+    query = flask.request.query_string.decode("latin-1")
+    return flask.request.path + (f"?{query}" if query else "")
 
 
 def _int_arg(name: str, default: int, minimum: int) -> int:
@@ -101,7 +107,7 @@ def _api_call(state: SandboxState, endpoint: str) -> Callable[[Callable[..., Any
             if delay_ms:
                 time.sleep(delay_ms / 1000)
             state.hold_if_asked(endpoint)
-            state.admit_api_call(endpoint, _bearer_token())
+            state.admit_api_call(endpoint, _bearer_token(), _path_and_query())
             return view(**kwargs)
 
         return gated
@@ -109,15 +115,18 @@ def _api_call(state: SandboxState, endpoint: str) -> Callable[[Callable[..., Any
     return decorate
 
 
-def _register_discovery(app: flask.Flask, config: SandboxConfig) -> None:
-    """OpenID and CXone discovery documents, answered without authentication."""
+def _register_discovery(app: flask.Flask, state: SandboxState) -> None:
+    """OpenID and CXone discovery documents, answered without authentication. The
+    ``discovery_*`` knobs make them name other endpoints (a tampered or misconfigured discovery)."""
+    config = state.config
 
     @app.get("/.well-known/openid-configuration")
     def openid_configuration() -> Any:
         base = _base_url()
+        token_endpoint, _api = state.advertised_endpoints()
         return {
             "issuer": base,
-            "token_endpoint": f"{base}/auth/token",
+            "token_endpoint": token_endpoint or f"{base}/auth/token",
             "jwks_uri": f"{base}/auth/jwks",
             "grant_types_supported": ["password", "client_credentials", "refresh_token"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -134,11 +143,12 @@ def _register_discovery(app: flask.Flask, config: SandboxConfig) -> None:
         if tenant_id != config.tenant_id:
             raise ApiError(404, "not_found", f"Unknown tenant {tenant_id!r}")
         base = _base_url()
+        _token, api_endpoint = state.advertised_endpoints()
         return {
             "area": AREA,
             "cluster": CLUSTER,
             "domain": "niceincontact.com",
-            "api_endpoint": base,
+            "api_endpoint": api_endpoint or base,
             "auth_endpoint": base,
             "ui_endpoint": base,
             "tenantId": tenant_id,
@@ -146,7 +156,11 @@ def _register_discovery(app: flask.Flask, config: SandboxConfig) -> None:
 
 
 def _register_auth(app: flask.Flask, state: SandboxState) -> None:
-    """The OAuth2 token endpoint: password, client_credentials and refresh_token grants."""
+    """The OAuth2 token endpoint: password, client_credentials and refresh_token grants.
+
+    Errors as RFC 6749 section 5.2 and NICE describe them: a wrong client is 401 invalid_client, a
+    wrong access key 400 invalid_grant, a grant the application was not given 400 unauthorized_client.
+    """
     config = state.config
 
     def client_credentials() -> tuple[str | None, str | None]:
@@ -160,8 +174,9 @@ def _register_auth(app: flask.Flask, state: SandboxState) -> None:
     def issue_token() -> Any:
         form = flask.request.form
         grant_type = form.get("grant_type", "")
-        state.admit_token_request(grant_type)
-        if client_credentials() != (config.client_id, config.client_secret):
+        state.admit_token_request(grant_type, _path_and_query())
+        invalid_client, invalid_grant, client_credentials_grant = state.token_verdict()
+        if invalid_client or client_credentials() != (config.client_id, config.client_secret):
             raise ApiError(
                 401,
                 "invalid_client",
@@ -170,10 +185,13 @@ def _register_auth(app: flask.Flask, state: SandboxState) -> None:
             )
         if grant_type == "password":
             key = (form.get("username"), form.get("password"))
-            if key != (config.access_key_id, config.access_key_secret):
+            if invalid_grant or key != (config.access_key_id, config.access_key_secret):
                 raise ApiError(400, "invalid_grant", "Invalid access key id or access key secret")
             subject = f"user:{config.access_key_id}"
         elif grant_type == "client_credentials":
+            if not client_credentials_grant:
+                message = "The client is not authorized to use the client_credentials grant"
+                raise ApiError(400, "unauthorized_client", message)
             subject = f"client:{config.client_id}"
         elif grant_type == "refresh_token":
             redeemed = state.redeem_refresh_token(form.get("refresh_token", ""))
@@ -309,6 +327,10 @@ def _register_controls(app: flask.Flask, state: SandboxState) -> None:
         state.reset()
         return {"reset": True, "faults": state.knobs_view()}
 
+    @app.get("/sandbox/calls")
+    def calls() -> Any:
+        return {"calls": state.calls_view()}
+
     @app.get("/sandbox/contacts/<contact_id>")
     def show_contact(contact_id: str) -> Any:
         return state.read_contact(contact_id)
@@ -329,8 +351,10 @@ def _register_controls(app: flask.Flask, state: SandboxState) -> None:
     @app.get("/sandbox")
     def help_page() -> Any:
         skills = state.skills
+        knobs = state.knobs_view()
         knob_lines = "\n".join(
-            f"  {name} = {json.dumps(value)}" for name, value in state.knobs_view().items()
+            f"  {name} = {json.dumps(knobs[name]) if name in knobs else '(action)'}\n      {KNOB_HELP[name]}"
+            for name in KNOB_NAMES
         )
         text = f"""CXone sandbox: tenant {state.config.tenant_id}, business unit \
 {state.config.business_unit_id}
@@ -352,6 +376,7 @@ Controls
   POST /sandbox/faults       JSON partial update of: {", ".join(KNOB_NAMES)}
   POST /sandbox/reset        default knobs, zero stats, no contacts (seed and tokens kept)
   GET  /sandbox/stats        counters, routings and signals (?summary=1 omits the last two)
+  GET  /sandbox/calls        every token and API request: arrival time, view, status answered
   GET  /sandbox/contacts/<id>   a contact as CXone returns it (not counted, no token)
   POST /sandbox/contacts/<id>   change it: {{"status", "assignee" (agent user id or null),
                                 "skillId" (or null)}}; also `python -m cxone_sandbox contact`
@@ -360,7 +385,7 @@ Controls
   {{"release_held": true}} (or {HOLD_MAX_SECONDS:g} s): a slow CXone call at a chosen moment;
   stats show held_calls (held now) and held_calls_total.
 
-Current knobs
+Knobs (current value, then what it does)
 {knob_lines}
 """
         return flask.Response(text, mimetype="text/plain")
@@ -399,8 +424,15 @@ def _register_error_handlers(app: flask.Flask, state: SandboxState) -> None:
         response.content_type = "application/json"
         return response
 
+    @app.before_request
+    def note_arrival() -> None:
+        flask.g.arrived_at = time.time()
+
     @app.after_request
     def count_answer(response: flask.Response) -> flask.Response:
         if flask.request.endpoint in _COUNTED_VIEWS:
             state.count_answer(response.status_code)
+            state.log_call(
+                flask.request.endpoint, flask.g.get("arrived_at", time.time()), response.status_code
+            )
         return response

@@ -1,10 +1,15 @@
-"""Fault knobs operators and tests turn at run time, and validation of updates to them."""
+"""Fault knobs operators and tests turn at run time, and validation of updates to them.
+
+Each knob makes the sandbox answer as CXone does in some situation (:data:`KNOB_HELP` says which);
+``GET /sandbox`` lists them with their current values.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass
@@ -22,6 +27,18 @@ class FaultKnobs:
     #: How many of the next contact calls (routing PUT, signal) to hold until released: a CXone
     #: that is slow on one call, at a moment the test chooses.
     hold_calls: int = 0
+    # What a 429 says in Retry-After: None computes it from the rate window (throttle_next: 1 s);
+    # an integer or any text (an HTTP date, garbage) is sent as it is.
+    retry_after_seconds: int | str | None = None
+    throttle_next: int = 0
+    redirect_token_to: str | None = None
+    redirect_api_to: str | None = None
+    discovery_token_endpoint: str | None = None
+    discovery_api_endpoint: str | None = None
+    # A registered application gets client_credentials only when NICE enabled it for it.
+    client_credentials_grant: bool = False
+    invalid_client: bool = False
+    invalid_grant: bool = False
 
 
 def _number(minimum: float, maximum: float) -> Callable[[Any], float]:
@@ -63,6 +80,26 @@ def _boolean(value: Any) -> bool:
     return value
 
 
+def _optional_url(value: Any) -> str | None:
+    """Validator for an http(s) URL with a host (any host: the point is to point elsewhere) or null."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or urlsplit(value).scheme not in ("http", "https")
+        or not urlsplit(value).netloc
+    ):
+        raise ValueError("must be an http:// or https:// URL, or null")
+    return value.rstrip("/")
+
+
+def _retry_after_value(value: Any) -> int | str | None:
+    """Validator for a Retry-After: seconds (integer >= 0), any non-empty text, or null."""
+    if value is None or (isinstance(value, str) and value.strip()):
+        return value
+    return _integer(0)(value)
+
+
 def _string_list(value: Any) -> frozenset[str]:
     """Validator for a list of strings."""
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -84,8 +121,42 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "closed_contacts": _string_list,
     "hold_calls": _integer(0),
     "release_held": _boolean,
+    "retry_after_seconds": _retry_after_value,
+    "throttle_next": _integer(0),
+    "redirect_token_to": _optional_url,
+    "redirect_api_to": _optional_url,
+    "discovery_token_endpoint": _optional_url,
+    "discovery_api_endpoint": _optional_url,
+    "client_credentials_grant": _boolean,
+    "invalid_client": _boolean,
+    "invalid_grant": _boolean,
 }
 KNOB_NAMES = tuple(_VALIDATORS)
+
+#: One line per knob for the help page (GET /sandbox).
+KNOB_HELP = {
+    "latency_ms": "delay before every API call is answered",
+    "rate_limit_per_minute": "API calls accepted per sliding 60 s, 429 beyond (null: no limit)",
+    "retry_after": "false: 429s carry no Retry-After header",
+    "error_rate": "share of API calls answered 500/502/503 at random",
+    "seed": "seed of that randomness (same seed, same sequence)",
+    "outage_seconds": "answer 503 to every token and API call for this long",
+    "revoke_tokens": "every token issued so far is refused (401)",
+    "token_ttl_seconds": "lifetime of the tokens issued from now on",
+    "closed_contacts": "contact ids answered 404, as closed or unknown contacts",
+    "hold_calls": "hold the next N contact calls (routing PUT, signal) until release_held",
+    "release_held": "let every held contact call go on",
+    "retry_after_seconds": "what a 429's Retry-After says: seconds or any text (null: the time until a slot)",
+    "throttle_next": "answer exactly the next N API calls with 429 (whatever the rate limit)",
+    "redirect_token_to": "answer token requests with a 307 to this base URL + the path (null: off)",
+    "redirect_api_to": "answer API calls with a 307 to this base URL + the path (null: off)",
+    "discovery_token_endpoint": "openid-configuration advertises this token_endpoint (null: our own)",
+    "discovery_api_endpoint": "cxone-configuration advertises this api_endpoint (null: our own)",
+    "client_credentials_grant": "true: the application may use grant_type=client_credentials "
+    "(else 400 unauthorized_client)",
+    "invalid_client": "true: every token request is answered 401 invalid_client (client id/secret refused)",
+    "invalid_grant": "true: password grants are answered 400 invalid_grant (access key refused)",
+}
 
 
 def parse_fault_update(update: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import math
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +25,8 @@ CONTACT_ENDPOINTS = ("routing_put", "signal")
 #: A held call goes on by itself after this long, so a forgotten hold never hangs a client forever.
 HOLD_MAX_SECONDS = 120.0
 INJECTED_ERROR_STATUSES = (500, 502, 503)
+#: How many token and API requests GET /sandbox/calls remembers (the oldest are forgotten).
+CALL_LOG_SIZE = 100_000
 
 
 class ApiError(Exception):
@@ -101,6 +103,8 @@ class SandboxState:
         self._signals: dict[str, list[dict[str, Any]]] = {}
         self._held_total = 0
         self._contacts: dict[str, SandboxContact] = {}
+        # Every token and API request with its arrival (wall clock) and the status answered.
+        self._calls: deque[dict[str, Any]] = deque(maxlen=CALL_LOG_SIZE)
 
     def reset(self) -> None:
         """Back to a fresh run: default knobs, zero stats, no contacts, held calls released. Tokens
@@ -111,11 +115,23 @@ class SandboxState:
 
     # --- authentication -------------------------------------------------------------------
 
-    def admit_token_request(self, grant_type: str) -> None:
-        """Count a token request; raise ApiError(503) during an outage."""
+    def admit_token_request(self, grant_type: str, path: str) -> None:
+        """Count a token request; raise ApiError(503) during an outage, 307 when redirecting."""
         with self._lock:
             self._token_requests[grant_type or "(missing)"] += 1
             self._raise_if_outage(time.time())
+            self._raise_if_redirecting(self.knobs.redirect_token_to, path)
+
+    def token_verdict(self) -> tuple[bool, bool, bool]:
+        """``(invalid_client, invalid_grant, client_credentials_grant)`` as the knobs say now."""
+        with self._lock:
+            knobs = self.knobs
+            return knobs.invalid_client, knobs.invalid_grant, knobs.client_credentials_grant
+
+    def advertised_endpoints(self) -> tuple[str | None, str | None]:
+        """``(token_endpoint, api_endpoint)`` discovery must advertise instead of our own, if any."""
+        with self._lock:
+            return self.knobs.discovery_token_endpoint, self.knobs.discovery_api_endpoint
 
     def issue_tokens(self, issuer: str, subject: str) -> dict[str, Any]:
         """A token response for subject, living token_ttl_seconds as the knob says now."""
@@ -153,10 +169,11 @@ class SandboxState:
         self._release_round += 1
         self._released.notify_all()
 
-    def admit_api_call(self, endpoint: str, bearer_token: str | None) -> None:
-        """Count an API call and admit it, or raise ApiError (outage, 401, 429, injected 5xx)."""
+    def admit_api_call(self, endpoint: str, bearer_token: str | None, path: str = "") -> None:
+        """Count an API call and admit it, or raise ApiError (redirect, outage, 401, 429, injected 5xx)."""
         with self._lock:
             self._api_calls[endpoint] += 1
+            self._raise_if_redirecting(self.knobs.redirect_api_to, path)
             self._raise_if_outage(time.time())
             problem = self._tokens.problem_with(bearer_token, time.time())
             if problem:
@@ -167,25 +184,53 @@ class SandboxState:
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 )
             now = time.monotonic()
+            if self.knobs.throttle_next > 0:
+                self.knobs.throttle_next -= 1
+                raise ApiError(
+                    429, "TooManyRequests", "Too many requests", headers=self._retry_after_header(1)
+                )
             limit = self.knobs.rate_limit_per_minute
             if limit is not None:
                 wait = seconds_until_free_slot(self._accepted_times, now, limit)
                 if wait is not None:
-                    headers = {"Retry-After": str(wait)} if self.knobs.retry_after else {}
                     message = f"Too many requests: limit is {limit} per minute"
-                    raise ApiError(429, "TooManyRequests", message, headers=headers)
+                    raise ApiError(429, "TooManyRequests", message, headers=self._retry_after_header(wait))
             # Draw from the RNG only when errors are on, so a seed replays the same sequence.
             if self.knobs.error_rate and self._rng.random() < self.knobs.error_rate:
                 status = self._rng.choice(INJECTED_ERROR_STATUSES)
                 raise ApiError(status, "InjectedFault", f"sandbox injected a {status}")
             self._accepted_times.append(now)
 
+    def _retry_after_header(self, computed: int) -> dict[str, str]:
+        """The Retry-After of a 429: the knob's value, else ``computed``; none if turned off."""
+        if not self.knobs.retry_after:
+            return {}
+        value = self.knobs.retry_after_seconds
+        return {"Retry-After": str(computed if value is None else value)}
+
+    @staticmethod
+    def _raise_if_redirecting(base_url: str | None, path: str) -> None:
+        """ApiError(307) to ``base_url`` + ``path`` when a redirect knob is set."""
+        if base_url:
+            location = base_url + path
+            raise ApiError(307, "redirect", f"Moved to {location}", headers={"Location": location})
+
     def count_answer(self, status: int) -> None:
-        """Tally 401, 429 and 5xx answers of the API and token endpoints."""
-        bucket = "5xx" if status >= 500 else str(status)
-        if bucket in ("401", "429", "5xx"):
+        """Tally 3xx, 401, 429 and 5xx answers of the API and token endpoints."""
+        bucket = "5xx" if status >= 500 else "3xx" if 300 <= status < 400 else str(status)
+        if bucket in ("3xx", "401", "429", "5xx"):
             with self._lock:
                 self._answers[bucket] += 1
+
+    def log_call(self, view: str, arrived_at: float, status: int) -> None:
+        """Remember one token or API request: which view, when it arrived, what it was answered."""
+        with self._lock:
+            self._calls.append({"at": arrived_at, "endpoint": view, "status": status})
+
+    def calls_view(self) -> list[dict[str, Any]]:
+        """The token and API requests received so far (the last CALL_LOG_SIZE), oldest first."""
+        with self._lock:
+            return list(self._calls)
 
     def _raise_if_outage(self, now: float) -> None:
         """Raise ApiError(503) while an outage lasts. Caller holds the lock."""
@@ -327,6 +372,15 @@ class SandboxState:
             "token_ttl_seconds": knobs.token_ttl_seconds,
             "closed_contacts": sorted(knobs.closed_contacts),
             "hold_calls": knobs.hold_calls,
+            "retry_after_seconds": knobs.retry_after_seconds,
+            "throttle_next": knobs.throttle_next,
+            "redirect_token_to": knobs.redirect_token_to,
+            "redirect_api_to": knobs.redirect_api_to,
+            "discovery_token_endpoint": knobs.discovery_token_endpoint,
+            "discovery_api_endpoint": knobs.discovery_api_endpoint,
+            "client_credentials_grant": knobs.client_credentials_grant,
+            "invalid_client": knobs.invalid_client,
+            "invalid_grant": knobs.invalid_grant,
         }
 
     def stats_view(self, summary: bool) -> dict[str, Any]:
@@ -343,6 +397,7 @@ class SandboxState:
                 "answered_429": self._answers["429"],
                 "answered_5xx": self._answers["5xx"],
                 "answered_401": self._answers["401"],
+                "answered_3xx": self._answers["3xx"],
                 "max_calls_in_any_60s": max_calls_in_any_window(self._accepted_times),
                 "contacts_routed": len(routed),
                 "contacts_routed_more_than_once": sum(1 for count in routed if count > 1),

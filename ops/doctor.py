@@ -1,14 +1,17 @@
 """``python -m ops doctor``: check a deployment before it takes traffic.
 
 Reads the same environment as the web and worker processes and checks, in order: the settings,
-demo secrets (refused with a real tenant), webhook authentication, the CXone credentials, the
-routing table, Redis (reachable; eviction policy and persistence), a CXone token (grant, tenant, API
-host), and every queue of the routing table resolved to a skill id, with each route's voice/digital
-mode next to the skill's media type and, for voice, the signal parameters of an example routing.
-With ``--contact ID`` it also reads that contact back from CXone (``GET /dfo/3.0/contacts/{id}``)
-and says what it found, so an operator can check on a live test chat that the id the bot sends is
-the DFO contact id, and see the contact's field names as the tenant returns them. Prints a table
-(or ``--json``) and exits 1 when anything failed (``--strict``: or warned), 0 otherwise.
+demo secrets (refused with a real tenant), webhook authentication, the CXone credentials (for
+CXONE_GRANT_TYPE), the CXone hosts credentials may go to (CXONE_AUTH_URL, CXONE_API_URL, then the
+token_endpoint and api_endpoint discovery gives), the routing table, Redis (reachable; eviction
+policy and persistence), whether CXone has paused the workers (rejected credentials, a 429's
+Retry-After), a CXone token (grant, tenant, API host; or CXone's OAuth error), and every queue of
+the routing table resolved to a skill id, with each route's voice/digital mode next to the skill's
+media type and, for voice, the signal parameters of an example routing. With ``--contact ID`` it
+also reads that contact back from CXone (``GET /dfo/3.0/contacts/{id}``) and says what it found,
+so an operator can check on a live test chat that the id the bot sends is the DFO contact id, and
+see the contact's field names as the tenant returns them. Prints a table (or ``--json``) and exits
+1 when anything failed (``--strict``: or warned), 0 otherwise.
 
 Two promises:
 
@@ -38,10 +41,19 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
+from shared import redis_keys
 from shared.cxone.client import CXoneClient, Token
 from shared.cxone.contact import ContactFields, ContactState, dropped_fields, without_customer_data
-from shared.cxone.errors import CXoneError, RateLimited
+from shared.cxone.errors import (
+    CredentialsRejected,
+    CXoneError,
+    PausedByCXone,
+    RateLimited,
+    UntrustedEndpoint,
+)
 from shared.cxone.queue_directory import QueueDirectory
+from shared.cxone.rate_limiter import CallLimiter
+from shared.cxone.token_pause import TokenPause
 from shared.demo_secrets import demo_secrets_in_effect, demo_secrets_problem
 from shared.routing.contact_id import is_contact_id
 from shared.routing.signal_template import render as render_signal
@@ -207,6 +219,7 @@ def run_checks(
             "demo secrets",
             "webhook auth",
             "cxone credentials",
+            "cxone hosts",
             "routing table",
             "redis",
             "cxone token",
@@ -220,13 +233,17 @@ def run_checks(
     _check_demo_secrets(report, settings)
     _check_webhook_auth(report, settings)
     credentials = _check_credentials(report, settings)
+    hosts = _check_hosts(report, settings)
     table = _check_routing_table(report, settings)
     client = (redis_factory or _redis_client)(settings)
     try:
         redis_ok = _check_redis(report, settings, client)
-        cxone = _DoctorClient(settings, client) if credentials else None
+        if redis_ok:
+            _check_pauses(report, client)
+        trusted = hosts.status == OK
+        cxone = _DoctorClient(settings, client) if credentials and trusted else None
         try:
-            token = _check_token(report, settings, cxone)
+            token = _check_token(report, settings, cxone, hosts)
             if table is not None:
                 _check_routes(
                     report,
@@ -308,11 +325,56 @@ def _check_credentials(report: Report, settings: Settings) -> bool:
         report.add("cxone credentials", FAIL, str(exc))
         return False
     if settings.cxone_grant_type == "password":
-        detail = "password grant: client id and secret, access key id and secret set"
+        report.add(
+            "cxone credentials", OK, "password grant: client id and secret, access key id and secret set"
+        )
+    elif settings.cxone_access_key_id or settings.cxone_access_key_secret:
+        report.add(
+            "cxone credentials",
+            WARN,
+            "client_credentials grant (CXONE_GRANT_TYPE): client id and secret set; the access key "
+            "that is also set is not used (NICE's default for back-end integrations is "
+            "CXONE_GRANT_TYPE=password)",
+        )
     else:
-        detail = "client_credentials grant: client id and secret set (no access key)"
-    report.add("cxone credentials", OK, detail)
+        report.add(
+            "cxone credentials", OK, "client_credentials grant (CXONE_GRANT_TYPE): client id and secret set"
+        )
     return True
+
+
+def _check_hosts(report: Report, settings: Settings) -> Check:
+    """CXONE_AUTH_URL and CXONE_API_URL against CXONE_TRUSTED_HOSTS, one line each; the token check
+    adds the endpoints discovery gives. A fail here means no credential is sent anywhere."""
+    trusted = settings.trusted_cxone_hosts()
+    lines, status = [], OK
+    for name, value in (
+        ("CXONE_AUTH_URL", settings.cxone_auth_url),
+        ("CXONE_API_URL", settings.cxone_api_url),
+    ):
+        if not value:
+            lines.append(f"{name}: not set (api_endpoint is discovered)")
+            continue
+        problem = trusted.problem_with(value)
+        lines.append(f"{name} {value}: {'ok' if problem is None else 'FAIL: ' + problem}")
+        status = status if problem is None else FAIL
+    return report.add("cxone hosts", status, "\n".join(lines))
+
+
+def _check_pauses(report: Report, client: redis.Redis) -> None:
+    """Whether CXone has made every worker wait: rejected credentials, or a 429's Retry-After."""
+    findings = []
+    paused = TokenPause(client).current()
+    if paused is not None:
+        findings.append(f"token requests paused {paused.seconds_left:.0f}s more: {paused.reason}")
+    limiter = CallLimiter(client, redis_keys.CXONE_RATE_LIMIT, 1, pause_key=redis_keys.CXONE_PAUSE_UNTIL)
+    calls_left = limiter.pause_left()
+    if calls_left > 0:
+        findings.append(f"API calls paused {calls_left:.0f}s more (CXone answered 429 with Retry-After)")
+    if findings:
+        report.add("cxone pauses", WARN, "\n".join(findings))
+    else:
+        report.add("cxone pauses", OK, "none: the workers may ask for tokens and call CXone")
 
 
 def _check_routing_table(report: Report, settings: Settings) -> RoutingTable | None:
@@ -405,21 +467,36 @@ def _redis_config(client: redis.Redis) -> tuple[str | None, str | None]:
     return policy, appendonly
 
 
-def _check_token(report: Report, settings: Settings, cxone: _DoctorClient | None) -> Token | None:
+def _check_token(
+    report: Report, settings: Settings, cxone: _DoctorClient | None, hosts: Check
+) -> Token | None:
     if cxone is None:
-        report.add("cxone token", SKIP, "CXone credentials are incomplete")
+        why = (
+            "CXone credentials are incomplete"
+            if hosts.status == OK
+            else "untrusted CXone URL: no credential sent"
+        )
+        report.add("cxone token", SKIP, why)
         return None
     try:
         token = cxone.fresh_token()
     except CXoneError as exc:
         hint = ""
-        if exc.status in (400, 401, 403):
+        if isinstance(exc, CredentialsRejected):
+            hint = f" (CXone's OAuth error: {exc.error}, HTTP {exc.status})"
+        elif isinstance(exc, UntrustedEndpoint):
+            hosts.status = FAIL
+            hosts.detail += f"\ndiscovered {exc.url}: FAIL: not trusted, no credential sent"
+        elif exc.status in (400, 401, 403):
             hint = (
                 " (check CXONE_CLIENT_ID/CXONE_CLIENT_SECRET and the access key pair; an "
                 "access key must belong to an active CXone API user)"
             )
         report.add("cxone token", FAIL, f"no token from {settings.cxone_auth_url}: {exc.reason}{hint}")
         return None
+    hosts.detail += f"\ntoken_endpoint {cxone.token_endpoint()}: ok (discovered)"
+    if not settings.cxone_api_url:
+        hosts.detail += f"\napi_endpoint {token.api_base}: ok (discovered)"
     host = (
         f"{token.api_base} (pinned by CXONE_API_URL)"
         if settings.cxone_api_url
@@ -481,6 +558,8 @@ def _in_turn(call: Callable[[], T]) -> T:
             return call()
         except RateLimited as exc:
             if waited + exc.wait > MAX_LIMITER_WAIT_SECONDS:
+                if isinstance(exc, PausedByCXone):
+                    raise  # CXone's own pause: its reason says how long it lasts
                 raise LimiterBusy from exc
             time.sleep(exc.wait)
             waited += exc.wait

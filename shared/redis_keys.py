@@ -71,6 +71,12 @@ CXONE_TOKEN = PREFIX + "cxone:token"
 CXONE_TOKEN_LOCK = PREFIX + "cxone:token:lock"
 CXONE_TOKEN_FAILURE = PREFIX + "cxone:token:last-failure"  # short-lived: shared failure cooldown
 CXONE_RATE_LIMIT = PREFIX + "cxone:rate-limit"
+# "No CXone API call before" (ms, Redis clock), set from a 429's Retry-After; expires when it passes.
+CXONE_PAUSE_UNTIL = PREFIX + "cxone:pause-until"
+# CXone rejected the credentials: no token request while this exists (JSON: error, reason); the
+# step counts rejections in a row, so the pause grows (15 s, 30 s, 60 s ...). Both go on success.
+CXONE_TOKEN_PAUSE = PREFIX + "cxone:token:paused"
+CXONE_TOKEN_PAUSE_STEP = PREFIX + "cxone:token:pause-step"
 # sorted set: routing id -> when the limiter last refused it (the backlog, to spread retries)
 LIMITER_WAITING = PREFIX + "cxone:rate-limit:waiting"
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlparse
 
+from shared.cxone import trust
 from shared.routing.contact_id import DEFAULT_CONTACT_ID_PATTERN, pattern_problem
 
 DEFAULT_CXONE_AUTH_URL = "https://cxone.niceincontact.com"
@@ -82,6 +83,14 @@ def choice(options: tuple[str, ...], normalise: Callable[[str], str]) -> Parser:
         return value
 
     return parse
+
+
+def host_list(raw: str) -> tuple[str, ...]:
+    """Comma-separated host entries (see :mod:`shared.cxone.trust`), lower-cased."""
+    try:
+        return tuple(trust.normalise_entry(entry) for entry in comma_separated(raw))
+    except ValueError as exc:
+        raise InvalidValue(str(exc)) from None
 
 
 def url(*schemes: str) -> Parser:
@@ -237,6 +246,16 @@ class Settings:
     cxone_client_secret: str = setting("CXONE_CLIENT_SECRET", "", secret=True)
     cxone_access_key_id: str = setting("CXONE_ACCESS_KEY_ID", "", secret=True)
     cxone_access_key_secret: str = setting("CXONE_ACCESS_KEY_SECRET", "", secret=True)
+    # NICE's default for back-end integrations is the password grant (the API user's access key);
+    # client_credentials only for applications registered for it. Never guessed from what is set.
+    cxone_grant_type: str = setting(
+        "CXONE_GRANT_TYPE", "password", choice(("password", "client_credentials"), str.lower)
+    )
+    # Where the access key and tokens may be sent: https on these domains (and their subdomains),
+    # or loopback. Checked at worker start-up and on every discovered endpoint.
+    cxone_trusted_hosts: tuple[str, ...] = setting(
+        "CXONE_TRUSTED_HOSTS", trust.DEFAULT_TRUSTED_HOSTS, host_list
+    )
     cxone_rate_limit_per_minute: int = setting("CXONE_RATE_LIMIT_PER_MINUTE", 100, integer, minimum=1)
     cxone_connect_timeout_seconds: float = setting("CXONE_CONNECT_TIMEOUT_SECONDS", 3.05, number, minimum=0.1)
     cxone_read_timeout_seconds: float = setting("CXONE_READ_TIMEOUT_SECONDS", 10.0, number, minimum=0.1)
@@ -285,11 +304,6 @@ class Settings:
     # password is refused with a real tenant (shared/demo_secrets.py).
     flower_basic_auth: str = setting("FLOWER_BASIC_AUTH", "", secret=True)
 
-    @property
-    def cxone_grant_type(self) -> str:
-        """``password`` when an API access key is configured (NICE's default), else ``client_credentials``."""
-        return "password" if self.cxone_access_key_id else "client_credentials"
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from an environment mapping; raise :class:`SettingsError` naming every bad one."""
@@ -309,19 +323,45 @@ class Settings:
             )
 
     def require_cxone_credentials(self) -> None:
-        """Workers need client credentials (and usually an access key pair) to obtain a token."""
-        missing = [
-            name
-            for name, value in (
-                ("CXONE_CLIENT_ID", self.cxone_client_id),
-                ("CXONE_CLIENT_SECRET", self.cxone_client_secret),
-            )
-            if not value
+        """Workers need the client credentials and, for the password grant, the access key pair."""
+        required = [
+            ("CXONE_CLIENT_ID", self.cxone_client_id),
+            ("CXONE_CLIENT_SECRET", self.cxone_client_secret),
         ]
-        if bool(self.cxone_access_key_id) != bool(self.cxone_access_key_secret):
-            missing.append("CXONE_ACCESS_KEY_SECRET" if self.cxone_access_key_id else "CXONE_ACCESS_KEY_ID")
-        if missing:
-            raise SettingsError("missing CXone credentials: " + ", ".join(missing))
+        if self.cxone_grant_type == "password":
+            required += [
+                ("CXONE_ACCESS_KEY_ID", self.cxone_access_key_id),
+                ("CXONE_ACCESS_KEY_SECRET", self.cxone_access_key_secret),
+            ]
+        missing = [name for name, value in required if not value]
+        if not missing:
+            return
+        message = "missing CXone credentials: " + ", ".join(missing)
+        if any(name.startswith("CXONE_ACCESS_KEY") for name in missing):
+            message += (
+                " (CXONE_GRANT_TYPE=password, the default, needs the API user's access key; set "
+                "CXONE_GRANT_TYPE=client_credentials only if the application is registered for that grant)"
+            )
+        raise SettingsError(message)
+
+    def trusted_cxone_hosts(self) -> trust.TrustedHosts:
+        """The hosts CXone credentials may go to (CXONE_TRUSTED_HOSTS, plus loopback)."""
+        return trust.TrustedHosts.from_entries(self.cxone_trusted_hosts)
+
+    def require_trusted_cxone_urls(self) -> None:
+        """Workers send credentials to CXONE_AUTH_URL's token endpoint and CXONE_API_URL: refuse to
+        start unless both are https on a trusted host (or loopback)."""
+        hosts = self.trusted_cxone_hosts()
+        problems = [
+            f"{name}={value}: {problem}"
+            for name, value in (
+                ("CXONE_AUTH_URL", self.cxone_auth_url),
+                ("CXONE_API_URL", self.cxone_api_url),
+            )
+            if value and (problem := hosts.problem_with(value))
+        ]
+        if problems:
+            raise SettingsError("untrusted CXone URL: " + "; ".join(problems))
 
     def _relation_problems(self) -> list[str]:
         """Settings that are each valid but do not fit together."""

@@ -6,6 +6,7 @@ from worker import observability, revocations
 
 settings = load_settings()
 settings.require_cxone_credentials()
+settings.require_trusted_cxone_urls()  # never send the access key or a token elsewhere
 observability.install(settings)  # JSON logs, metrics server, routing ids on every task's lines
 # Flower runs on this app too (scripts/run-flower): its "Revoke" goes through RecordingControl.
 celery = make_celery(settings, control=revocations.RecordingControl)

@@ -82,6 +82,7 @@ def worker_context() -> WorkerContext:
         if _context is None:
             settings = load_settings()
             settings.require_cxone_credentials()
+            settings.require_trusted_cxone_urls()
             _context = WorkerContext.build(settings)
         return _context
 

@@ -42,7 +42,15 @@ NO_REASON = "none"
 #: ``superseded``: a newer routing for the same contact replaced it before it ran (no call made).
 ROUTING_OUTCOMES = ("routed", "retried", "failed", "superseded")
 #: ``retried``: why the routing runs again later.
-ROUTING_RETRY_CAUSES = ("throttled", "rate_limited", "transient", "in_flight", "redis_unavailable")
+ROUTING_RETRY_CAUSES = (
+    "throttled",
+    "rate_limited",
+    "transient",
+    "in_flight",
+    "redis_unavailable",
+    "cxone_pause",
+    "credentials_rejected",
+)
 #: ``failed``: which kind of failure ended it (it is dead-lettered).
 ROUTING_FAILURE_REASONS = ("permanent", "retry_window", "poison", "outcome_unknown", "revoked")
 

@@ -25,6 +25,7 @@ from prometheus_client import start_http_server
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from shared.cxone import metrics as cxone_metrics
 from shared.logging_setup import bind_log_context, configure_logging, reset_log_context
 from shared.settings import Settings
 from worker import metrics
@@ -85,6 +86,7 @@ def start_metrics_server(settings: Settings, redis_client: redis.Redis | None = 
         )
         return None
     metrics.WORKER_REGISTRY.register(metrics.RoutingStateCollector(client))
+    metrics.WORKER_REGISTRY.register(cxone_metrics.CXonePausesCollector(client))
     _metrics_started = True
     log.info("worker metrics served on port %s at /metrics", port, extra={"port": port})
     return server

@@ -31,7 +31,15 @@ from dataclasses import dataclass
 import redis
 
 from shared import redis_keys
-from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
+from shared.cxone.errors import (
+    CredentialsRejected,
+    OutcomeUnknown,
+    PausedByCXone,
+    Permanent,
+    RateLimited,
+    Throttled,
+    Transient,
+)
 from shared.cxone.single_flight import delete_if_equal
 from shared.routing.contact_id import is_contact_id, shown
 from shared.routing.job import RoutingJob
@@ -290,7 +298,8 @@ def _signal_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> None:
 
 
 def countdown_for(error: Transient, failures: int, ctx: WorkerContext, backlog: int = 0) -> float:
-    """Seconds until the next attempt: limiter wait, Retry-After, or exponential backoff.
+    """Seconds until the next attempt: limiter wait (CXone's pause included), Retry-After, the
+    end of the credentials pause, or exponential backoff.
 
     ``backlog`` is how many routings are waiting for a call slot (only read for
     :class:`RateLimited`): their retries are spread over the time the backlog needs to drain.
@@ -304,7 +313,9 @@ def countdown_for(error: Transient, failures: int, ctx: WorkerContext, backlog: 
         # slot meets about one of them instead of the whole backlog waking at once.
         drain = backlog * 60.0 / ctx.settings.cxone_rate_limit_per_minute
         delay = error.wait + ctx.rng.uniform(0.01, max(0.5, drain))
-    elif isinstance(error, Throttled) and error.retry_after is not None:
+    elif isinstance(error, Throttled | CredentialsRejected) and error.retry_after is not None:
+        # Never before CXone's Retry-After, nor before the shared credentials pause ends (then
+        # the first routing back makes the one token request; the others wait on its lock).
         delay = error.retry_after + ctx.rng.uniform(0.1, 1.0)
     else:
         # Clamp the exponent: 2.0 ** 1024 overflows, and any cap is reached long before 2 ** 32.
@@ -348,9 +359,14 @@ def _plan_retry(
 
 
 def retry_cause(error: Transient) -> str:
-    """The ``reason`` label of a retry: our own limiter, a CXone 429, or any other transient error."""
+    """The ``reason`` label of a retry: CXone's shared pause, our own limiter, a CXone 429, rejected
+    credentials, or any other transient error."""
+    if isinstance(error, PausedByCXone):
+        return "cxone_pause"
     if isinstance(error, RateLimited):
         return "rate_limited"
     if isinstance(error, Throttled):
         return "throttled"
+    if isinstance(error, CredentialsRejected):
+        return "credentials_rejected"
     return "transient"

@@ -8,6 +8,12 @@ routing-queue call, https://developer.niceincontact.com/API/DigitalEngagementAPI
 
 Errors come out as :mod:`shared.cxone.errors` classes; the retry policy lives in the worker, not
 here, so there is exactly one retry layer (no urllib3 retries on the session).
+
+Credentials only go where they belong: the token endpoint and the API host must be https on a
+trusted host (:mod:`shared.cxone.trust`), and no redirect is ever followed (a 307 would re-send the
+access key secret, or the bearer token, to wherever it points). What CXone says about waiting is
+shared by every worker through Redis: a 429's ``Retry-After`` pauses all API calls (in the
+limiter), and rejected credentials pause all token requests (:mod:`shared.cxone.token_pause`).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import redis
 import requests
@@ -29,9 +35,19 @@ from requests.adapters import HTTPAdapter
 from shared import redis_keys
 from shared.cxone import metrics
 from shared.cxone.contact import ContactFields, ContactState, contact_state, unknown_contact
-from shared.cxone.errors import Permanent, RateLimited, Throttled, Transient
+from shared.cxone.errors import (
+    CredentialsRejected,
+    CXoneError,
+    PausedByCXone,
+    Permanent,
+    RateLimited,
+    Throttled,
+    Transient,
+    UntrustedEndpoint,
+)
 from shared.cxone.rate_limiter import CallLimiter
 from shared.cxone.single_flight import SingleFlightTimeout, delete_if_equal, get_or_compute
+from shared.cxone.token_pause import TokenPause
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +65,17 @@ SKILLS_PAGE_SIZE = 100
 TOKEN_MEMO_SECONDS = 5.0
 #: After a failed token request, no worker asks again for this long (they retry with backoff).
 TOKEN_FAILURE_COOLDOWN_SECONDS = 5.0
+#: The longest pause a 429's Retry-After can impose on every worker: a value beyond it (a garbled
+#: date, a day) would stop all routing, so it is cut to this and logged.
+MAX_CXONE_PAUSE_SECONDS = 3600.0
+#: Token endpoint answers that mean "your configuration is wrong", by OAuth error code (RFC 6749
+#: section 5.2), with what the operator should check; {grant} is CXONE_GRANT_TYPE.
+CREDENTIALS_HINTS = {
+    "invalid_grant": "check CXONE_ACCESS_KEY_ID/SECRET (an access key of an active CXone API user)",
+    "invalid_client": "check CXONE_CLIENT_ID/SECRET",
+    "unauthorized_client": "the application may not use the {grant} grant: check CXONE_GRANT_TYPE",
+    "unsupported_grant_type": "CXone does not offer the {grant} grant: check CXONE_GRANT_TYPE",
+}
 
 
 @dataclass(frozen=True)
@@ -79,8 +106,13 @@ class CXoneClient:
         self.session = session or _new_session(pool_size=settings.worker_concurrency)
         self.timeout = (settings.cxone_connect_timeout_seconds, settings.cxone_read_timeout_seconds)
         self.limiter = CallLimiter(
-            redis_client, redis_keys.CXONE_RATE_LIMIT, settings.cxone_rate_limit_per_minute
+            redis_client,
+            redis_keys.CXONE_RATE_LIMIT,
+            settings.cxone_rate_limit_per_minute,
+            pause_key=redis_keys.CXONE_PAUSE_UNTIL,
         )
+        self.token_pause = TokenPause(redis_client)
+        self.trusted = settings.trusted_cxone_hosts()
         self._token_endpoint: str | None = None
         self._token_memo: tuple[Token, float] | None = None  # (token, reuse until)
         #: Tokens CXone answered 401 to (access token → its expiry), never to be kept again.
@@ -127,20 +159,39 @@ class CXoneClient:
         return token
 
     def _fetch_token_unless_failing(self) -> tuple[str, float]:
+        # Runs under the token lock, so one worker at a time gets here. While CXone rejects the
+        # credentials, no worker asks at all until the shared pause ends (it grows up to a minute).
+        paused = self.token_pause.current()
+        if paused is not None:
+            raise CredentialsRejected(paused.reason, error=paused.error, retry_after=paused.seconds_left)
         # While CXone's token endpoint is down or refusing us, every waiting task would otherwise
         # make its own token request the moment it gets the lock. One failure is shared instead:
         # for a few seconds, everyone fails fast with the same reason and no request is sent.
         recent = self.redis.get(redis_keys.CXONE_TOKEN_FAILURE)
         if recent is not None:
-            reason = recent.decode() if isinstance(recent, bytes) else recent
-            raise Transient(reason, not_delivered=True, endpoint="token")
+            raise _shared_failure(recent.decode() if isinstance(recent, bytes) else recent)
         try:
-            return self._fetch_token()
-        except Transient as exc:
-            self.redis.set(
-                redis_keys.CXONE_TOKEN_FAILURE, exc.reason, px=int(TOKEN_FAILURE_COOLDOWN_SECONDS * 1000)
+            fetched = self._fetch_token()
+        except CredentialsRejected as exc:
+            exc.retry_after = self.token_pause.start(exc.error, exc.reason)
+            metrics.CREDENTIALS_REJECTED.labels(error=exc.error).inc()
+            log.error(
+                "%s; no worker requests a CXone token for %.0fs",
+                exc.reason,
+                exc.retry_after,
+                extra={"oauth_error": exc.error, "status": exc.status},
             )
             raise
+        except CXoneError as exc:
+            failure = {"reason": exc.reason, "permanent": isinstance(exc, Permanent)}
+            self.redis.set(
+                redis_keys.CXONE_TOKEN_FAILURE,
+                json.dumps(failure),
+                px=int(TOKEN_FAILURE_COOLDOWN_SECONDS * 1000),
+            )
+            raise
+        self.token_pause.clear()
+        return fetched
 
     def drop_token(self, token: Token) -> None:
         """Forget ``token`` after CXone rejected it, unless another worker already replaced it."""
@@ -164,16 +215,22 @@ class CXoneClient:
         self.token_requests += 1
         metrics.TOKEN_REFRESHES.inc()
         log.info("requesting a CXone token", extra={"grant_type": form["grant_type"]})
+        token_endpoint = self._discover_token_endpoint()
         response = self._send(
-            "POST",
-            self._discover_token_endpoint(),
-            "token",
-            data=form,
-            auth=(s.cxone_client_id, s.cxone_client_secret),
+            "POST", token_endpoint, "token", data=form, auth=(s.cxone_client_id, s.cxone_client_secret)
         )
+        if 300 <= response.status_code < 400:
+            raise CredentialsRejected(
+                f"the CXone token endpoint {token_endpoint} answered HTTP {response.status_code}, a "
+                f"redirect to {_location_host(response)}: not followed, the credentials are never "
+                "sent elsewhere; check CXONE_AUTH_URL",
+                error="redirect",
+                status=response.status_code,
+            )
         if response.status_code != 200:
-            # Wrong credentials are an operator's fix, not the routing's fault: retry (with
-            # backoff) so the routing completes once the credentials are corrected.
+            rejected = _credentials_rejected(response, s.cxone_grant_type)
+            if rejected is not None:
+                raise rejected
             raise Transient(
                 f"CXone token request refused: {_error_text(response)}",
                 status=response.status_code,
@@ -186,7 +243,10 @@ class CXoneClient:
             raise Transient("CXone token response has no access_token", endpoint="token")
         expires_in = float(body.get("expires_in") or 3600)
         tenant_id = _jwt_claim(access_token, "tenantId") or ""
-        api_base = s.cxone_api_url or self._discover_api_base(tenant_id)
+        if s.cxone_api_url:
+            api_base = self._require_trusted(s.cxone_api_url, "CXONE_API_URL", "no token is sent there")
+        else:
+            api_base = self._discover_api_base(tenant_id)
         token = Token(access_token, time.time() + expires_in, tenant_id, api_base)
         margin = s.cxone_token_refresh_margin_seconds
         ttl = expires_in - margin if expires_in > 2 * margin else expires_in / 2
@@ -195,10 +255,23 @@ class CXoneClient:
     def _discover_token_endpoint(self) -> str:
         with self._discovery_lock:
             if self._token_endpoint is None:
-                self._token_endpoint = self._well_known(
-                    "openid-configuration", "token_endpoint", what="OIDC discovery"
+                endpoint = self._well_known("openid-configuration", "token_endpoint", what="OIDC discovery")
+                self._token_endpoint = self._require_trusted(
+                    endpoint, "token_endpoint", "not sent any credentials", discovered=True
                 )
             return self._token_endpoint
+
+    def token_endpoint(self) -> str:
+        """The token endpoint OIDC discovery gave (looked up once per process, and checked)."""
+        return self._discover_token_endpoint()
+
+    def _require_trusted(self, url: str, name: str, consequence: str, *, discovered: bool = False) -> str:
+        """``url`` if credentials may go there, else :class:`UntrustedEndpoint` naming ``name``."""
+        problem = self.trusted.problem_with(url)
+        if problem is None:
+            return url
+        source = f"CXone discovery returned an untrusted {name}" if discovered else f"{name} is untrusted:"
+        raise UntrustedEndpoint(f"{source} {url} ({problem}): {consequence}", url=url, endpoint="discovery")
 
     def _discover_api_base(self, tenant_id: str) -> str:
         if not tenant_id:
@@ -208,16 +281,18 @@ class CXoneClient:
         )
         if not api.startswith("http"):
             raise Transient("cxone-configuration has no api_endpoint", endpoint="discovery")
-        return api.rstrip("/")
+        return self._require_trusted(api.rstrip("/"), "api_endpoint", "no token sent there", discovered=True)
 
     def _well_known(self, document: str, field: str, *, what: str, **params: str) -> str:
         """``field`` of the public ``/.well-known/<document>`` on the auth host (no token needed);
         ``what`` names the lookup in the error when CXone does not give it."""
         url = f"{self.settings.cxone_auth_url}/.well-known/{document}"
+        self._require_trusted(self.settings.cxone_auth_url, "CXONE_AUTH_URL", "no discovery from there")
         response = self._send("GET", url, "discovery", params=params or None)
         if response.status_code != 200:
+            moved = f" (redirect to {_location_host(response)}, not followed)" if response.is_redirect else ""
             raise Transient(
-                f"{what} failed: HTTP {response.status_code}",
+                f"{what} failed: HTTP {response.status_code}{moved}",
                 status=response.status_code,
                 endpoint="discovery",
             )
@@ -282,10 +357,12 @@ class CXoneClient:
             # worker's refresh, and a slot taken before that wait would be spent long before the
             # call reaches CXone, which could then count more calls in some 60 s than the limit.
             token = self.token()
-            wait = self.limiter.try_acquire()
-            if wait > 0:
-                metrics.LIMITER_WAIT.observe(wait)
-                raise RateLimited(wait)
+            # Refused while the window is full, or while CXone's pause (a 429's Retry-After, set
+            # by any worker) lasts: then nothing is sent by anyone, whatever the task's countdown.
+            slot = self.limiter.acquire()
+            if slot.wait > 0:
+                metrics.LIMITER_WAIT.observe(slot.wait)
+                raise PausedByCXone(slot.wait) if slot.paused else RateLimited(slot.wait)
             response = self._send(
                 method,
                 token.api_base + path,
@@ -293,6 +370,8 @@ class CXoneClient:
                 headers={"Authorization": f"Bearer {token.access_token}"},
                 **kwargs,
             )
+            if response.status_code == 429:
+                self._pause_for_retry_after(response, endpoint)
             if response.status_code == 401 and attempt == 1:
                 log.info("CXone rejected the token; refreshing once", extra={"endpoint": endpoint})
                 self.drop_token(token)
@@ -300,11 +379,31 @@ class CXoneClient:
             return _check(response, endpoint)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _pause_for_retry_after(self, response: requests.Response, endpoint: str) -> None:
+        """CXone's Retry-After applies to the client, not the one request: pause every worker."""
+        retry_after = _retry_after(response)
+        if not retry_after:
+            return  # no Retry-After: only this task backs off (exponentially, with jitter)
+        if retry_after > MAX_CXONE_PAUSE_SECONDS:
+            log.warning("CXone's Retry-After of %.0fs is cut to %.0fs", retry_after, MAX_CXONE_PAUSE_SECONDS)
+            retry_after = MAX_CXONE_PAUSE_SECONDS
+        paused = self.limiter.pause(retry_after)
+        log.warning(
+            "CXone answered 429 with Retry-After %.0fs: no worker calls CXone for %.1fs",
+            retry_after,
+            paused,
+            extra={"endpoint": endpoint, "retry_after": retry_after},
+        )
+
     def _send(self, method: str, url: str, endpoint: str, **kwargs) -> requests.Response:
         started = time.perf_counter()
         status = "error"  # anything unexpected (a bug, not CXone) still gets timed
         try:
-            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            # Never follow a redirect: requests would re-send the form body (the access key
+            # secret) on a 307, and re-attach the auth, to wherever Location points.
+            response = self.session.request(
+                method, url, timeout=self.timeout, allow_redirects=False, **kwargs
+            )
             status = str(response.status_code)
             return response
         except requests.ConnectTimeout as exc:
@@ -328,6 +427,14 @@ def _check(response: requests.Response, endpoint: str) -> requests.Response:
     status = response.status_code
     if 200 <= status < 300:
         return response
+    if 300 <= status < 400:
+        # Not followed (see _send): the bearer token only goes to the API host we checked.
+        raise Permanent(
+            f"{endpoint}: HTTP {status}, a redirect to {_location_host(response)}: not followed "
+            "(the CXone token is only sent to the configured API host)",
+            status=status,
+            endpoint=endpoint,
+        )
     reason = f"{endpoint}: HTTP {status}: {_error_text(response)}"
     if status == 429:
         raise Throttled(reason, retry_after=_retry_after(response), status=status, endpoint=endpoint)
@@ -339,6 +446,50 @@ def _check(response: requests.Response, endpoint: str) -> requests.Response:
         # 503 means the service refused before doing anything; 500/502/504 may have acted.
         raise Transient(reason, status=status, endpoint=endpoint, not_delivered=status == 503)
     raise Permanent(reason, status=status, endpoint=endpoint)
+
+
+def _location_host(response: requests.Response) -> str:
+    """The host a redirect points to (``Location`` may be relative: then the same host)."""
+    location = response.headers.get("Location")
+    if not location:
+        return "nowhere (no Location header)"
+    try:
+        host = urlsplit(urljoin(response.url or "", location)).hostname
+    except ValueError:
+        host = None
+    return host or f"an unreadable Location {location[:100]!r}"
+
+
+def _credentials_rejected(response: requests.Response, grant_type: str) -> CredentialsRejected | None:
+    """The token endpoint's answer as :class:`CredentialsRejected` when it says our configuration is
+    wrong (an OAuth error code of :data:`CREDENTIALS_HINTS`, or any 401), else None."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    code = body.get("error") if isinstance(body, dict) else None
+    if response.status_code == 401 and code not in CREDENTIALS_HINTS:
+        code = "invalid_client"  # a 401 from the token endpoint is failed client authentication
+    if code not in CREDENTIALS_HINTS or response.status_code not in (400, 401):
+        return None
+    hint = CREDENTIALS_HINTS[code].format(grant=grant_type)
+    if code == "invalid_grant" and grant_type == "client_credentials":
+        hint = "check CXONE_CLIENT_ID/SECRET and CXONE_GRANT_TYPE"
+    return CredentialsRejected(
+        f"CXone rejected the credentials ({code}): {hint}", error=code, status=response.status_code
+    )
+
+
+def _shared_failure(raw: str) -> CXoneError:
+    """The token failure another worker recorded a moment ago, raised here without a request."""
+    try:
+        failure = json.loads(raw)
+        reason, permanent = str(failure["reason"]), bool(failure.get("permanent"))
+    except (ValueError, KeyError, TypeError):
+        reason, permanent = raw, False
+    if permanent:
+        return Permanent(reason, endpoint="token")
+    return Transient(reason, not_delivered=True, endpoint="token")
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -29,6 +29,12 @@ STATUS_WORDS = {
     502: "bad gateway",
     503: "outage",
     504: "gateway timeout",
+    # Redirects are never followed (see shared.cxone.client): the answer is the failure.
+    301: "redirect, not followed",
+    302: "redirect, not followed",
+    303: "redirect, not followed",
+    307: "redirect, not followed",
+    308: "redirect, not followed",
 }
 
 
@@ -98,8 +104,8 @@ class Throttled(Transient):
 class RateLimited(Transient):
     """Our own shared limiter refused the call before it was sent; ``wait`` seconds until a slot."""
 
-    def __init__(self, wait: float):
-        super().__init__(f"rate limiter: next CXone call slot in {wait:.2f}s", not_delivered=True)
+    def __init__(self, wait: float, reason: str | None = None):
+        super().__init__(reason or f"rate limiter: next CXone call slot in {wait:.2f}s", not_delivered=True)
         self.wait = wait
 
     @property
@@ -108,8 +114,65 @@ class RateLimited(Transient):
         return "waiting for a CXone call slot (CXONE_RATE_LIMIT_PER_MINUTE)"
 
 
+class PausedByCXone(RateLimited):
+    """CXone answered a 429 with Retry-After: no worker calls the tenant's API before it has passed.
+
+    Refused by the limiter like :class:`RateLimited` (nothing was sent), ``wait`` seconds to go.
+    """
+
+    def __init__(self, wait: float):
+        super().__init__(
+            wait, f"CXone asked us to wait (429 with Retry-After): no CXone API call for {wait:.1f}s more"
+        )
+
+    @property
+    def summary(self) -> str:
+        """CXone's pause, not our own limit: nothing was sent."""
+        return "waiting as CXone asked (429 with Retry-After)"
+
+
+class CredentialsRejected(Transient):
+    """The token endpoint refused our configuration: wrong credentials (``invalid_grant``,
+    ``invalid_client``), a grant the application may not use (``unauthorized_client``,
+    ``unsupported_grant_type``), or it redirected elsewhere (``redirect``, not followed).
+
+    Retrying quickly cannot help and may lock the API user, so every worker stops asking for a
+    while (a shared pause); routings keep retrying in their window so they complete once an
+    operator fixes the credentials. ``error`` is the OAuth error code; ``retry_after`` the seconds
+    until the shared pause ends.
+    """
+
+    def __init__(self, reason: str, *, error: str, retry_after: float | None = None, **kwargs):
+        kwargs.setdefault("endpoint", "token")
+        super().__init__(reason, not_delivered=True, **kwargs)
+        self.error = error
+        self.retry_after = retry_after
+
+    @property
+    def summary(self) -> str:
+        """The OAuth error code and what to check (our words: the code is one of a fixed set, CXone's
+        description is never quoted); for a redirect, not where it pointed."""
+        if self.error == "redirect":
+            return f"{super().summary}: check CXONE_AUTH_URL"
+        return self.reason
+
+
 class Permanent(CXoneError):
     """400/403/404, unknown queue, inactive skill: retrying cannot help."""
+
+
+class UntrustedEndpoint(Permanent):
+    """CXone discovery (or a setting) names a URL credentials must not go to (see
+    :mod:`shared.cxone.trust`); ``url`` is that URL. Nothing was sent there."""
+
+    def __init__(self, reason: str, *, url: str, **kwargs):
+        super().__init__(reason, **kwargs)
+        self.url = url
+
+    @property
+    def summary(self) -> str:
+        """That a URL was refused, not the URL (a discovery's answer may name anything)."""
+        return "an untrusted CXone URL (not https on CXONE_TRUSTED_HOSTS): nothing was sent to it"
 
 
 class OutcomeUnknown(Permanent):

@@ -8,31 +8,69 @@ grants one more or says how long until the oldest grant ages out. It is a true s
 Why hand-written rather than the ``limits`` package: the script reads the clock with Redis ``TIME``,
 so worker hosts with skewed clocks still share one timeline, and a refusal returns the exact wait in
 the same round trip (the worker turns it into a Celery retry countdown).
+
+It also keeps the tenant-wide pause CXone asks for with a 429's ``Retry-After``: :meth:`CallLimiter.pause`
+moves a "no call before" time forward (never back), and while it lies ahead every grant is refused
+with the time left, whichever worker, task or code path asks. The sliding window is untouched by a
+pause, so its own pacing simply continues afterwards.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import redis
 
-# KEYS[1] = log (list of grant times, newest first); ARGV = limit, window_ms
+# KEYS[1] = log (list of grant times, newest first), KEYS[2] = pause-until (ms, Redis clock; optional)
+# ARGV = limit, window_ms. Returns {wait_ms, paused}: {0, 0} is a grant.
 _SLIDING_WINDOW = """
 local limit = tonumber(ARGV[1])
 local window_ms = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if #KEYS > 1 then
+    local pause_until = tonumber(redis.call('GET', KEYS[2]) or '0')
+    if pause_until > now_ms then
+        return {pause_until - now_ms, 1}
+    end
+end
 local oldest = redis.call('LINDEX', KEYS[1], limit - 1)
 if oldest and now_ms - tonumber(oldest) < window_ms then
-    return tonumber(oldest) + window_ms - now_ms
+    return {tonumber(oldest) + window_ms - now_ms, 0}
 end
 redis.call('LPUSH', KEYS[1], now_ms)
 redis.call('LTRIM', KEYS[1], 0, limit - 1)
 redis.call('PEXPIRE', KEYS[1], window_ms)
-return 0
+return {0, 0}
+"""
+
+# KEYS[1] = pause-until (ms); ARGV[1] = pause length in ms. Keeps the later of the current and the
+# new end (two workers' 429s never shorten each other's pause); returns the ms left.
+_PAUSE = """
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local wanted = now_ms + tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if wanted > current then
+    redis.call('SET', KEYS[1], wanted, 'PX', wanted - now_ms)
+    return wanted - now_ms
+end
+return math.max(0, current - now_ms)
 """
 
 
+@dataclass(frozen=True)
+class SlotAnswer:
+    """What the limiter said: ``wait`` 0.0 is a granted slot, else the seconds to wait; ``paused``
+    when the refusal is CXone's pause (a 429's Retry-After) rather than the window being full."""
+
+    wait: float
+    paused: bool = False
+
+
 class CallLimiter:
-    """Grants at most ``limit`` calls per sliding ``window_seconds`` across all processes."""
+    """Grants at most ``limit`` calls per sliding ``window_seconds`` across all processes, and none
+    while the pause at ``pause_key`` (if given) lasts."""
 
     def __init__(
         self,
@@ -41,15 +79,39 @@ class CallLimiter:
         limit: int,
         window_seconds: float = 60.0,
         guard_seconds: float = 1.0,
+        pause_key: str | None = None,
     ):
+        self.redis = client
+        self._script = client.register_script(_SLIDING_WINDOW)
+        self._pause_script = client.register_script(_PAUSE)
+        self.key = key
+        self.pause_key = pause_key
+        self.limit = limit
         # The guard widens the window a little: a call granted at t reaches CXone a few ms later,
         # and uneven network delay must not squeeze limit+1 arrivals into CXone's own 60 s.
-        self._script = client.register_script(_SLIDING_WINDOW)
-        self.key = key
-        self.limit = limit
         self.window_ms = int((window_seconds + guard_seconds) * 1000)
+
+    def acquire(self) -> SlotAnswer:
+        """Take one call slot, unless the window is full or CXone's pause lies ahead."""
+        keys = [self.key] if self.pause_key is None else [self.key, self.pause_key]
+        wait_ms, paused = self._script(keys=keys, args=[self.limit, self.window_ms])
+        return SlotAnswer(int(wait_ms) / 1000.0, bool(int(paused)))
 
     def try_acquire(self) -> float:
         """Take one call slot: return 0.0 if granted, else the seconds to wait before asking again."""
-        wait_ms = int(self._script(keys=[self.key], args=[self.limit, self.window_ms]))
-        return wait_ms / 1000.0
+        return self.acquire().wait
+
+    def pause(self, seconds: float) -> float:
+        """Grant no slot to anyone for ``seconds`` from now (or longer, if a pause already ends
+        later); return the seconds the pause lasts from now. Needs ``pause_key``."""
+        if self.pause_key is None:
+            raise ValueError("this limiter has no pause key")
+        left_ms = self._pause_script(keys=[self.pause_key], args=[max(1, int(seconds * 1000))])
+        return int(left_ms) / 1000.0
+
+    def pause_left(self) -> float:
+        """Seconds until CXone's pause ends (0.0 when there is none)."""
+        if self.pause_key is None:
+            return 0.0
+        # The key expires when the pause ends, so its time to live is the time left (-2: none).
+        return max(0.0, int(self.redis.pttl(self.pause_key)) / 1000.0)

@@ -129,9 +129,11 @@ def test_json_output_lists_every_check_and_route(stack):
         "demo secrets",
         "webhook auth",
         "cxone credentials",
+        "cxone hosts",
         "routing table",
         "redis",
         "redis durability",
+        "cxone pauses",
         "cxone token",
     ]
     found = {r["intent"]: r["skill_id"] for r in report["routes"]}
@@ -168,7 +170,8 @@ def test_a_wrong_client_secret_fails_the_token_check_clearly(stack):
     assert result.returncode == 1
     token_line = next(line for line in result.stdout.splitlines() if line.startswith("cxone token"))
     assert "FAIL" in token_line
-    assert "token request refused" in token_line and "CXONE_CLIENT_SECRET" in token_line
+    assert "CXone rejected the credentials (invalid_client): check CXONE_CLIENT_ID/SECRET" in token_line
+    assert "(CXone's OAuth error: invalid_client, HTTP 401)" in token_line
     assert "skipped: no CXone token" in result.stdout
     assert "not-the-sandbox-secret" not in result.stdout + result.stderr
 

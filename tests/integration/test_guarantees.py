@@ -359,6 +359,44 @@ def test_429_without_retry_after_backs_off_and_completes(stack):
     record("429 without Retry-After", n, stats, [f"717{i:05d}" for i in range(n)])
 
 
+def test_retry_after_pauses_every_worker_until_it_has_passed(stack):
+    # CXone answers one 429 with Retry-After: nothing may reach it from any worker before that time
+    # has passed, although each task's countdown is capped far below it. (90 s, as the issue
+    # asks, in make soak; 20 s in make test, still four times the countdown cap set here.)
+    retry_after = scale(20, 90)
+    stack.set_faults(throttle_next=1, retry_after_seconds=retry_after)
+    for name in ("w1", "w2"):
+        stack.start_worker(name, concurrency=4, ROUTING_MAX_COUNTDOWN_SECONDS="5", WORKER_METRICS_PORT="0")
+    n = scale(20, 200)
+    contacts = [f"74{i:05d}" for i in range(n)]
+    answers = post_all(stack, [chat_body(contact) for contact in contacts])
+    assert all(r.status_code == 202 for r in answers)
+
+    stats = wait_routed(stack, n, retry_after + 90)
+
+    calls = requests.get(stack.sandbox_url + "/sandbox/calls", timeout=10).json()["calls"]
+    api_calls = [c for c in calls if c["endpoint"] != "issue_token"]
+    (throttled,) = [c for c in api_calls if c["status"] == 429]
+    paused_until = throttled["at"] + retry_after
+    during = [c for c in api_calls if throttled["at"] < c["at"] < paused_until]
+    assert during == [], f"{len(during)} CXone calls inside the {retry_after}s Retry-After"
+    puts = [c for c in api_calls if c["endpoint"] == "change_routing_queue"]
+    assert len(puts) == n and min(c["at"] for c in puts) >= paused_until
+    assert stats["contacts_routed"] == n
+    assert stats["contacts_routed_more_than_once"] == 0
+    assert stats["answered_429"] == 1
+    record(
+        f"429 Retry-After {retry_after} s",
+        n,
+        stats,
+        contacts,
+        calls_during_pause=len(during),
+        first_call_after_s=round(
+            min(c["at"] for c in api_calls if c["at"] > throttled["at"]) - throttled["at"], 1
+        ),
+    )
+
+
 # 6 ---------------------------------------------------------------------------------------------
 
 

@@ -72,6 +72,7 @@ def test_password_grant_with_basic_auth_issues_cxone_shaped_tokens(client: Flask
 
 
 def test_client_secret_post_and_client_credentials_grant(client: FlaskClient) -> None:
+    client.post("/sandbox/faults", json={"client_credentials_grant": True})
     form = {
         "grant_type": "client_credentials",
         "client_id": CONFIG.client_id,

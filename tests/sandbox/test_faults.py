@@ -55,7 +55,11 @@ def test_concurrent_callers_never_exceed_the_limit(live_sandbox: SandboxServer) 
     requests.post(f"{base}/sandbox/faults", json={"rate_limit_per_minute": 10}, timeout=30)
     token = requests.post(
         f"{base}/auth/token",
-        data={"grant_type": "client_credentials"},
+        data={
+            "grant_type": "password",
+            "username": CONFIG.access_key_id,
+            "password": CONFIG.access_key_secret,
+        },
         auth=(CONFIG.client_id, CONFIG.client_secret),
         timeout=30,
     ).json()["access_token"]

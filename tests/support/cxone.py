@@ -44,6 +44,8 @@ def make_settings(**overrides: Any) -> Settings:
         "cxone_client_secret": "client-secret",
         "cxone_access_key_id": "key-id",
         "cxone_access_key_secret": "sandbox/key+secret=",
+        # The fake CXone lives under example.test: trusted here as NICE's domains are by default.
+        "cxone_trusted_hosts": ("example.test",),
         "cxone_connect_timeout_seconds": 0.5,
         "cxone_read_timeout_seconds": 0.5,
     }
@@ -70,6 +72,8 @@ class FakeCXoneAuth:
         self.tenant_id = tenant_id
         self.delay = delay
         self.token_status = 200
+        #: The OAuth error code answered with a ``token_status`` other than 200.
+        self.token_error = "invalid_client"
         #: Called with no arguments while a token request is being answered (to look at Redis).
         self.on_request: Callable[[], None] | None = None
         self.issued: list[str] = []
@@ -105,7 +109,7 @@ class FakeCXoneAuth:
                 return (
                     self.token_status,
                     {},
-                    json.dumps({"error": "invalid_client", "error_description": "Bad client credentials"}),
+                    json.dumps({"error": self.token_error, "error_description": "Bad client credentials"}),
                 )
             token = make_jwt({"tenantId": self.tenant_id, "icBUId": 4600001, "n": len(self.issued) + 1})
             self.issued.append(token)

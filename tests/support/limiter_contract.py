@@ -182,3 +182,68 @@ class CallLimiterContract:
         # And it keeps granting: no refusal while a slot was free, no wait past the next free slot.
         assert wrong_refusals(grants, refusals, limit, window) == []
         assert refusals, "8 workers asking for 4 slots a window must have been refused sometimes"
+
+    # ------------------------------------------------------------ CXone's pause (429 Retry-After)
+
+    def test_a_pause_refuses_every_caller_with_the_time_left(
+        self, connect: ClientFactory, unique_key: str
+    ) -> None:
+        pause_key = unique_key + ":pause"
+        workers = [CallLimiter(connect(), unique_key, limit=100, pause_key=pause_key) for _ in range(3)]
+
+        started = time.monotonic()
+        left = workers[0].pause(30)
+        answers = [worker.acquire() for worker in workers]
+        took = time.monotonic() - started
+
+        assert 30.0 - took - CLOCK_RESOLUTION <= left <= 30.0
+        assert all(answer.paused for answer in answers)
+        assert all(30.0 - took - CLOCK_RESOLUTION <= answer.wait <= 30.0 for answer in answers)
+        assert connect().llen(unique_key) == 0  # a refusal takes no slot
+        assert 0 < workers[1].pause_left() <= 30.0
+
+    def test_a_pause_is_only_ever_made_longer(self, connect: ClientFactory, unique_key: str) -> None:
+        limiter = CallLimiter(connect(), unique_key, limit=100, pause_key=unique_key + ":pause")
+
+        started = time.monotonic()
+        limiter.pause(90)
+        shorter = limiter.pause(10)  # a shorter Retry-After from another worker's 429 changes nothing
+        longer = limiter.pause(120)
+        refused = limiter.acquire()
+        took = time.monotonic() - started
+
+        assert 90.0 - took - CLOCK_RESOLUTION <= shorter <= 90.0
+        assert 120.0 - took - CLOCK_RESOLUTION <= longer <= 120.0
+        assert refused.paused and 120.0 - took - CLOCK_RESOLUTION <= refused.wait <= 120.0
+
+    def test_after_a_pause_the_window_paces_as_before(self, connect: ClientFactory, unique_key: str) -> None:
+        pause_key = unique_key + ":pause"
+        limiter = CallLimiter(
+            connect(), unique_key, limit=2, window_seconds=60, guard_seconds=0, pause_key=pause_key
+        )
+        assert limiter.acquire().wait == 0.0  # one call before the 429
+
+        limiter.pause(0.3)
+        paused = limiter.acquire()
+        assert paused.paused and 0 < paused.wait <= 0.3
+        time.sleep(paused.wait + 0.02)  # sleeping longer than asked (a busy machine) only helps
+
+        assert limiter.acquire().wait == 0.0  # the pause is over: the second slot
+        refused = limiter.acquire()  # and the window still counts the call made before the pause
+        assert not refused.paused and 0 < refused.wait <= 60.0
+        assert connect().pttl(pause_key) == -2  # the pause key expired by itself
+
+    def test_a_limiter_without_a_pause_key_ignores_pauses(
+        self, connect: ClientFactory, unique_key: str
+    ) -> None:
+        CallLimiter(connect(), unique_key + ":a", limit=5, pause_key=unique_key + ":pause").pause(30)
+        other = CallLimiter(connect(), unique_key, limit=5)
+
+        assert other.try_acquire() == 0.0
+        assert other.pause_left() == 0.0
+        try:
+            other.pause(1)
+        except ValueError as exc:
+            assert "no pause key" in str(exc)
+        else:
+            raise AssertionError("pause() without a pause key must refuse")

@@ -35,6 +35,7 @@ LABEL_VALUES = {
         *worker_metrics.ROUTING_FAILURE_REASONS,
     },
     ("router_cxone_request_duration_seconds", "endpoint"): set(cxone_metrics.CXONE_ENDPOINTS),
+    ("router_cxone_credentials_rejected", "error"): set(cxone_metrics.CREDENTIALS_ERRORS),
 }
 
 SELECTOR = re.compile(r"\b(router_[a-z0-9_]+)\b(\{[^}]*\})?")
@@ -52,8 +53,12 @@ def defined_series() -> dict[str, tuple[str, tuple[str, ...]]]:
             labels = tuple(attribute._labelnames)  # noqa: SLF001
             for suffix in SUFFIXES[attribute._type]:  # noqa: SLF001
                 series[family + suffix] = (family, labels + (("le",) if suffix == "_bucket" else ()))
-    for family in worker_metrics.RoutingStateCollector(client=None).describe():
-        series[family.name] = (family.name, ())
+    for collector in (
+        worker_metrics.RoutingStateCollector(client=None),
+        cxone_metrics.CXonePausesCollector(client=None),
+    ):
+        for family in collector.describe():
+            series[family.name] = (family.name, ())
     return series
 
 
@@ -80,6 +85,7 @@ def test_the_alert_rules_parse_and_each_has_what_an_operator_needs():
         "RouterCXoneThrottling",
         "RouterWorkerDown",
         "RouterQueueGrowing",
+        "RouterCXoneCredentialsRejected",
     } <= names
     for rule in rules:
         assert rule["expr"].strip() and rule["for"], rule["alert"]

@@ -163,7 +163,8 @@ def test_cxone_calls_are_timed_by_endpoint_and_status_and_token_fetches_counted(
     http.add(responses.PUT, url, status=204)
     http.add(responses.PUT, url, status=429, headers={"Retry-After": "3"})
     http.add(responses.PUT, url, body=requests.ReadTimeout("read timed out"))
-    client = CXoneClient(make_settings(), fakeredis.FakeRedis(server=fakeredis.FakeServer()))
+    shared_redis = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    client = CXoneClient(make_settings(), shared_redis)
     name = "router_cxone_request_duration_seconds_count"
     before = {
         status: value(name, endpoint="routing_queue", status=status) for status in ("204", "429", "timeout")
@@ -174,6 +175,7 @@ def test_cxone_calls_are_timed_by_endpoint_and_status_and_token_fetches_counted(
     client.route_digital("1234567", 42)
     with pytest.raises(Throttled):
         client.route_digital("1234567", 42)
+    shared_redis.delete(redis_keys.CXONE_PAUSE_UNTIL)  # the 3 s pause the 429 asked for, passed
     with pytest.raises(Transient):
         client.route_digital("1234567", 42)
 

@@ -99,10 +99,10 @@ def test_password_grant_sends_basic_auth_and_url_encodes_the_access_key(
     assert "client-secret" not in body  # client credentials travel in Basic only
 
 
-def test_client_credentials_grant_when_no_access_key_is_configured(
+def test_client_credentials_grant_when_chosen(
     http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, fake_redis: fakeredis.FakeRedis
 ) -> None:
-    settings = make_settings(cxone_access_key_id="", cxone_access_key_secret="")
+    settings = make_settings(cxone_grant_type="client_credentials")
     CXoneClient(settings, fake_redis).token()
 
     request = calls_to(http, TOKEN_URL)[0]
@@ -155,20 +155,22 @@ def test_a_token_without_tenant_and_no_pinned_api_url_is_a_configuration_error(
         CXoneClient(make_settings(), fake_redis).token()
 
 
-def test_a_refused_token_request_is_transient_and_nothing_is_cached(
+def test_a_failed_token_request_is_transient_and_nothing_is_cached(
     http: responses.RequestsMock,
     cxone_auth: FakeCXoneAuth,
     client: CXoneClient,
     fake_redis: fakeredis.FakeRedis,
     clock: FakeClock,
 ) -> None:
-    cxone_auth.token_status = 401
+    # An outage, not a verdict on the credentials (those: tests/unit/shared/test_cxone_credentials.py).
+    cxone_auth.token_status = 503
+    cxone_auth.token_error = "temporarily_unavailable"
 
     with pytest.raises(Transient) as caught:
         client.token()
 
     assert type(caught.value) is Transient
-    assert caught.value.status == 401
+    assert caught.value.status == 503
     assert caught.value.endpoint == "token"
     assert "Bad client credentials" in caught.value.reason
     assert not fake_redis.exists(redis_keys.CXONE_TOKEN)

@@ -65,15 +65,40 @@ def test_an_http_error_reads_as_status_and_endpoint_without_cxones_message(
     assert error.summary == summary  # ...Flower gets ours
 
 
-def test_a_refused_token_request_says_so_without_the_oauth_description(
+def test_a_failed_token_request_says_so_without_the_oauth_description(
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
+    cxone_auth.token_status = 503  # answers {"error": …, "error_description": "Bad client credentials"}
+
+    error = raised_by(lambda: client.route_digital("7000001", 42))
+
+    assert error.summary == "CXone answered 503 (outage) on token"
+    assert "Bad client credentials" in error.reason and "credentials" not in error.summary
+
+
+def test_rejected_credentials_say_what_to_check_and_never_quote_cxone(
     http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
 ) -> None:
     cxone_auth.token_status = 401  # answers {"error": "invalid_client", "error_description": …}
 
     error = raised_by(lambda: client.route_digital("7000001", 42))
 
-    assert error.summary == "CXone answered 401 (unauthorized) on token"
-    assert "Bad client credentials" in error.reason and "credentials" not in error.summary
+    assert (
+        error.summary
+        == error.reason
+        == ("CXone rejected the credentials (invalid_client): check CXONE_CLIENT_ID/SECRET")
+    )
+
+
+def test_a_redirect_and_an_untrusted_url_never_name_where_they_pointed(
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
+    http.add(responses.PUT, ROUTING_URL, status=307, headers={"Location": "https://echo.example/" + ECHOED})
+
+    redirected = raised_by(lambda: client.route_digital("7000001", 42))
+
+    assert redirected.summary == "CXone answered 307 (redirect, not followed) on routing_queue"
+    assert "echo.example" in redirected.reason and "echo.example" not in redirected.summary
 
 
 @pytest.mark.parametrize(

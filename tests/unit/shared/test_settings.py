@@ -32,8 +32,14 @@ def test_an_empty_environment_gives_the_documented_defaults() -> None:
     assert settings.routing_max_countdown_seconds == 30
     assert settings.broker_visibility_timeout_seconds == 60
     assert settings.log_level == "INFO"
-    # No access key: the client_credentials grant.
-    assert settings.cxone_grant_type == "client_credentials"
+    # NICE's grant for back-end integrations, whatever else is set (never a silent switch).
+    assert settings.cxone_grant_type == "password"
+    assert settings.cxone_trusted_hosts == (
+        "niceincontact.com",
+        "nice-incontact.com",
+        "nicecxone.com",
+        "nicecxone-gov.com",
+    )
 
 
 def test_blank_values_count_as_unset() -> None:
@@ -148,7 +154,10 @@ def test_require_webhook_auth_refuses_no_keys_unless_auth_is_disabled() -> None:
 def test_require_cxone_credentials_names_each_missing_one() -> None:
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({}).require_cxone_credentials()
-    assert str(caught.value) == "missing CXone credentials: CXONE_CLIENT_ID, CXONE_CLIENT_SECRET"
+    assert str(caught.value).startswith(
+        "missing CXone credentials: CXONE_CLIENT_ID, CXONE_CLIENT_SECRET, CXONE_ACCESS_KEY_ID, "
+        "CXONE_ACCESS_KEY_SECRET (CXONE_GRANT_TYPE=password, the default, needs the API user's access key"
+    )
 
     client = {"CXONE_CLIENT_ID": "id", "CXONE_CLIENT_SECRET": "secret"}
     with pytest.raises(SettingsError, match="CXONE_ACCESS_KEY_SECRET"):
@@ -156,11 +165,127 @@ def test_require_cxone_credentials_names_each_missing_one() -> None:
     with pytest.raises(SettingsError, match="CXONE_ACCESS_KEY_ID"):
         Settings.from_env({**client, "CXONE_ACCESS_KEY_SECRET": "s="}).require_cxone_credentials()
 
-    # Client credentials alone (client_credentials grant) or with a full key pair are enough.
-    Settings.from_env(client).require_cxone_credentials()
+    # The password grant with a full key pair, or client_credentials chosen explicitly.
     Settings.from_env(
         {**client, "CXONE_ACCESS_KEY_ID": "key", "CXONE_ACCESS_KEY_SECRET": "s="}
     ).require_cxone_credentials()
+    Settings.from_env({**client, "CXONE_GRANT_TYPE": "client_credentials"}).require_cxone_credentials()
+
+
+def test_client_credentials_alone_no_longer_switch_the_grant_silently() -> None:
+    # Before CXONE_GRANT_TYPE, an empty access key quietly meant client_credentials: a typo in a
+    # variable name changed the grant. Now the password grant says what it misses.
+    settings = Settings.from_env({"CXONE_CLIENT_ID": "id", "CXONE_CLIENT_SECRET": "secret"})
+
+    assert settings.cxone_grant_type == "password"
+    with pytest.raises(SettingsError) as caught:
+        settings.require_cxone_credentials()
+    message = str(caught.value)
+    assert "CXONE_ACCESS_KEY_ID, CXONE_ACCESS_KEY_SECRET" in message
+    assert "CXONE_GRANT_TYPE=client_credentials" in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "grant"),
+    [
+        ("password", "password"),
+        ("client_credentials", "client_credentials"),
+        (" Client_Credentials ", "client_credentials"),
+    ],
+)
+def test_the_grant_type_is_a_setting(raw: str, grant: str) -> None:
+    assert Settings.from_env({"CXONE_GRANT_TYPE": raw}).cxone_grant_type == grant
+
+
+def test_an_unknown_grant_type_is_refused_by_name() -> None:
+    with pytest.raises(
+        SettingsError, match="CXONE_GRANT_TYPE='refresh_token' must be one of password, client_credentials"
+    ):
+        Settings.from_env({"CXONE_GRANT_TYPE": "refresh_token"})
+
+
+def test_trusted_hosts_are_read_lower_cased_with_wildcards_and_plain_http_entries() -> None:
+    settings = Settings.from_env(
+        {"CXONE_TRUSTED_HOSTS": " NiceInContact.com , *.nicecxone.com,.example.org., http://CXone-Sandbox "}
+    )
+
+    assert settings.cxone_trusted_hosts == (
+        "niceincontact.com",
+        "nicecxone.com",
+        "example.org",
+        "http://cxone-sandbox",
+    )
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "https://niceincontact.com",
+        "niceincontact.com/path",
+        "nice*.com",
+        "niceincontact.com:443",
+        "a b.com",
+        "-x.com",
+    ],
+)
+def test_a_malformed_trusted_host_is_refused_by_name(entry: str) -> None:
+    with pytest.raises(SettingsError, match="CXONE_TRUSTED_HOSTS="):
+        Settings.from_env({"CXONE_TRUSTED_HOSTS": f"niceincontact.com,{entry}"})
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {},  # https://cxone.niceincontact.com
+        {
+            "CXONE_AUTH_URL": "https://cxone.nice-incontact.com",
+            "CXONE_API_URL": "https://api-c52.nice-incontact.com",
+        },
+        {"CXONE_API_URL": "https://api-de-na2.nicecxone-gov.com"},
+        {"CXONE_AUTH_URL": "http://127.0.0.1:8088"},  # the sandbox on loopback, plain http
+        {"CXONE_AUTH_URL": "http://localhost:8088", "CXONE_API_URL": "http://[::1]:9000"},
+        {
+            "CXONE_AUTH_URL": "http://cxone-sandbox:8088",
+            "CXONE_TRUSTED_HOSTS": "niceincontact.com,http://cxone-sandbox",
+        },
+        {"CXONE_AUTH_URL": "https://auth.example.org", "CXONE_TRUSTED_HOSTS": "example.org"},
+    ],
+)
+def test_cxone_urls_on_trusted_hosts_pass_the_worker_start_up_check(environ: dict[str, str]) -> None:
+    Settings.from_env(environ).require_trusted_cxone_urls()
+
+
+@pytest.mark.parametrize(
+    ("environ", "named", "problem"),
+    [
+        ({"CXONE_AUTH_URL": "https://evilniceincontact.com"}, "CXONE_AUTH_URL", "not in CXONE_TRUSTED_HOSTS"),
+        (
+            {"CXONE_AUTH_URL": "https://niceincontact.com.evil.io"},
+            "CXONE_AUTH_URL",
+            "not in CXONE_TRUSTED_HOSTS",
+        ),
+        ({"CXONE_AUTH_URL": "http://cxone.niceincontact.com"}, "CXONE_AUTH_URL", "plain http"),
+        ({"CXONE_API_URL": "https://api.example.com"}, "CXONE_API_URL", "host api.example.com"),
+        ({"CXONE_API_URL": "http://10.0.0.5:8080"}, "CXONE_API_URL", "not in CXONE_TRUSTED_HOSTS"),
+        ({"CXONE_AUTH_URL": "http://cxone-sandbox:8088"}, "CXONE_AUTH_URL", "not in CXONE_TRUSTED_HOSTS"),
+        (
+            {"CXONE_AUTH_URL": "https://niceincontact.com@evil.example"},
+            "CXONE_AUTH_URL",
+            "host evil.example",
+        ),
+    ],
+)
+def test_an_untrusted_cxone_url_stops_the_worker_naming_the_variable(
+    environ: dict[str, str], named: str, problem: str
+) -> None:
+    settings = Settings.from_env(environ)  # the ingress, which never calls CXone, still starts
+
+    with pytest.raises(SettingsError) as caught:
+        settings.require_trusted_cxone_urls()
+
+    message = str(caught.value)
+    assert message.startswith(f"untrusted CXone URL: {named}={environ[named]}: "), message
+    assert problem in message
 
 
 def test_secrets_never_appear_in_repr() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.cxone.errors import RateLimited, Throttled, Transient
+from shared.cxone.errors import CredentialsRejected, PausedByCXone, RateLimited, Throttled, Transient
 from shared.settings import Settings
 from worker.routing import countdown_for
 
@@ -26,6 +26,8 @@ errors = st.one_of(
     st.builds(lambda w: Throttled("429", retry_after=w), waits),
     st.builds(lambda: Throttled("429", retry_after=None)),
     st.builds(RateLimited, waits),
+    st.builds(PausedByCXone, waits),
+    st.builds(lambda w: CredentialsRejected("rejected", error="invalid_grant", retry_after=w), waits),
 )
 
 
