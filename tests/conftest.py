@@ -33,7 +33,7 @@ def no_redis_server_outside_integration(request: pytest.FixtureRequest, monkeypa
     attempts: list[object] = []
     real_connect = socket.socket.connect
 
-    def connect(sock: socket.socket, address: object) -> None:
+    def connect(sock: socket.socket, address: tuple[object, ...] | str | bytes) -> None:
         if isinstance(address, tuple) and len(address) >= 2 and address[1] == DEFAULT_REDIS_PORT:
             attempts.append(address)
             raise ConnectionRefusedError(f"unit tests must not use a Redis server ({address})")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import fakeredis
 import pytest
-from flask import g
+from flask import Flask, g
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -51,7 +51,7 @@ class Target:
     """One ingress configuration under fuzz, with what it has enqueued and the last refusal."""
 
     name: str
-    app: object
+    app: Flask
     sent: SendRecorder
     redis: fakeredis.FakeRedis
     secrets: tuple[str, ...]

@@ -26,7 +26,7 @@ import socket
 import ssl
 import subprocess
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,7 +154,7 @@ def start_edge(stack: Stack, tmp_path: Path, **settings: str) -> Edge:
 
 
 @pytest.fixture
-def edge(stack, tmp_path) -> Edge:
+def edge(stack, tmp_path) -> Iterator[Edge]:
     """The edge with the default settings, in front of ``stack``'s gunicorn."""
     running = start_edge(stack, tmp_path)
     yield running

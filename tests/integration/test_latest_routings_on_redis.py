@@ -13,8 +13,8 @@ import redis
 from tests.unit.shared.test_latest_routings import *  # noqa: F403 - the same cases, on this client
 
 
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:  # type: ignore[no-redef]  # noqa: F811 - the real Redis instead of fakeredis
+@pytest.fixture  # type: ignore[no-redef]  # replaces the star-imported fixture, on purpose
+def client(redis_url: str) -> Iterator[redis.Redis]:  # noqa: F811 - the real Redis instead of fakeredis
     real = redis.Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=10)
     yield real
     real.close()

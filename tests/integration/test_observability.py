@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 from celery import Celery
+from celery.events import EventReceiver
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared import redis_keys
@@ -238,13 +239,14 @@ class CeleryEvents:
     def __init__(self, broker_url: str):
         self.app = Celery("observability-test", broker=broker_url, set_as_current=False)
         self.events: list[dict] = []
-        self.receiver = None
+        self.receiver: EventReceiver | None = None  # set by the thread once it is connected
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         with self.app.connection() as connection:
-            self.receiver = self.app.events.Receiver(connection, handlers={"*": self.events.append})
-            self.receiver.capture(limit=None, timeout=None, wakeup=False)
+            receiver = self.app.events.Receiver(connection, handlers={"*": self.events.append})
+            self.receiver = receiver
+            receiver.capture(limit=None, timeout=None, wakeup=False)
 
     def start(self, redis_client) -> None:
         patterns_before = redis_client.pubsub_numpat()

@@ -63,6 +63,7 @@ def test_module_serves_and_stops_on_sigterm() -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert process.stderr is not None  # stderr=PIPE: Popen opened a stream for it
     try:
         # Poll until it listens; the deadline is only a safety net (a busy machine starts slowly).
         deadline = time.monotonic() + 60

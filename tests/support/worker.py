@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import fakeredis
 
+from shared.cxone.client import CXoneClient
 from shared.settings import Settings
 from tests.support.cxone import FakeCXone
 from worker.context import WorkerContext
@@ -27,6 +30,8 @@ def worker_on_fakes(
     settings: Settings, cxone: FakeCXone, redis_client: fakeredis.FakeRedis, *, seed: int
 ) -> WorkerContext:
     """``WorkerContext.build`` as a worker calls it, with the fakes given and seeded retry jitter."""
-    context = WorkerContext.build(settings, redis_client=redis_client, cxone=cxone)
+    # FakeCXone is a stand-in, not a subclass: it has the CXoneClient methods the worker calls (duck
+    # typing), which is all WorkerContext needs; the product names no narrower type for it to match.
+    context = WorkerContext.build(settings, redis_client=redis_client, cxone=cast(CXoneClient, cxone))
     context.rng.seed(seed)  # the same jitter on every run
     return context

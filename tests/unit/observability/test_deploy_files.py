@@ -51,7 +51,9 @@ def defined_series() -> dict[str, tuple[str, tuple[str, ...]]]:
         if isinstance(attribute, MetricWrapperBase):
             family = attribute._name  # noqa: SLF001 - prometheus_client keeps it private
             labels = tuple(attribute._labelnames)  # noqa: SLF001
-            for suffix in SUFFIXES[attribute._type]:  # noqa: SLF001
+            kind = attribute._type  # noqa: SLF001
+            assert kind is not None, f"{family} has no metric type"  # every concrete metric class sets one
+            for suffix in SUFFIXES[kind]:
                 series[family + suffix] = (family, labels + (("le",) if suffix == "_bucket" else ()))
     for collector in (
         worker_metrics.RoutingStateCollector(client=None),

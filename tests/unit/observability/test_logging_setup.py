@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,8 @@ from shared.logging_setup import (
 from shared.settings import Settings
 from worker.observability import bind_task_context, unbind_task_context
 
-SECRETS = {
+#: Settings fields holding secrets (values of each field's own type), passed as ``Settings(**SECRETS)``.
+SECRETS: dict[str, Any] = {
     "webhook_api_keys": ("whk-live-5f2a9c0e71",),
     "cxone_client_secret": "cs-9d8e7f6a5b4c",
     "cxone_access_key_secret": 'aks/with+odd=chars"quote',

@@ -45,13 +45,25 @@ def client(cxone_auth: FakeCXoneAuth, fake_redis: fakeredis.FakeRedis) -> CXoneC
     return CXoneClient(make_settings(), fake_redis)
 
 
+def url_of(request: requests.PreparedRequest) -> str:
+    """The URL of a request that was sent (``PreparedRequest.url`` is None only before it is prepared)."""
+    assert request.url is not None
+    return request.url
+
+
+def body_text(request: requests.PreparedRequest) -> str:
+    """The body of a request that has one, as text (``requests`` keeps form bodies as str, JSON as bytes)."""
+    assert request.body is not None, "the request has no body"
+    return request.body if isinstance(request.body, str) else request.body.decode()
+
+
 def calls_to(http: responses.RequestsMock, url: str) -> list[requests.PreparedRequest]:
     """Requests sent to ``url`` (query string ignored), in order."""
-    return [call.request for call in http.calls if call.request.url.split("?")[0] == url]
+    return [call.request for call in http.calls if url_of(call.request).split("?")[0] == url]
 
 
 def query(request: requests.PreparedRequest) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(request.url).query)
+    return parse_qs(urlsplit(url_of(request)).query)
 
 
 # ---------------------------------------------------------------- token and discovery
@@ -63,7 +75,7 @@ def test_token_comes_from_discovery_then_the_token_endpoint_then_the_tenant_conf
     before = time.time()
     token = client.token()
 
-    assert [call.request.url.split("?")[0] for call in http.calls] == [
+    assert [url_of(call.request).split("?")[0] for call in http.calls] == [
         DISCOVERY_URL,
         TOKEN_URL,
         CONFIGURATION_URL,
@@ -89,7 +101,7 @@ def test_password_grant_sends_basic_auth_and_url_encodes_the_access_key(
     assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
     expected = base64.b64encode(b"client-id:client-secret").decode()
     assert request.headers["Authorization"] == f"Basic {expected}"
-    body = request.body if isinstance(request.body, str) else request.body.decode()
+    body = body_text(request)
     assert "password=sandbox%2Fkey%2Bsecret%3D" in body
     assert parse_qs(body) == {
         "grant_type": ["password"],
@@ -106,7 +118,7 @@ def test_client_credentials_grant_when_chosen(
     CXoneClient(settings, fake_redis).token()
 
     request = calls_to(http, TOKEN_URL)[0]
-    assert parse_qs(request.body) == {"grant_type": ["client_credentials"]}
+    assert parse_qs(body_text(request)) == {"grant_type": ["client_credentials"]}
     assert request.headers["Authorization"].startswith("Basic ")
 
 
@@ -139,7 +151,7 @@ def test_every_call_accepts_json_and_only_api_calls_carry_the_bearer(
     assert len(http.calls) == 6
     for call in http.calls:
         assert call.request.headers["Accept"] == "application/json", call.request.url
-    api_calls = [c.request for c in http.calls if c.request.url.startswith(API_URL)]
+    api_calls = [c.request for c in http.calls if url_of(c.request).startswith(API_URL)]
     assert len(api_calls) == 3
     for request in api_calls:
         assert request.headers["Authorization"] == f"Bearer {cxone_auth.issued[0]}"
@@ -482,7 +494,7 @@ def test_route_digital_puts_the_skill_id_to_the_routing_queue(
     (request,) = calls_to(http, ROUTING_URL)
     assert request.method == "PUT"
     assert urlsplit(request.url).path == "/dfo/3.0/contacts/1234567/routing-queue"
-    assert json.loads(request.body) == {"skillId": 1200042}
+    assert json.loads(body_text(request)) == {"skillId": 1200042}
     assert request.headers["Content-Type"] == "application/json"
 
 
@@ -506,7 +518,7 @@ def test_signal_posts_p1_to_pn_in_the_query_string(
     (request,) = calls_to(http, SIGNAL_URL)
     assert request.method == "POST"
     assert urlsplit(request.url).path == ("/inContactAPI/services/v30.0/interactions/7654321/signal")
-    assert parse_qsl(urlsplit(request.url).query) == [
+    assert parse_qsl(urlsplit(url_of(request)).query) == [
         ("p1", "1200042"),
         ("p2", "Sales Support"),
         ("p3", "a&b=c"),
@@ -521,7 +533,7 @@ def test_signal_sends_at_most_nine_parameters(
 
     client.signal("7654321", [str(n) for n in range(1, 12)])
 
-    sent = parse_qsl(urlsplit(calls_to(http, SIGNAL_URL)[0].url).query)
+    sent = parse_qsl(urlsplit(url_of(calls_to(http, SIGNAL_URL)[0])).query)
     assert [name for name, _ in sent] == [f"p{n}" for n in range(1, 10)]
 
 

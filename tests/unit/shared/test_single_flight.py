@@ -79,23 +79,24 @@ def test_concurrent_misses_compute_once(redis_server: fakeredis.FakeServer) -> N
     computed: list[int] = []
     results: list[str] = []
     barrier = threading.Barrier(workers)
-    lock_class = type(
-        "Lock", (CountingLock,), {"refused_threads": set(), "refused_changed": threading.Condition()}
-    )
+
+    class Lock(CountingLock):  # a class of its own: the counts start empty in this test
+        refused_threads = set()
+        refused_changed = threading.Condition()
 
     def compute() -> tuple[str, float]:
         computed.append(1)
         # Hold the lock until every other worker has found it taken and is waiting for it.
-        with lock_class.refused_changed:
-            everyone_waits = lock_class.refused_changed.wait_for(
-                lambda: len(lock_class.refused_threads) == workers - 1, timeout=30
+        with Lock.refused_changed:
+            everyone_waits = Lock.refused_changed.wait_for(
+                lambda: len(Lock.refused_threads) == workers - 1, timeout=30
             )
-        assert everyone_waits, f"only {len(lock_class.refused_threads)} workers waited for the lock"
+        assert everyone_waits, f"only {len(Lock.refused_threads)} workers waited for the lock"
         return "shared", 30
 
     def worker() -> None:
         client = fakeredis.FakeRedis(server=redis_server)  # one connection per "process"
-        client.lock = functools.partial(client.lock, lock_class=lock_class)
+        client.lock = functools.partial(client.lock, lock_class=Lock)
         barrier.wait()
         results.append(get_or_compute(client, "k", compute, lock_timeout=60, wait_timeout=60))
 
@@ -115,11 +116,13 @@ def test_a_lock_held_too_long_raises_after_the_wait(fake_redis: fakeredis.FakeRe
     fake_redis.set("k:lock", "someone-else", px=600_000)
     computed: list[int] = []
 
+    def compute() -> tuple[str, float]:
+        computed.append(1)
+        return "v", 5
+
     started = time.monotonic()
     with pytest.raises(SingleFlightTimeout, match="k"):
-        get_or_compute(
-            fake_redis, "k", lambda: (computed.append(1), ("v", 5))[1], lock_timeout=5, wait_timeout=0.2
-        )
+        get_or_compute(fake_redis, "k", compute, lock_timeout=5, wait_timeout=0.2)
 
     # It did wait (redis-py gives up once a further 50 ms poll would pass the 0.2 s).
     assert time.monotonic() - started > 0.1

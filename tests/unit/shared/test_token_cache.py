@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import fakeredis
 import pytest
@@ -167,7 +168,8 @@ def test_a_token_rejected_while_this_process_reads_it_is_not_kept(
     first = client.token()
     clock.advance(6)  # past the process's copy: the next call reads Redis again
 
-    def read_then_another_thread_gets_a_401(*args: object, **kwargs: object) -> str:
+    # Stands in for get_or_compute: takes and passes on whatever arguments the client gives it.
+    def read_then_another_thread_gets_a_401(*args: Any, **kwargs: Any) -> str:
         raw = real_get_or_compute(*args, **kwargs)
         client.drop_token(first)  # another thread's call, answered 401, lands right here
         return raw
