@@ -73,6 +73,10 @@ CXONE_TOKEN_FAILURE = PREFIX + "cxone:token:last-failure"  # short-lived: shared
 CXONE_RATE_LIMIT = PREFIX + "cxone:rate-limit"
 # sorted set: routing id -> when the limiter last refused it (the backlog, to spread retries)
 LIMITER_WAITING = PREFIX + "cxone:rate-limit:waiting"
+# Every skill's live state (JSON, with when it was fetched), shared by the workers for overflow
+# decisions; and the refresh turn: set (NX, for one TTL) by the one worker that asks CXone.
+CXONE_SKILL_ACTIVITY = PREFIX + "cxone:skill-activity"
+CXONE_SKILL_ACTIVITY_REFRESH = PREFIX + "cxone:skill-activity:refresh"
 
 
 def cxone_skill(api_base: str, queue_name: str) -> str:
