@@ -22,6 +22,10 @@ class FaultKnobs:
     #: How many of the next contact calls (routing PUT, signal) to hold until released: a CXone
     #: that is slow on one call, at a moment the test chooses.
     hold_calls: int = 0
+    #: Until then (time.time()), the skill activity endpoint alone answers 503; None: it answers.
+    skill_activity_outage_until: float | None = None
+    #: Fields left out of every skill's activity: a tenant that names them otherwise.
+    skill_activity_omit_fields: frozenset[str] = field(default_factory=frozenset)
 
 
 def _number(minimum: float, maximum: float) -> Callable[[Any], float]:
@@ -70,8 +74,8 @@ def _string_list(value: Any) -> frozenset[str]:
     return frozenset(value)
 
 
-# Every key POST /sandbox/faults accepts. outage_seconds, revoke_tokens and release_held are
-# actions, not state.
+# Every key POST /sandbox/faults accepts. outage_seconds, skill_activity_outage_seconds,
+# revoke_tokens and release_held are actions, not state.
 _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "latency_ms": _number(0, 60000),
     "rate_limit_per_minute": _optional_integer,
@@ -84,6 +88,8 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "closed_contacts": _string_list,
     "hold_calls": _integer(0),
     "release_held": _boolean,
+    "skill_activity_outage_seconds": _number(0, 86400),
+    "skill_activity_omit_fields": _string_list,
 }
 KNOB_NAMES = tuple(_VALIDATORS)
 
