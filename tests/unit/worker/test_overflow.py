@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import pytest
+import yaml
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from shared import redis_keys
 from shared.cxone.errors import Transient
@@ -34,6 +39,15 @@ TABLE = RoutingTable.parse(
 RULES = TABLE.overflow_rules(Queue(name="Billing Disputes"))
 #: Billing Disputes as CXone's skill activity shows it when it can take a contact.
 ROOM = {"agentsAvailable": 2, "queueCount": 3, "longestQueueTimeInSeconds": 40}
+
+
+SPEC = yaml.safe_load((Path(__file__).resolve().parents[3] / "docs" / "openapi.yaml").read_text())
+ROUTING_SCHEMA = Draft202012Validator(
+    {"$ref": "urn:spec#/components/schemas/Routing"},
+    registry=Registry().with_resource(
+        "urn:spec", Resource.from_contents(SPEC, default_specification=DRAFT202012)
+    ),
+)
 
 
 def metric(name: str, **labels: str) -> float:
@@ -68,6 +82,7 @@ def test_no_agent_available_sends_the_contact_to_the_alternative(ctx, cxone, job
         "agentsAvailable": 0,
     }
     assert overflows() == before + 1
+    ROUTING_SCHEMA.validate(public)  # as docs/openapi.yaml describes GET /routings/<id>
 
 
 def test_the_next_rule_that_holds_wins(ctx, cxone, job) -> None:
@@ -211,6 +226,7 @@ def test_a_voice_signal_names_the_queue_used(ctx, cxone, make_job) -> None:
         "rule": "longest_wait_above 300",
         "longestWaitSeconds": 301,
     }
+    ROUTING_SCHEMA.validate(ctx.store.get(job.routing_id).to_public())
 
 
 def test_the_task_message_keeps_the_queue_asked_for(ctx, cxone, make_job) -> None:
