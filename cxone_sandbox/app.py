@@ -377,7 +377,8 @@ CXone endpoints
 Controls
   GET  /sandbox/faults       current knobs
   POST /sandbox/faults       JSON partial update of: {", ".join(KNOB_NAMES)}
-  POST /sandbox/reset        default knobs, zero stats, no contacts (seed and tokens kept)
+  POST /sandbox/reset        default knobs and skill activity, zero stats, no contacts
+                             (seed and tokens kept)
   GET  /sandbox/stats        counters, routings and signals (?summary=1 omits the last two)
   GET  /sandbox/contacts/<id>   a contact as CXone returns it (not counted, no token)
   POST /sandbox/contacts/<id>   change it: {{"status", "assignee" (agent user id or null),
