@@ -76,6 +76,7 @@ LIMITER_WAITING = PREFIX + "cxone:rate-limit:waiting"
 # Every skill's live state (JSON, with when it was fetched), shared by the workers for overflow
 # decisions; and the refresh turn: set (NX, for one TTL) by the one worker that asks CXone.
 CXONE_SKILL_ACTIVITY = PREFIX + "cxone:skill-activity"
+CXONE_SKILL_ACTIVITY_FETCHED_AT = PREFIX + "cxone:skill-activity:fetched-at"  # read first: is it new?
 CXONE_SKILL_ACTIVITY_REFRESH = PREFIX + "cxone:skill-activity:refresh"
 
 

@@ -112,6 +112,10 @@ def parse_activity(body: Any) -> dict[int, SkillActivity]:
     return found
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _number(value: Any) -> float | None:
     """A non-negative JSON number (or numeric text, as some ACD answers give), else None."""
     if isinstance(value, bool):
@@ -174,6 +178,8 @@ class SkillActivityCache:
         #: Refreshes this process made (each one CXone call), for tests and the benchmark.
         self.refreshes = 0
         self._last_failure: str | None = None
+        #: The copy this process read last (see :meth:`read`).
+        self._memo: ActivitySnapshot | None = None
 
     @property
     def stale_after_seconds(self) -> float:
@@ -192,14 +198,27 @@ class SkillActivityCache:
         return snapshot
 
     def read(self) -> ActivitySnapshot | None:
-        """The shared copy as it is, however old (None when there is none)."""
+        """The shared copy as it is, however old (None when there is none).
+
+        Every routing with overflow rules reads it, and the whole copy (every skill of the tenant)
+        is tens of kilobytes: so only its time is read each time, and the copy itself once per
+        refresh per process.
+        """
+        fetched_at = self.redis.get(redis_keys.CXONE_SKILL_ACTIVITY_FETCHED_AT)
+        if fetched_at is None:
+            return None
+        memo = self._memo
+        if memo is not None and repr(memo.fetched_at) == _text(fetched_at):
+            return memo
         raw = self.redis.get(redis_keys.CXONE_SKILL_ACTIVITY)
         if raw is None:
             return None
         try:
-            return ActivitySnapshot.from_json(raw)
+            snapshot = ActivitySnapshot.from_json(raw)
         except (ValueError, KeyError, TypeError):
             return None  # written by another version: the next refresh replaces it
+        self._memo = snapshot
+        return snapshot
 
     def _take_refresh_turn(self) -> bool:
         """True for the one worker that may call CXone in this TTL."""
@@ -229,9 +248,10 @@ class SkillActivityCache:
         self._last_failure = None
         snapshot = ActivitySnapshot(time.time(), parse_activity(body))
         # Kept as long as it may be used; older, it is gone and nobody can mistake it for fresh.
-        self.redis.set(
-            redis_keys.CXONE_SKILL_ACTIVITY,
-            snapshot.to_json(),
-            px=max(1, int(self.stale_after_seconds * 1000)),
-        )
+        keep_ms = max(1, int(self.stale_after_seconds * 1000))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(redis_keys.CXONE_SKILL_ACTIVITY, snapshot.to_json(), px=keep_ms)
+        pipe.set(redis_keys.CXONE_SKILL_ACTIVITY_FETCHED_AT, repr(snapshot.fetched_at), px=keep_ms)
+        pipe.execute()
+        self._memo = snapshot
         return snapshot

@@ -208,6 +208,31 @@ def test_refreshes_stay_at_one_per_ttl_whatever_the_traffic(clock: FakeClock, cx
     assert cxone.calls >= duration / TTL - 1  # and the copy is kept fresh while it is used
 
 
+def test_each_process_parses_a_copy_once_and_then_reads_only_its_time(
+    clock: FakeClock, cxone, redis_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[float] = []
+    real = ActivitySnapshot.from_json.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, text):
+        snapshot = real(cls, text)
+        parsed.append(snapshot.fetched_at)
+        return snapshot
+
+    monkeypatch.setattr(ActivitySnapshot, "from_json", classmethod(counting))
+    refresher, reader = worker(cxone, redis_server), worker(cxone, redis_server)
+    refresher.current()  # asks CXone: keeps what it got, parses nothing
+    for _ in range(5):
+        assert agents(reader.current()) == 3
+    clock.advance(PAST_TTL)
+    cxone.agents_available = 0
+    refresher.current()
+    for _ in range(5):
+        assert agents(reader.current()) == 0
+
+    assert len(parsed) == 2  # the reader parsed each new copy once
+
+
 def test_cxone_down_is_asked_once_per_ttl_and_the_last_copy_used_until_it_is_stale(
     clock: FakeClock, cxone, redis_server
 ) -> None:

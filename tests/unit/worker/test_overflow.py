@@ -50,6 +50,15 @@ ROUTING_SCHEMA = Draft202012Validator(
 )
 
 
+def forget_the_copy(ctx) -> None:
+    """As if the shared copy of the skill activity had expired: the next decision asks CXone."""
+    ctx.redis.delete(
+        redis_keys.CXONE_SKILL_ACTIVITY,
+        redis_keys.CXONE_SKILL_ACTIVITY_FETCHED_AT,
+        redis_keys.CXONE_SKILL_ACTIVITY_REFRESH,
+    )
+
+
 def metric(name: str, **labels: str) -> float:
     return WORKER_REGISTRY.get_sample_value(name, labels) or 0.0
 
@@ -185,13 +194,13 @@ def test_each_attempt_decides_again_and_the_record_follows(ctx, cxone, job) -> N
     assert ctx.store.get(job.routing_id).state == RETRYING
     assert ctx.store.get(job.routing_id).to_public()["queue"] == "Sales Support Overflow"
     # The retry decides the same: one routing overflowed, counted once.
-    ctx.redis.delete(redis_keys.CXONE_SKILL_ACTIVITY, redis_keys.CXONE_SKILL_ACTIVITY_REFRESH)
+    forget_the_copy(ctx)
     cxone.fail_next("route_digital", Transient("routing_queue: HTTP 503", status=503))
     process(job, ctx, attempt=1)
     assert overflows() == before + 1
     # An agent came free before the next attempt: the contact goes to Billing after all.
     cxone.activity[BILLING] = ROOM
-    ctx.redis.delete(redis_keys.CXONE_SKILL_ACTIVITY, redis_keys.CXONE_SKILL_ACTIVITY_REFRESH)
+    forget_the_copy(ctx)
     assert process(job, ctx, attempt=2) is None
 
     assert cxone.calls_to("route_digital")[-1] == ("7000101", BILLING)
