@@ -1,7 +1,9 @@
 """`python -m cxone_sandbox`: serve the sandbox until ctrl-C or SIGTERM.
 
 `python -m cxone_sandbox contact ID [--status …] [--assignee N] [--skill-id N]` shows or changes a
-contact of a running sandbox instead (see :mod:`cxone_sandbox.control`).
+contact of a running sandbox instead, and `python -m cxone_sandbox skill-activity SKILL
+[--agents-available N] [--queue-count N] [--longest-wait S]` a skill's live state (see
+:mod:`cxone_sandbox.control`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from .config import parse_command_line
-from .control import contact_command
+from .control import contact_command, skill_activity_command
 from .server import make_sandbox_server
 
 
@@ -27,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["contact"]:
         return contact_command(arguments[1:], os.environ, sys.stdout)
+    if arguments[:1] == ["skill-activity"]:
+        return skill_activity_command(arguments[1:], os.environ, sys.stdout)
     options, config = parse_command_line(arguments, os.environ)
     server = make_sandbox_server(options.host, options.port, config, verbose=options.verbose)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)

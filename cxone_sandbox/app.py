@@ -1,4 +1,5 @@
-"""The sandbox's HTTP face: CXone auth, discovery, skills, DFO and Signal, plus controls."""
+"""The sandbox's HTTP face: CXone auth, discovery, skills and their activity, DFO and Signal, plus
+controls."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from urllib.parse import urlencode
 import flask
 from werkzeug.exceptions import HTTPException
 
+from .activity import SETTABLE, parse_activity_update
 from .config import SandboxConfig
 from .contacts import parse_contact_update
 from .faults import KNOB_HELP, KNOB_NAMES, parse_fault_update
@@ -39,6 +41,8 @@ _COUNTED_VIEWS = frozenset(
         "change_routing_queue",
         "signal_contact",
         "get_contact",
+        "all_skills_activity",
+        "one_skill_activity",
     }
 )
 
@@ -255,6 +259,16 @@ def _register_acd(app: flask.Flask, state: SandboxState) -> None:
             "skills": [_skill_json(skill) for skill in page],
         }
 
+    @app.get(f"{ACD_BASE}/skills/activity")
+    @_api_call(state, "skill_activity")
+    def all_skills_activity() -> Any:
+        return state.skill_activity()
+
+    @app.get(f"{ACD_BASE}/skills/<int:skill_id>/activity")
+    @_api_call(state, "skill_activity")
+    def one_skill_activity(skill_id: int) -> Any:
+        return state.skill_activity(skill_id)
+
     @app.post(f"{ACD_BASE}/interactions/<contact_id>/signal")
     @_api_call(state, "signal")
     def signal_contact(contact_id: str) -> Any:
@@ -343,6 +357,18 @@ def _register_controls(app: flask.Flask, state: SandboxState) -> None:
             raise ApiError(400, "invalid_request", str(error)) from None
         return state.update_contact(contact_id, update)
 
+    @app.get("/sandbox/skills/<int:skill_id>/activity")
+    def show_skill_activity(skill_id: int) -> Any:
+        return state.show_skill_activity(skill_id)
+
+    @app.post("/sandbox/skills/<int:skill_id>/activity")
+    def set_skill_activity(skill_id: int) -> Any:
+        try:
+            update = parse_activity_update(flask.request.get_json(silent=True))
+        except ValueError as error:
+            raise ApiError(400, "invalid_request", str(error)) from None
+        return state.update_skill_activity(skill_id, update)
+
     @app.get("/sandbox/stats")
     def stats() -> Any:
         summary = flask.request.args.get("summary", "").lower() in ("1", "true", "yes")
@@ -365,6 +391,7 @@ CXone endpoints
   GET  /.well-known/cxone-configuration?tenantId=...
   POST /auth/token
   GET  {ACD_BASE}/skills?searchString=&skip=&top=
+  GET  {ACD_BASE}/skills/activity          every skill's live state (also skills/<id>/activity)
   POST {ACD_BASE}/interactions/<contactId>/signal?p1=..&p9=
   GET  {DFO_BASE}/routing-queues?nameContains=&size=
   PUT  {DFO_BASE}/contacts/<contactId>/routing-queue   {{"skillId": n}}
@@ -374,12 +401,17 @@ CXone endpoints
 Controls
   GET  /sandbox/faults       current knobs
   POST /sandbox/faults       JSON partial update of: {", ".join(KNOB_NAMES)}
-  POST /sandbox/reset        default knobs, zero stats, no contacts (seed and tokens kept)
+  POST /sandbox/reset        default knobs and skill activity, zero stats, no contacts
+                             (seed and tokens kept)
   GET  /sandbox/stats        counters, routings and signals (?summary=1 omits the last two)
   GET  /sandbox/calls        every token and API request: arrival time, view, status answered
   GET  /sandbox/contacts/<id>   a contact as CXone returns it (not counted, no token)
   POST /sandbox/contacts/<id>   change it: {{"status", "assignee" (agent user id or null),
                                 "skillId" (or null)}}; also `python -m cxone_sandbox contact`
+  GET  /sandbox/skills/<id>/activity   a skill's live state (not counted, no token)
+  POST /sandbox/skills/<id>/activity   change any of {", ".join(SETTABLE)}
+                                (default: 5 agents logged in, 3 available, nobody waiting);
+                                also `python -m cxone_sandbox skill-activity`
 
   hold_calls = N holds the next N contact calls (routing PUT, signal) until
   {{"release_held": true}} (or {HOLD_MAX_SECONDS:g} s): a slow CXone call at a chosen moment;

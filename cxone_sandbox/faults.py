@@ -39,6 +39,10 @@ class FaultKnobs:
     client_credentials_grant: bool = False
     invalid_client: bool = False
     invalid_grant: bool = False
+    #: Until then (time.time()), the skill activity endpoint alone answers 503; None: it answers.
+    skill_activity_outage_until: float | None = None
+    #: Fields left out of every skill's activity: a tenant that names them otherwise.
+    skill_activity_omit_fields: frozenset[str] = field(default_factory=frozenset)
 
 
 def _number(minimum: float, maximum: float) -> Callable[[Any], float]:
@@ -107,8 +111,8 @@ def _string_list(value: Any) -> frozenset[str]:
     return frozenset(value)
 
 
-# Every key POST /sandbox/faults accepts. outage_seconds, revoke_tokens and release_held are
-# actions, not state.
+# Every key POST /sandbox/faults accepts. outage_seconds, skill_activity_outage_seconds,
+# revoke_tokens and release_held are actions, not state.
 _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "latency_ms": _number(0, 60000),
     "rate_limit_per_minute": _optional_integer,
@@ -130,6 +134,8 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "client_credentials_grant": _boolean,
     "invalid_client": _boolean,
     "invalid_grant": _boolean,
+    "skill_activity_outage_seconds": _number(0, 86400),
+    "skill_activity_omit_fields": _string_list,
 }
 KNOB_NAMES = tuple(_VALIDATORS)
 
@@ -156,6 +162,8 @@ KNOB_HELP = {
     "(else 400 unauthorized_client)",
     "invalid_client": "true: every token request is answered 401 invalid_client (client id/secret refused)",
     "invalid_grant": "true: password grants are answered 400 invalid_grant (access key refused)",
+    "skill_activity_outage_seconds": "the skill activity endpoint alone answers 503 for this long (0 ends it)",
+    "skill_activity_omit_fields": "field names left out of every skill's activity (a tenant naming them otherwise)",
 }
 
 

@@ -11,6 +11,7 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from typing import Any
 
+from .activity import SkillLiveState
 from .config import SandboxConfig
 from .contacts import SandboxContact, is_contact_id
 from .faults import FaultKnobs
@@ -18,7 +19,7 @@ from .seed import SEED_SKILLS, SeedSkill
 from .timestamps import iso_timestamp
 from .tokens import TokenIdentity, TokenRegistry
 
-ENDPOINT_KEYS = ("skills", "routing_queues", "routing_put", "signal", "contact_get")
+ENDPOINT_KEYS = ("skills", "routing_queues", "routing_put", "signal", "contact_get", "skill_activity")
 RATE_WINDOW_SECONDS = 60.0
 #: Endpoints that act on a contact: the calls `hold_calls` holds.
 CONTACT_ENDPOINTS = ("routing_put", "signal")
@@ -105,10 +106,11 @@ class SandboxState:
         self._contacts: dict[str, SandboxContact] = {}
         # Every token and API request with its arrival (wall clock) and the status answered.
         self._calls: deque[dict[str, Any]] = deque(maxlen=CALL_LOG_SIZE)
+        self._live: dict[int, SkillLiveState] = {s.skill_id: SkillLiveState.default(s) for s in self.skills}
 
     def reset(self) -> None:
-        """Back to a fresh run: default knobs, zero stats, no contacts, held calls released. Tokens
-        stay valid."""
+        """Back to a fresh run: default knobs, zero stats, no contacts, every skill's default
+        activity, held calls released. Tokens stay valid."""
         with self._lock:
             self._clear_run()
             self._release_held()
@@ -251,6 +253,60 @@ class SandboxState:
         matches = [s for s in self.skills if s.is_digital and needle in s.skill_name.casefold()]
         return len(matches), matches[:size]
 
+    # --- skill activity (live queue state) -------------------------------------------------------
+
+    def skill_activity(self, skill_id: int | None = None) -> dict[str, Any]:
+        """``GET skills/activity`` (every skill) or ``skills/{id}/activity`` (one): CXone's shape,
+        less the fields the ``skill_activity_omit_fields`` knob leaves out. ApiError(503) while
+        the ``skill_activity_outage_seconds`` knob lasts; 404 for an unknown skill."""
+        with self._lock:
+            now = time.time()
+            until = self.knobs.skill_activity_outage_until
+            if until is not None and now < until:
+                raise ApiError(503, "ServiceUnavailable", "Skill activity is unavailable (sandbox outage)")
+            if skill_id is None:
+                skills: Sequence[SeedSkill] = self.skills
+            elif skill_id in self._skills_by_id:
+                skills = [self._skills_by_id[skill_id]]
+            else:
+                raise ApiError(404, "NotFound", f"Skill {skill_id} was not found")
+            omitted = self.knobs.skill_activity_omit_fields
+            entries = [
+                {
+                    key: value
+                    for key, value in self._live[skill.skill_id]
+                    .cxone_json(skill, self.config.business_unit_id, now)
+                    .items()
+                    if key not in omitted
+                }
+                for skill in skills
+            ]
+        return {
+            "businessUnitId": self.config.business_unit_id,
+            "lastPollTime": iso_timestamp(now),
+            "skillActivity": entries,
+        }
+
+    def show_skill_activity(self, skill_id: int) -> dict[str, Any]:
+        """One skill's numbers as the sandbox holds them (every field, no knob applied)."""
+        with self._lock:
+            skill = self._known_skill(skill_id)
+            return self._live[skill_id].cxone_json(skill, self.config.business_unit_id, time.time())
+
+    def update_skill_activity(self, skill_id: int, update: dict[str, int]) -> dict[str, Any]:
+        """Apply a validated control update to one skill's numbers; returns them."""
+        with self._lock:
+            skill = self._known_skill(skill_id)
+            self._live[skill_id].update(update)
+            return self._live[skill_id].cxone_json(skill, self.config.business_unit_id, time.time())
+
+    def _known_skill(self, skill_id: int) -> SeedSkill:
+        """The seed skill with this id, or ApiError(404). Caller holds the lock."""
+        skill = self._skills_by_id.get(skill_id)
+        if skill is None:
+            raise ApiError(404, "not_found", f"Skill {skill_id} is not in the sandbox's seed")
+        return skill
+
     # --- contacts -----------------------------------------------------------------------------
 
     def route_contact(self, contact_id: str, skill_id: int) -> dict[str, Any]:
@@ -348,6 +404,8 @@ class SandboxState:
                 elif name == "seed":
                     self.knobs.seed = value
                     self._rng = random.Random(value)
+                elif name == "skill_activity_outage_seconds":
+                    self.knobs.skill_activity_outage_until = time.time() + value if value > 0 else None
                 else:
                     setattr(self.knobs, name, value)
             return self._knobs_view()
@@ -381,6 +439,10 @@ class SandboxState:
             "client_credentials_grant": knobs.client_credentials_grant,
             "invalid_client": knobs.invalid_client,
             "invalid_grant": knobs.invalid_grant,
+            "skill_activity_outage_remaining_seconds": round(
+                max(0.0, (knobs.skill_activity_outage_until or 0) - time.time()), 3
+            ),
+            "skill_activity_omit_fields": sorted(knobs.skill_activity_omit_fields),
         }
 
     def stats_view(self, summary: bool) -> dict[str, Any]:

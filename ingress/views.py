@@ -184,6 +184,8 @@ def _plan_routing(webhook: WebhookRequest, table: RoutingTable) -> RoutingJob:
         received_at=time.time(),
         # The worker renders the signal from the template decided here; it never reads the table.
         signal_params=table.signal_template(decision.queue) if mode == "voice" else None,
+        # Likewise the queue's overflow rules: the worker decides on them just before the call.
+        overflow=table.overflow_rules(decision.queue) or None,
     )
 
 

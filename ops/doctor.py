@@ -7,8 +7,11 @@ token_endpoint and api_endpoint discovery gives), the routing table, Redis (reac
 policy and persistence), whether CXone has paused the workers (rejected credentials, a 429's
 Retry-After), a CXone token (grant, tenant, API host; or CXone's OAuth error), and every queue of
 the routing table resolved to a skill id, with each route's voice/digital mode next to the skill's
-media type and, for voice, the signal parameters of an example routing. With ``--contact ID`` it
-also reads that contact back from CXone (``GET /dfo/3.0/contacts/{id}``) and says what it found,
+media type and, for voice, the signal parameters of an example routing. Then each queue the
+table can send to (overflow alternatives included) with its live state from CXone's skill activity
+(agents available, queue count, longest wait) and its overflow rules, and the activity fields CXone
+returned for one skill, to check the names against the CXone supervisor view. With ``--contact ID``
+it also reads that contact back from CXone (``GET /dfo/3.0/contacts/{id}``) and says what it found,
 so an operator can check on a live test chat that the id the bot sends is the DFO contact id, and
 see the contact's field names as the tenant returns them. Prints a table (or ``--json``) and exits
 1 when anything failed (``--strict``: or warned), 0 otherwise.
@@ -53,12 +56,14 @@ from shared.cxone.errors import (
 )
 from shared.cxone.queue_directory import QueueDirectory
 from shared.cxone.rate_limiter import CallLimiter
+from shared.cxone.skill_activity import FIELDS, LIST_FIELD, SKILL_ID_FIELD, SkillActivity, parse_activity
 from shared.cxone.token_pause import TokenPause
 from shared.demo_secrets import demo_secrets_in_effect, demo_secrets_problem
 from shared.routing.contact_id import is_contact_id
+from shared.routing.overflow import OverflowRule
 from shared.routing.signal_template import render as render_signal
 from shared.routing.signal_template import signal_values
-from shared.routing.table import Queue, RoutingTable, RoutingTableError
+from shared.routing.table import Queue, RoutingTable, RoutingTableError, queue_key
 from shared.settings import Settings, SettingsError, load_settings
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
@@ -165,13 +170,32 @@ class ContactCheck:
 
 
 @dataclass
+class QueueStateCheck:
+    """One queue the table can send to (a route's, the fallback's or an overflow alternative's):
+    its live state as CXone's skill activity gives it (None: not given), and its overflow rules."""
+
+    queue: str
+    skill_id: int | None
+    status: str
+    agents_available: int | None = None
+    queue_count: int | None = None
+    longest_wait_seconds: float | None = None
+    #: The queue's own overflow rules, e.g. ``-> General Inquiry if agents_available_below 1``.
+    overflow: list[str] = field(default_factory=list)
+    detail: str = ""
+
+
+@dataclass
 class Report:
-    """What the doctor found: the deployment's checks, one line per route of the table, and the
-    contact read back (``--contact``)."""
+    """What the doctor found: the deployment's checks, one line per route of the table, each
+    queue's live state, and the contact read back (``--contact``)."""
 
     checks: list[Check] = field(default_factory=list)
     routes: list[RouteCheck] = field(default_factory=list)
     contact: ContactCheck | None = None
+    queues: list[QueueStateCheck] = field(default_factory=list)
+    #: One skill's activity exactly as CXone returned it: ``{"skillId", "queue", "fields"}``.
+    activity: dict | None = None
 
     def add(self, name: str, status: str, detail: str) -> Check:
         """Record one check's outcome and return it."""
@@ -181,7 +205,11 @@ class Report:
 
     def statuses(self) -> list[str]:
         """The status of every check and route, in report order."""
-        return [c.status for c in self.checks] + [r.status for r in self.routes]
+        return (
+            [c.status for c in self.checks]
+            + [r.status for r in self.routes]
+            + [q.status for q in self.queues]
+        )
 
     def problems(self, strict: bool = False) -> int:
         """Failed checks (and, when ``strict``, warnings)."""
@@ -197,6 +225,8 @@ class Report:
             "checks": [asdict(c) for c in self.checks],
             "routes": [asdict(r) for r in self.routes],
             **({"contact": asdict(self.contact)} if self.contact is not None else {}),
+            "queues": [asdict(q) for q in self.queues],
+            **({"activity": self.activity} if self.activity is not None else {}),
         }
 
 
@@ -245,12 +275,9 @@ def run_checks(
         try:
             token = _check_token(report, settings, cxone, hosts)
             if table is not None:
-                _check_routes(
-                    report,
-                    table,
-                    cxone if token and redis_ok else None,
-                    "no CXone token" if not token else "Redis unreachable",
-                )
+                why = "no CXone token" if not token else "Redis unreachable"
+                found = _check_routes(report, table, cxone if token and redis_ok else None, why)
+                _check_queue_state(report, table, cxone if token and redis_ok else None, why, found)
             if contact_id is not None:
                 _check_contact(report, settings, cxone if token and redis_ok else None, contact_id)
         finally:
@@ -511,7 +538,10 @@ def _check_token(
     return token
 
 
-def _check_routes(report: Report, table: RoutingTable, cxone: _DoctorClient | None, why_skipped: str) -> None:
+def _check_routes(
+    report: Report, table: RoutingTable, cxone: _DoctorClient | None, why_skipped: str
+) -> dict[str, _Found]:
+    """One line per route; returns what each queue name was found to be (looked up once)."""
     directory = QueueDirectory(cxone, cxone.redis, 1) if cxone is not None else None
     found: dict[str, _Found] = {}  # one lookup per distinct name
     for intent, queue in table.queues().items():
@@ -541,6 +571,131 @@ def _check_routes(report: Report, table: RoutingTable, cxone: _DoctorClient | No
         if mismatch is not None and route.status == OK:
             route.status, route.detail = WARN, mismatch
         report.routes.append(route)
+    return found
+
+
+# ------------------------------------------------------------------------------ live queue state
+
+
+def _check_queue_state(
+    report: Report,
+    table: RoutingTable,
+    cxone: _DoctorClient | None,
+    why_skipped: str,
+    found: dict[str, _Found],
+) -> None:
+    """Each queue the table can send to, with its live state and overflow rules; the activity
+    fields of one skill as CXone returned them. One ``skills/activity`` call (a limiter slot)."""
+    has_rules = bool(table.overflow)
+    consequence = ": overflow rules never apply (the routes' own queues are used)" if has_rules else ""
+    if cxone is None:
+        report.add("cxone skill activity", SKIP, why_skipped)
+        return
+    try:
+        body = _in_turn(cxone.skill_activity)
+    except (LimiterBusy, CXoneError) as exc:
+        reason = exc.reason if isinstance(exc, CXoneError) else str(exc)
+        hint = (
+            " (the API user's role may lack the permission to read skill activity)" if "403" in reason else ""
+        )
+        report.add(
+            "cxone skill activity",
+            FAIL if has_rules else WARN,
+            f"GET …/skills/activity failed: {reason}{hint}{consequence}",
+        )
+        return
+    activity = parse_activity(body)
+    directory = QueueDirectory(cxone, cxone.redis, 1)
+    missing: set[str] = set()
+    for label, (name, pinned, rules, is_alternative) in _routed_queues(table).items():
+        skill_id: int | None
+        problem: str | None
+        if pinned is not None:
+            skill_id, problem = pinned, None
+        else:
+            assert name is not None, "the routing table gives every queue a name or a skill id"
+            if name not in found:
+                found[name] = _lookup(directory, name)
+            skill_id, problem = found[name].skill_id, found[name].detail
+        checked = QueueStateCheck(label, skill_id, OK, overflow=[_rule_text(rule) for rule in rules])
+        report.queues.append(checked)
+        if skill_id is None:
+            if is_alternative:
+                checked.status, checked.detail = FAIL, f"overflow alternative with no skill: {problem}"
+            else:
+                checked.status, checked.detail = SKIP, "no skill id (see the route above)"
+            continue
+        state = activity.get(skill_id)
+        if state is None:
+            checked.detail = f"CXone lists no activity for skill {skill_id}"
+            if rules:
+                checked.status, checked.detail = WARN, checked.detail + ": its overflow rules never apply"
+            continue
+        checked.agents_available, checked.queue_count = state.agents_available, state.queue_count
+        checked.longest_wait_seconds = state.longest_wait_seconds
+        unusable = _fields_rules_need(state, rules)
+        missing.update(state.missing())
+        if unusable:
+            checked.status = WARN
+            checked.detail = (
+                f"CXone gives no {', '.join(unusable)} for skill {skill_id}: the rules on it never apply"
+            )
+    report.activity = _sample_activity(body, [q.skill_id for q in report.queues], report)
+    listed = f"{len(activity)} skill(s) listed"
+    if missing:
+        report.add(
+            "cxone skill activity",
+            WARN if has_rules else OK,
+            f"{listed}; no {', '.join(sorted(missing))} for some routed skills: compare the fields "
+            "below with the CXone supervisor view (a missing value never moves a contact)",
+        )
+    else:
+        report.add(
+            "cxone skill activity", OK, f"{listed}; every routed skill has {', '.join(FIELDS.values())}"
+        )
+
+
+def _routed_queues(
+    table: RoutingTable,
+) -> dict[str, tuple[str | None, int | None, tuple[OverflowRule, ...], bool]]:
+    """Each queue the table can send to by its label: ``(name, skill id, its own overflow rules,
+    True when only an overflow rule sends to it)``."""
+    queues: dict[str, tuple[str | None, int | None, tuple[OverflowRule, ...], bool]] = {}
+    for queue in table.queues().values():
+        queues.setdefault(
+            queue.label, (queue.name, queue.skill_id, _own_rules(table, queue.name, queue.skill_id), False)
+        )
+    for label, rule in table.alternatives().items():
+        queues.setdefault(
+            label, (rule.queue_name, rule.skill_id, _own_rules(table, rule.queue_name, rule.skill_id), True)
+        )
+    return queues
+
+
+def _own_rules(table: RoutingTable, name: str | None, skill_id: int | None) -> tuple[OverflowRule, ...]:
+    return tuple(table.overflow.get(queue_key(name, skill_id), ()))
+
+
+def _rule_text(rule: OverflowRule) -> str:
+    return f"-> {rule.label} if {rule.condition.text}"
+
+
+def _fields_rules_need(state: SkillActivity, rules: tuple[OverflowRule, ...]) -> list[str]:
+    """CXone's names of the values the rules read that the skill's activity lacks."""
+    needed = {rule.condition.kind.quantity for rule in rules}
+    return [FIELDS[q] for q in FIELDS if q in needed and state.value(q) is None]
+
+
+def _sample_activity(body: dict, skill_ids: list[int | None], report: Report) -> dict | None:
+    """The activity of the first routed skill CXone lists (else of the first skill it lists),
+    exactly as returned: skill names and counts, nothing about customers."""
+    entries = [e for e in body.get(LIST_FIELD) or [] if isinstance(e, dict)]
+    for skill_id in [*skill_ids, None]:
+        entry = next((e for e in entries if skill_id is None or e.get(SKILL_ID_FIELD) == skill_id), None)
+        if entry is not None:
+            queue = next((q.queue for q in report.queues if q.skill_id == entry.get(SKILL_ID_FIELD)), None)
+            return {"skillId": entry.get(SKILL_ID_FIELD), "queue": queue, "fields": entry}
+    return None
 
 
 class LimiterBusy(Exception):
@@ -809,6 +964,35 @@ def render(report: Report, strict: bool = False) -> str:
         lines += _table(
             ["INTENT", "QUEUE", "SKILL ID", "MEDIA TYPE", "RESULT", "LOOKUP", "MODE"], rows, notes=notes
         )
+    if report.queues:
+        lines.append("")
+        rows, notes = [], []
+        for q in report.queues:
+            rows.append(
+                [
+                    q.queue,
+                    str(q.skill_id or "-"),
+                    _live(q.agents_available),
+                    _live(q.queue_count),
+                    _live(q.longest_wait_seconds, "s"),
+                    _shown(q.status),
+                ]
+            )
+            below = [f"-> {q.detail}"] if q.status in (FAIL, WARN) else []
+            notes.append(below + [f"overflow {rule}" for rule in q.overflow])
+        lines += _table(
+            ["QUEUE", "SKILL ID", "AGENTS AVAILABLE", "QUEUE COUNT", "LONGEST WAIT", "RESULT"],
+            rows,
+            notes=notes,
+        )
+    if report.activity is not None:
+        named = f" '{report.activity['queue']}'" if report.activity.get("queue") else ""
+        lines += [
+            "",
+            f"skill activity of skill {report.activity['skillId']}{named} as CXone returned it "
+            "(compare the names with the CXone supervisor view):",
+        ]
+        lines += ["  " + line for line in json.dumps(report.activity["fields"], indent=2).splitlines()]
     if report.contact is not None and report.contact.returned is not None:
         lines += [
             "",
@@ -844,6 +1028,13 @@ def _table(header: list[str], rows: list[list[str]], notes: list[list[str]] | No
         out += [" " * indent + more.strip() for more in rest]
         out += ["    " + note for note in (notes[n] if notes else [])]
     return out
+
+
+def _live(value: float | None, unit: str = "") -> str:
+    """A live value for the table: the number, or ``?`` when CXone did not give it."""
+    if value is None:
+        return "?"
+    return f"{value:g}{unit}"
 
 
 def _shown(status: str) -> str:

@@ -79,6 +79,11 @@ CXONE_TOKEN_PAUSE = PREFIX + "cxone:token:paused"
 CXONE_TOKEN_PAUSE_STEP = PREFIX + "cxone:token:pause-step"
 # sorted set: routing id -> when the limiter last refused it (the backlog, to spread retries)
 LIMITER_WAITING = PREFIX + "cxone:rate-limit:waiting"
+# Every skill's live state (JSON, with when it was fetched), shared by the workers for overflow
+# decisions; and the refresh turn: set (NX, for one TTL) by the one worker that asks CXone.
+CXONE_SKILL_ACTIVITY = PREFIX + "cxone:skill-activity"
+CXONE_SKILL_ACTIVITY_FETCHED_AT = PREFIX + "cxone:skill-activity:fetched-at"  # read first: is it new?
+CXONE_SKILL_ACTIVITY_REFRESH = PREFIX + "cxone:skill-activity:refresh"
 
 
 def cxone_skill(api_base: str, queue_name: str) -> str:

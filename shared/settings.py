@@ -263,6 +263,9 @@ class Settings:
         "CXONE_TOKEN_REFRESH_MARGIN_SECONDS", 600, integer, minimum=0
     )
     cxone_skill_cache_ttl_seconds: int = setting("CXONE_SKILL_CACHE_TTL_SECONDS", 900, integer, minimum=1)
+    # How often one worker (for all) asks CXone for every skill's live state, for overflow rules;
+    # a copy older than three times this is not used (the route's own queue is).
+    cxone_activity_ttl_seconds: int = setting("CXONE_ACTIVITY_TTL_SECONDS", 5, integer, minimum=1)
     # Where a digital contact read back (GET /dfo/3.0/contacts/{id}) keeps its routing queue, status
     # and assigned agent (shared/cxone/contact.py says which sources these names come from).
     cxone_contact_queue_field: str = setting("CXONE_CONTACT_QUEUE_FIELD", "routingQueueId", field_path)

@@ -2,20 +2,26 @@
 
 Works against any running stack (`make run`, `docker compose up`, a staging host):
 
-    python -m tools.demo [--url http://127.0.0.1:8000] [--key KEY] [--timeout 20]
+    python -m tools.demo [--url http://127.0.0.1:8000] [--key KEY] [--timeout 20] [--sandbox-url URL]
 
 Each file in tests/payloads is posted as-is to ``/webhook/cognigy/route``. Accepted ones are then
 followed with ``GET /routings/<id>`` until they are ``routed`` or ``failed``; rejected ones show
 the error and the message for each bad field. Files named ``bad-*`` are meant to be rejected.
 
-Exit status: 0 when every good example was routed and every bad one was refused for its content
-(a 4xx other than 401/403); 1 otherwise, including a key the router refuses; 2 when no router
-answers at the URL.
+Then, when the CXone sandbox answers (``--sandbox-url``, by default from the ``SANDBOX_*``
+variables), one contact overflows: the demo tells the sandbox that no agent of Billing is available,
+sends a ``billing_question`` webhook that waits for its outcome (the example routing table gives
+Billing an overflow rule), prints where the contact went and why, and gives Billing its agents back.
+
+Exit status: 0 when every good example was routed, every bad one was refused for its content
+(a 4xx other than 401/403) and, with the sandbox, the contact overflowed; 1 otherwise, including a
+key the router refuses; 2 when no router answers at the URL.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -25,6 +31,8 @@ from pathlib import Path
 
 import requests
 
+from cxone_sandbox.control import sandbox_url, skill_id_of
+
 PAYLOADS = Path(__file__).resolve().parents[1] / "tests" / "payloads"
 DEFAULT_KEY = "demo-webhook-key"
 DEFAULT_TIMEOUT_SECONDS = 20.0
@@ -32,6 +40,9 @@ POLL_INTERVAL_SECONDS = 0.25
 HTTP_TIMEOUT = (3.05, 10)
 TERMINAL_STATES = ("routed", "failed", "superseded")
 AUTH_REFUSALS = (401, 403)
+#: The overflow shown: an intent of config/routes.example.yaml whose queue has overflow rules.
+OVERFLOW_INTENT = "billing_question"
+OVERFLOW_QUEUE = "Billing"
 
 
 class RouterUnreachable(Exception):
@@ -127,8 +138,14 @@ def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpar
         default=DEFAULT_TIMEOUT_SECONDS,
         help="seconds to wait for the accepted routings to finish (default 20)",
     )
+    parser.add_argument(
+        "--sandbox-url",
+        default=sandbox_url(environ),
+        help="the CXone sandbox, for the overflow example (default: from the SANDBOX_* variables)",
+    )
     args = parser.parse_args(argv)
     args.url = args.url.rstrip("/")
+    args.sandbox_url = args.sandbox_url.rstrip("/")
     return args
 
 
@@ -252,6 +269,114 @@ def summary(outcomes: Sequence[Outcome]) -> str:
     return f"{routed} of {len(good)} good examples routed, {rejected} of {len(bad)} bad examples rejected."
 
 
+# ---------------------------------------------------------------------------- one contact overflowing
+
+
+@dataclass
+class OverflowShown:
+    """What the overflow example found: whether it could run, and what the router answered."""
+
+    ran: bool
+    answer: dict | None = None
+    note: str = ""
+
+    @property
+    def as_expected(self) -> bool:
+        """Without the sandbox there is nothing to show; with it, the contact must have overflowed."""
+        return not self.ran or bool(self.answer and self.answer.get("overflow"))
+
+
+def show_overflow(session: requests.Session, url: str, sandbox: str, timeout: float) -> OverflowShown:
+    """No agent of Billing available in the sandbox, then a webhook for Billing: where it went.
+
+    The router reads the queues' state at most once per CXONE_ACTIVITY_TTL_SECONDS, so a contact
+    sent right after the change may still see the old state; the demo then sends another one (a new
+    contact each time) until the change shows, within ``timeout`` seconds.
+    """
+    skill_id = skill_id_of(OVERFLOW_QUEUE)
+    control = f"{sandbox}/sandbox/skills/{skill_id}/activity"
+    try:
+        before = session.get(control, timeout=HTTP_TIMEOUT)
+    except requests.RequestException:
+        return OverflowShown(False, note=f"no CXone sandbox answers at {sandbox}: overflow example skipped")
+    if not before.ok:
+        return OverflowShown(False, note=f"the sandbox at {sandbox} has no skill {OVERFLOW_QUEUE}: skipped")
+    agents = before.json().get("agentsAvailable")
+    session.post(control, json={"agentsAvailable": 0}, timeout=HTTP_TIMEOUT).raise_for_status()
+    try:
+        deadline = time.monotonic() + timeout
+        first = int(time.time() * 10) % 10**8
+        for n in itertools.count():
+            answer = _send_overflow_webhook(session, url, f"79{(first + n) % 10**8:08d}")
+            if answer.get("overflow") or answer.get("status") != "routed" or time.monotonic() > deadline:
+                earlier = f"{n} earlier contact(s) still saw Billing's old state" if n else ""
+                return OverflowShown(True, answer, earlier)
+            time.sleep(POLL_INTERVAL_SECONDS * 4)  # the router's copy of the state is a few seconds old
+        raise AssertionError("unreachable")  # pragma: no cover
+    finally:
+        session.post(control, json={"agentsAvailable": agents}, timeout=HTTP_TIMEOUT)
+
+
+def _send_overflow_webhook(session: requests.Session, url: str, contact_id: str) -> dict:
+    """A chat webhook for the overflow intent that waits for its outcome; the answer (or why not)."""
+    body = {
+        "sessionId": f"demo-overflow-{contact_id}",
+        "channel": "webchat3",
+        "intent": OVERFLOW_INTENT,
+        "intentScore": 0.95,
+        "data": {"contactId": contact_id},
+    }
+    try:
+        response = session.post(f"{url}/webhook/cognigy/route?wait=5", json=body, timeout=HTTP_TIMEOUT)
+    except requests.RequestException as exc:
+        return {"status": "error", "reason": f"{exc.__class__.__name__}: {exc}"[:200]}
+    answer = _json_or_none(response)
+    if not isinstance(answer, dict):
+        return {"status": "error", "reason": response.text[:200]}
+    return answer
+
+
+def render_overflow(shown: OverflowShown) -> str:
+    """The lines that tell where the overflowing contact went and why."""
+    if not shown.ran:
+        return f"Overflow: {shown.note}."
+    head = (
+        f"Overflow: no agent of {OVERFLOW_QUEUE} available (the sandbox was told so: python -m cxone_sandbox "
+        f"skill-activity {OVERFLOW_QUEUE} --agents-available 0), then a {OVERFLOW_INTENT} webhook:"
+    )
+    answer = shown.answer or {}
+    overflow = answer.get("overflow")
+    if not overflow:
+        why = (
+            answer.get("reason")
+            or answer.get("lastError")
+            or (
+                f"it went to {answer.get('queue')}: "
+                f"does the routing table give {OVERFLOW_QUEUE} overflow rules?"
+            )
+        )
+        return (
+            f"{head}\n  contact {answer.get('contactId', '-')}: {answer.get('status')}, no overflow ({why})"
+        )
+    value = next(
+        (
+            f"{key} {overflow[key]}"
+            for key in ("agentsAvailable", "queueCount", "longestWaitSeconds")
+            if key in overflow
+        ),
+        "",
+    )
+    lines = [
+        head,
+        f"  contact {answer.get('contactId')}: asked for {answer.get('queueAsked')}, "
+        f"routed to {answer.get('queue')} (skill {answer.get('skillId')})",
+        f"  why: rule {overflow.get('rule')}, with {value} in {overflow.get('from')}",
+    ]
+    if shown.note:
+        lines.append(f"  ({shown.note}: the router reads the queues' state every few seconds)")
+    return "\n".join(lines)
+
+
 def _masked(key: str) -> str:
     return key if key == DEFAULT_KEY else key[:4] + "…"
 
@@ -283,10 +408,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             )
             return 1
         follow(session, args.url, [o for o in outcomes if o.routing_id], args.timeout)
-    print(render(outcomes))
+        print(render(outcomes))
+        print()
+        print(summary(outcomes))
+        overflow = show_overflow(session, args.url, args.sandbox_url, args.timeout)
     print()
-    print(summary(outcomes))
-    return 0 if all(o.as_expected for o in outcomes) else 1
+    print(render_overflow(overflow))
+    return 0 if all(o.as_expected for o in outcomes) and overflow.as_expected else 1
 
 
 if __name__ == "__main__":

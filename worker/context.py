@@ -15,6 +15,7 @@ import redis
 
 from shared.cxone.client import CXoneClient
 from shared.cxone.queue_directory import QueueDirectory
+from shared.cxone.skill_activity import SkillActivityCache
 from shared.routing.latest import LatestRoutings
 from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings, load_settings
@@ -36,6 +37,11 @@ class WorkerContext:
     def latest(self) -> LatestRoutings:
         """Each contact's latest routing: which of a contact's routings may still move it."""
         return LatestRoutings(self.redis, self.settings.routing_status_ttl_seconds)
+
+    @cached_property
+    def activity(self) -> SkillActivityCache:
+        """Every skill's live state, shared by the workers (for overflow decisions)."""
+        return SkillActivityCache(self.client, self.redis, self.settings.cxone_activity_ttl_seconds)
 
     @classmethod
     def build(

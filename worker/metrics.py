@@ -65,6 +65,26 @@ ROUTINGS = Counter(
     ["outcome", "reason"],
     registry=WORKER_REGISTRY,
 )
+OVERFLOWS = Counter(
+    "router_overflows",
+    "Routings an overflow rule moved, one per move: from the queue, to the queue and the rule "
+    "(names as the routing table writes them). Counted once per routing and decision.",
+    ["from_queue", "to_queue", "rule"],
+    registry=WORKER_REGISTRY,
+)
+SKILL_ACTIVITY_FIELDS_MISSING = Counter(
+    "router_skill_activity_fields_missing",
+    "Overflow rules that could not be checked because CXone's skill activity lacked the value "
+    "(field: CXone's name of it); such a rule never moves a contact.",
+    ["field"],
+    registry=WORKER_REGISTRY,
+)
+OVERFLOW_STATE_UNAVAILABLE = Counter(
+    "router_overflow_state_unavailable",
+    "Routings with overflow rules that kept the queue asked for because no skill activity younger "
+    "than 3 x CXONE_ACTIVITY_TTL_SECONDS was at hand (CXone slow, down or refusing the call).",
+    registry=WORKER_REGISTRY,
+)
 for _collector in cxone_metrics.COLLECTORS:
     WORKER_REGISTRY.register(_collector)
 

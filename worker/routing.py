@@ -47,6 +47,7 @@ from shared.routing.records import TERMINAL, RoutingRecord
 from shared.routing.signal_template import DEFAULT_SIGNAL_PARAMS, render, signal_values
 from worker.context import WorkerContext
 from worker.metrics import count_routing
+from worker.overflow import choose_queue
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +239,9 @@ def carry_out(job: RoutingJob, ctx: WorkerContext) -> int:
         skill_id = job.skill_id
     else:
         skill_id = ctx.directory.skill_id(job.queue_name or "")
+    # Overflow rules are checked here, just before the call: the queues' state changes while
+    # routings wait. The job that goes on names the queue used (a voice signal carries it).
+    job, skill_id = choose_queue(job, skill_id, ctx)
     if job.mode == "voice":
         _signal_once(job, skill_id, ctx)
     else:

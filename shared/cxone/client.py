@@ -53,6 +53,8 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 SKILLS_PATH = "/inContactAPI/services/v30.0/skills"
+#: Every skill's live state in one call (see shared/cxone/skill_activity.py).
+SKILL_ACTIVITY_PATH = "/inContactAPI/services/v30.0/skills/activity"
 ROUTING_QUEUE_PATH = "/dfo/3.0/contacts/{contact_id}/routing-queue"
 CONTACT_PATH = "/dfo/3.0/contacts/{contact_id}"
 ROUTING_QUEUES_PATH = "/dfo/3.0/routing-queues"
@@ -315,6 +317,14 @@ class CXoneClient:
         if response.status_code == 204:  # CXone answers "no content" to an empty search
             return {"skills": [], "totalRecords": 0}
         return _json(response, "skills")
+
+    def skill_activity(self) -> dict:
+        """``GET skills/activity``: every skill's live state, as CXone returns it (read it through
+        :func:`shared.cxone.skill_activity.parse_activity`, the one place that knows its fields)."""
+        response = self.call("GET", SKILL_ACTIVITY_PATH, "skill_activity")
+        if response.status_code == 204:  # no content: no skill has activity to report
+            return {}
+        return _json(response, "skill_activity")
 
     def list_routing_queues(self, size: int = ROUTING_QUEUES_PAGE_SIZE) -> dict:
         """``GET /dfo/3.0/routing-queues?size=…``: ``{hits, data: [{id, name, skillId, …}]}``."""

@@ -26,7 +26,16 @@ log = logging.getLogger(__name__)
 disable_created_metrics()
 
 #: The ``endpoint`` label of :data:`CXONE_REQUEST_DURATION`.
-CXONE_ENDPOINTS = ("discovery", "token", "skills", "routing_queue", "signal", "contact", "routing_queues")
+CXONE_ENDPOINTS = (
+    "discovery",
+    "token",
+    "skills",
+    "routing_queue",
+    "signal",
+    "contact",
+    "routing_queues",
+    "skill_activity",
+)
 
 CXONE_REQUEST_DURATION = Histogram(
     "router_cxone_request_duration_seconds",

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
+from shared.routing.overflow import OverflowRule, message_problems, rules_from_message, rules_to_message
 from shared.routing.signal_template import template_problems
 
 MODES = ("digital", "voice")
@@ -41,6 +42,9 @@ class RoutingJob:
     #: Voice only: the route's signal parameter template (``["{skill_id}", …]``), rendered by the
     #: worker. None for digital routings and in messages from before templates (the default is used).
     signal_params: tuple[str, ...] | None = None
+    #: The queue's overflow rules (see :mod:`shared.routing.overflow`), decided on by the worker
+    #: just before the call. None: the queue has none (and in messages from before overflow).
+    overflow: tuple[OverflowRule, ...] | None = None
 
     @property
     def queue_label(self) -> str:
@@ -52,6 +56,8 @@ class RoutingJob:
         message = asdict(self)
         if self.signal_params is not None:
             message["signal_params"] = list(self.signal_params)  # what it reads back as from JSON
+        if self.overflow is not None:
+            message["overflow"] = rules_to_message(self.overflow)
         return message
 
     @classmethod
@@ -68,6 +74,13 @@ def new_routing_id() -> str:
 def _valid_template(template: list[str]) -> None:
     """The same check as the routing table's, so a worker never renders a template it cannot."""
     problems = template_problems(template)
+    if problems:
+        raise ValidationError(problems)
+
+
+def _valid_overflow(rules: list) -> None:
+    """The same checks as the routing table's, so a worker never follows a rule the table refuses."""
+    problems = message_problems(rules)
     if problems:
         raise ValidationError(problems)
 
@@ -90,10 +103,13 @@ class RoutingJobSchema(Schema):
     )
     contact_source = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
     signal_params = fields.List(fields.String(), load_default=None, allow_none=True, validate=_valid_template)
+    overflow = fields.List(fields.Raw(), load_default=None, allow_none=True, validate=_valid_overflow)
 
     @post_load
     def make_job(self, data: dict, **_: object) -> RoutingJob:
         """The loaded message as a :class:`RoutingJob`."""
         if data["signal_params"] is not None:
             data["signal_params"] = tuple(data["signal_params"])
+        if data["overflow"] is not None:
+            data["overflow"] = rules_from_message(data["overflow"])
         return RoutingJob(**data)

@@ -51,6 +51,9 @@ class RoutingRecord:
     routed_at: float | None = None
     failed_reason: str | None = None
     superseded_by: str | None = None
+    #: Where an overflow rule sent the routing instead of the queue asked for (see
+    #: :meth:`RoutingStatusStore.note_overflow`); None: the queue asked for.
+    overflow: dict | None = None
     extra: dict = field(default_factory=dict)
 
     def to_public(self) -> dict:
@@ -68,6 +71,11 @@ class RoutingRecord:
         }
         if self.job.get("contact_source"):
             body["contactSource"] = self.job["contact_source"]
+        if self.overflow:
+            # ``queue`` is where the contact goes; ``queueAsked`` the route's own queue.
+            body["queueAsked"] = body["queue"]
+            body["queue"] = self.overflow.get("to") or body["queue"]
+            body["overflow"] = self.overflow
         if self.state == RETRYING:
             body["lastError"] = self.last_error
             body["nextAttemptAt"] = _iso(self.next_attempt_at)
@@ -142,6 +150,7 @@ class RoutingStatusStore:
             routed_at=_float(data.get("routed_at")),
             failed_reason=data.get("failed_reason") or None,
             superseded_by=data.get("superseded_by") or None,
+            overflow=json.loads(data["overflow"]) if data.get("overflow") else None,
         )
 
     def mark_retrying(
@@ -163,6 +172,24 @@ class RoutingStatusStore:
         pipe.expire(key, self.ttl_seconds)
         attempts, *_ = pipe.execute()
         return int(attempts)
+
+    def note_overflow(self, routing_id: str, overflow: dict | None) -> bool:
+        """Record where the worker's overflow decision sends the routing (``overflow``: the public
+        view of :class:`~shared.routing.overflow.OverflowDecision`; None: the queue asked for).
+
+        Decided again on every attempt (the queues' state changes), so a later attempt may replace
+        or clear it. Returns True when this changes what the record said.
+        """
+        key = redis_keys.routing(routing_id)
+        text = json.dumps(overflow) if overflow else None
+        previous = self.redis.hget(key, "overflow")
+        if (_text(previous) if previous else None) == text:
+            return False
+        if text is None:
+            self.redis.hdel(key, "overflow")
+        else:
+            self.redis.hset(key, "overflow", text)
+        return True
 
     def touch(self, routing_id: str) -> None:
         """Note activity on an open routing (its lost task message was just re-published)."""

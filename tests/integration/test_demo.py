@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import requests
+
 from tests.integration.stack import API_KEY, REPO, wait_ready
 
 #: How long the demo follows the routings: only a safety net, far above what they take.
@@ -46,7 +48,16 @@ def row_of(output: str, file_name: str) -> str:
 
 def test_demo_shows_where_every_example_went_and_exits_0(stack):
     wait_ready(stack.start_worker())
-    result = run_demo("--url", stack.web_url, "--key", API_KEY, "--timeout", FOLLOW_SECONDS)
+    result = run_demo(
+        "--url",
+        stack.web_url,
+        "--key",
+        API_KEY,
+        "--timeout",
+        FOLLOW_SECONDS,
+        "--sandbox-url",
+        stack.sandbox_url,
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
@@ -63,10 +74,28 @@ def test_demo_shows_where_every_example_went_and_exits_0(stack):
     assert len(lines) == 1 + len(EXPECTED_QUEUES) + len(EXPECTED_REJECTIONS)
     ends = {re.match(r"\S+\s+\S+", line).end() for line in lines}
     assert len(ends) == 1, out
+    # Then one contact overflows: no agent of Billing available, so General Inquiry, and why.
+    assert "Overflow: no agent of Billing available" in out
+    assert re.search(
+        r"contact 79\d{8}: asked for Billing, routed to General Inquiry \(skill 1200009\)", out
+    ), out
+    assert "why: rule agents_available_below 1, with agentsAvailable 0 in Billing" in out
+    billing = requests.get(f"{stack.sandbox_url}/sandbox/skills/1200005/activity", timeout=5).json()
+    assert billing["agentsAvailable"] == 3  # given back afterwards
 
     # A second run inside the dedupe window is answered with the first routings: still a success.
-    again = run_demo("--url", stack.web_url, "--key", API_KEY, "--timeout", FOLLOW_SECONDS)
+    again = run_demo(
+        "--url",
+        stack.web_url,
+        "--key",
+        API_KEY,
+        "--timeout",
+        FOLLOW_SECONDS,
+        "--sandbox-url",
+        stack.sandbox_url,
+    )
     assert again.returncode == 0, again.stdout + again.stderr
+    assert "routed to General Inquiry" in again.stdout
     for name, (queue, _) in EXPECTED_QUEUES.items():
         row = row_of(again.stdout, name)
         assert queue in row and "resend: the router answered with the first routing" in row, row
@@ -74,7 +103,9 @@ def test_demo_shows_where_every_example_went_and_exits_0(stack):
 
 def test_demo_fails_when_no_worker_routes_the_examples(stack):
     # No worker: the accepted routings stay queued, so the demo must not claim success.
-    result = run_demo("--url", stack.web_url, "--key", API_KEY, "--timeout", "2")
+    result = run_demo(
+        "--url", stack.web_url, "--key", API_KEY, "--timeout", "2", "--sandbox-url", stack.sandbox_url
+    )
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert "still queued after 2 s" in result.stdout
@@ -84,7 +115,13 @@ def test_demo_fails_when_no_worker_routes_the_examples(stack):
 def test_demo_reads_the_key_from_webhook_api_keys_and_explains_a_wrong_one(stack):
     wait_ready(stack.start_worker())
     wrong = run_demo(
-        "--url", stack.web_url, "--timeout", "2", env_extra={"WEBHOOK_API_KEYS": "not-the-key,other"}
+        "--url",
+        stack.web_url,
+        "--timeout",
+        "2",
+        "--sandbox-url",
+        stack.sandbox_url,
+        env_extra={"WEBHOOK_API_KEYS": "not-the-key,other"},
     )
     assert wrong.returncode == 1
     assert "the router refused the key not-…: missing or invalid API key" in wrong.stderr
@@ -95,9 +132,31 @@ def test_demo_reads_the_key_from_webhook_api_keys_and_explains_a_wrong_one(stack
         stack.web_url,
         "--timeout",
         FOLLOW_SECONDS,
+        "--sandbox-url",
+        stack.sandbox_url,
         env_extra={"WEBHOOK_API_KEYS": f"{API_KEY}, spare"},
     )
     assert right.returncode == 0, right.stdout + right.stderr
+
+
+def test_demo_without_a_sandbox_skips_the_overflow_example(stack):
+    wait_ready(stack.start_worker())
+
+    result = run_demo(
+        "--url",
+        stack.web_url,
+        "--key",
+        API_KEY,
+        "--timeout",
+        FOLLOW_SECONDS,
+        "--sandbox-url",
+        "http://127.0.0.1:9",
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr  # a real tenant has no sandbox to set
+    assert (
+        "Overflow: no CXone sandbox answers at http://127.0.0.1:9: overflow example skipped." in result.stdout
+    )
 
 
 def test_demo_says_so_when_no_router_answers():

@@ -19,6 +19,7 @@ EXAMPLE_SKILLS = {
     "billing_dispute": ("Billing Disputes", 1200006),
     "claims": ("Claims", 1200007),
     "cancel_subscription": ("Retention", 1200010),
+    "billing_question": ("Billing", 1200005),
     "<fallback>": ("General Inquiry", 1200009),
 }
 
@@ -135,6 +136,7 @@ def test_json_output_lists_every_check_and_route(stack):
         "redis durability",
         "cxone pauses",
         "cxone token",
+        "cxone skill activity",
     ]
     found = {r["intent"]: r["skill_id"] for r in report["routes"]}
     assert found == {**{i: s for i, (_q, s) in EXAMPLE_SKILLS.items()}, "vip_callback": 1200042}
@@ -392,3 +394,31 @@ def test_doctor_contact_warns_when_the_tenant_names_a_contact_field_otherwise(st
     assert "the contact has no field routingQueue.id (CXONE_CONTACT_QUEUE_FIELD)" in line
     assert '"routingQueueId": null' in result.stdout  # the name the tenant uses, shown below
     assert doctor(stack, "--strict", "--contact", "7100005", CXONE_CONTACT_QUEUE_FIELD="x").returncode == 1
+
+
+def test_each_routed_queue_shows_its_live_state_and_one_skills_activity_fields(stack):
+    response = requests.post(
+        f"{stack.sandbox_url}/sandbox/skills/1200005/activity",
+        json={"agentsAvailable": 0, "queueCount": 4, "longestQueueTimeInSeconds": 70},
+        timeout=5,
+    )
+    response.raise_for_status()
+
+    result = doctor(stack, "--json")
+
+    report = as_json(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    queues = {q["queue"]: q for q in report["queues"]}
+    billing = queues["Billing"]  # billing_question's queue in the example table
+    assert (billing["skill_id"], billing["agents_available"], billing["queue_count"]) == (1200005, 0, 4)
+    assert billing["longest_wait_seconds"] == 70 and billing["status"] == "ok"
+    assert billing["overflow"][0] == "-> General Inquiry if agents_available_below 1"
+    assert queues["Sales Support"]["agents_available"] == 3  # the sandbox's default
+    assert report["activity"]["skillId"] in {q["skill_id"] for q in report["queues"]}
+    assert {"skillId", "agentsAvailable", "queueCount", "longestQueueTimeInSeconds"} <= set(
+        report["activity"]["fields"]
+    )
+    text = doctor(stack).stdout
+    rows = [line.split() for line in text.splitlines() if line.startswith("Billing ")]
+    assert ["Billing", "1200005", "0", "4", "70s", "ok"] in rows  # (Billing Disputes has a row too)
+    assert "as CXone returned it (compare the names with the CXone supervisor view)" in text

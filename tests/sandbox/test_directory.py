@@ -132,4 +132,5 @@ def test_api_calls_are_counted_per_endpoint(client: FlaskClient, auth: dict[str,
         "routing_put": 0,
         "signal": 0,
         "contact_get": 0,
+        "skill_activity": 0,
     }

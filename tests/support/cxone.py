@@ -145,6 +145,9 @@ class FakeCXone:
 
     def __init__(self, skills: dict[str, int] | None = None):
         self.skills = dict(SKILLS if skills is None else skills)
+        #: What ``skill_activity`` answers for each skill id (CXone's field names); a skill not
+        #: listed here has no activity entry.
+        self.activity: dict[int, dict[str, Any]] = {}
         self.calls: list[tuple] = []
         self._failures: dict[str, list[BaseException]] = {}
 
@@ -178,6 +181,11 @@ class FakeCXone:
             if search in name
         ]
         return {"skills": matches[skip : skip + top], "totalRecords": len(matches)}
+
+    def skill_activity(self) -> dict:
+        self.calls.append(("skill_activity",))
+        self._maybe_fail("skill_activity")
+        return {"skillActivity": [{"skillId": sid, **fields} for sid, fields in self.activity.items()]}
 
     def route_digital(self, contact_id: str, skill_id: int) -> None:
         self.calls.append(("route_digital", contact_id, skill_id))

@@ -50,8 +50,14 @@ def test_the_repository_example_loads() -> None:
         "claims",
         "cancel_subscription",
         "vip_callback",
+        "billing_question",
     }
     assert table.queues()["<fallback>"] == Queue(name="General Inquiry")
+    assert [rule.condition.text for rule in table.overflow_rules(table.routes["billing_question"])] == [
+        "agents_available_below 1",
+        "queue_count_above 25",
+        "longest_wait_above 300",
+    ]
 
 
 def test_all_queue_forms_parse() -> None:
