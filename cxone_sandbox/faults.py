@@ -22,6 +22,10 @@ class FaultKnobs:
     #: How many of the next contact calls (routing PUT, signal) to hold until released: a CXone
     #: that is slow on one call, at a moment the test chooses.
     hold_calls: int = 0
+    #: How many of the next contact calls to carry out and record, and *then* hold the answer of
+    #: until released: CXone acted, and the caller has not heard it yet (a window the caller may
+    #: die in, or lose Redis in).
+    hold_answers: int = 0
 
 
 def _number(minimum: float, maximum: float) -> Callable[[Any], float]:
@@ -83,6 +87,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "token_ttl_seconds": _integer(1),
     "closed_contacts": _string_list,
     "hold_calls": _integer(0),
+    "hold_answers": _integer(0),
     "release_held": _boolean,
 }
 KNOB_NAMES = tuple(_VALIDATORS)
