@@ -537,7 +537,7 @@ def _read_back_fields(state: ContactState, fields: ContactFields) -> list[dict]:
             "reads": what,
             "field": getattr(fields, what),
             "setting": setting,
-            "present": _has_field(state.raw, getattr(fields, what)),
+            "present": what not in state.absent,
             "value": values[what],
         }
         for what, setting in CONTACT_FIELD_SETTINGS
@@ -566,16 +566,6 @@ def _contact_verdict(state: ContactState, checked: ContactCheck, fields: Contact
             f"{detail}: CXone does not move a {state.status} contact (the routing would fail with 404)",
         )
     return OK, detail
-
-
-def _has_field(body: Mapping, path: str) -> bool:
-    """True when the dotted ``path`` names a field of ``body`` (its value may be null)."""
-    value: object = body
-    for name in path.split("."):
-        if not isinstance(value, Mapping) or name not in value:
-            return False
-        value = value[name]
-    return True
 
 
 def _mode(table: RoutingTable, queue: Queue) -> str:

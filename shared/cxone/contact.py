@@ -68,6 +68,9 @@ class ContactState:
     assignee: str | None = None
     #: The assignee is a bot user (``isBotUser``), e.g. the bot handing the chat over: no agent.
     assignee_is_bot: bool = False
+    #: Which of ``status``, ``queue`` and ``assignee`` the body does not have at all (a field that
+    #: is there with null is not absent): a name the tenant spells otherwise shows up here.
+    absent: frozenset[str] = frozenset()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -99,6 +102,15 @@ def contact_state(contact_id: str, body: Mapping[str, Any], fields: ContactField
         skill_id=skill if isinstance(skill, int) and not isinstance(skill, bool) else None,
         assignee=_agent_id(assignee),
         assignee_is_bot=isinstance(assignee, Mapping) and assignee.get("isBotUser") is True,
+        absent=frozenset(
+            what
+            for what, path in (
+                ("status", fields.status),
+                ("queue", fields.queue),
+                ("assignee", fields.assignee),
+            )
+            if not has_field(body, path)
+        ),
         raw=body,
     )
 
@@ -116,6 +128,16 @@ def _at(body: Mapping[str, Any], path: str) -> Any:
             return None
         value = value.get(name)
     return value
+
+
+def has_field(body: Mapping[str, Any], path: str) -> bool:
+    """True when the field name or dotted ``path`` is in ``body`` (its value may be null)."""
+    value: Any = body
+    for name in path.split("."):
+        if not isinstance(value, Mapping) or name not in value:
+            return False
+        value = value[name]
+    return True
 
 
 def _scalar(value: Any) -> str | None:

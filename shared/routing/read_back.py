@@ -25,7 +25,10 @@ anything else, or no status                                         cannot tell:
 ===================================  =============================  ===================================
 
 An assignee that is a bot user (``isBotUser``) is not an agent: a bot may hold the chat it is
-handing over. The contact's routing queue is compared with the routing queue CXone lists for the
+handing over. A contact without the queue field at all (not even null) cannot tell either: the
+tenant names it otherwise (``CXONE_CONTACT_QUEUE_FIELD``). One without the assignee field counts as
+unassigned, since a tenant may well leave an empty assignee out; the doctor shows which fields a
+tenant sends. The contact's routing queue is compared with the routing queue CXone lists for the
 routing's skill (``GET /dfo/3.0/routing-queues``, ``skillId``); a contact in some queue when that
 list names none for the skill is a case the router cannot tell either.
 """
@@ -108,6 +111,13 @@ def judge(contact: ContactState, skill_id: int, queue_of_skill: Callable[[], str
         return ReadBack(ROUTED, f"an agent has it: assigned to agent {contact.assignee}", contact)
     if contact.skill_id == skill_id:
         return ReadBack(ROUTED, f"already in the routing queue of skill {skill_id}", contact)
+    if "queue" in contact.absent:
+        raise UnreadableContact(
+            "the contact read back has no routing queue field (check CXONE_CONTACT_QUEUE_FIELD against "
+            "`python -m ops doctor --contact ID`); not moved again until it can be told whether an "
+            "earlier attempt moved it",
+            endpoint="contact",
+        )
     if contact.routing_queue_id is None:
         return ReadBack(MOVE, "in no routing queue: not moved yet", contact)
     target = queue_of_skill()

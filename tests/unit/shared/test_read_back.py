@@ -104,3 +104,19 @@ def test_without_a_queue_the_missing_list_does_not_matter() -> None:
 )
 def test_the_doctor_can_say_what_a_status_means(status, words) -> None:
     assert words in status_meaning(status)
+
+
+def test_a_contact_without_the_queue_field_cannot_tell() -> None:
+    # A tenant that names the field otherwise: every contact would look "in no queue" and be moved.
+    body = {"status": "open", "inboxAssigneeUser": None}
+
+    with pytest.raises(UnreadableContact, match="CXONE_CONTACT_QUEUE_FIELD"):
+        judge(contact_state("7000001", body, ContactFields()), SKILL, never_asked)
+
+
+def test_a_contact_without_the_assignee_field_counts_as_unassigned() -> None:
+    body = {"status": "open", "routingQueueId": None}
+
+    read = judge(contact_state("7000001", body, ContactFields()), SKILL, never_asked)
+
+    assert read.decision == MOVE and read.contact.absent == {"assignee"}
