@@ -328,14 +328,18 @@ def _signal_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> None:
 def _route_digital_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> ReadBack | None:
     """Move a digital contact, at most once per routing; the read-back that settles it instead.
 
-    The marker is checked and set in one command (``SET … GET``) before the PUT: found already
-    there, an earlier attempt may have moved the contact (its worker died, or its answer was lost),
-    so the contact is read back first (:func:`_read_back`). A PUT that CXone certainly did not act
+    The marker is read and set in one round trip before the PUT (a pipeline, not ``SET … GET``,
+    which needs Redis 6.2; the contact's lease keeps other writers away): found already there, an
+    earlier attempt may have moved the contact (its worker died, or its answer was lost), so the
+    contact is read back first (:func:`_read_back`). A PUT that CXone certainly did not act
     on (refused connection, 429, 503, 401, our own limiter, no token) clears the marker; one whose
     outcome is unknown (a timeout, 500/502/504, a worker killed in the call) keeps it.
     """
     marker = redis_keys.routing_put_started(job.routing_id)
-    earlier = ctx.redis.set(marker, str(time.time()), ex=ctx.settings.routing_status_ttl_seconds, get=True)
+    pipe = ctx.redis.pipeline(transaction=False)
+    pipe.get(marker)
+    pipe.set(marker, str(time.time()), ex=ctx.settings.routing_status_ttl_seconds)
+    earlier = pipe.execute()[0]
     if earlier is not None:
         read_back = _read_back(job, skill_id, ctx)
         if read_back.settles:
