@@ -364,18 +364,19 @@ def _route_digital_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> R
 def _read_back(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> ReadBack:
     """Read the contact back and judge it (:func:`shared.routing.read_back.judge`).
 
-    Any failure to read is retried like a transient error, a refusal (403) too: the routing must
-    not guess, and an operator's fix (the API user's role) lets it complete within the window.
+    Any failure to read (the contact, or the routing queue list it is compared with) is retried
+    like a transient error, a refusal (403) too: the routing must not guess, and an operator's fix
+    (the API user's role) lets it complete within the window.
     """
     try:
         contact = ctx.client.get_contact(job.contact_id)
+        return judge(contact, skill_id, lambda: ctx.directory.routing_queue_id(skill_id))
     except Permanent as exc:
         raise Transient(
             f"could not read the contact back after an attempt whose outcome is unknown: {exc.reason}",
             status=exc.status,
-            endpoint="contact",
+            endpoint=exc.endpoint or "contact",
         ) from exc
-    return judge(contact, skill_id, lambda: ctx.directory.routing_queue_id(skill_id))
 
 
 def countdown_for(error: Transient, failures: int, ctx: WorkerContext, backlog: int = 0) -> float:

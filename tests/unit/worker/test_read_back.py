@@ -324,6 +324,21 @@ def test_a_read_that_fails_is_retried_and_never_guessed(ctx, cxone, make_job, fa
     assert ctx.store.get(job.routing_id).confirmed_by == "contact read-back"
 
 
+def test_a_routing_queue_list_refused_is_retried_too(ctx, cxone, make_job):
+    job = lost_first_answer(ctx, cxone, make_job, status="open", routingQueueId=routing_queue_of(SALES))
+    cxone.fail_next(
+        "list_routing_queues", Permanent("routing_queues: HTTP 403", status=403, endpoint="routing_queues")
+    )
+
+    outcome = process(job, ctx, attempt=1)
+
+    assert isinstance(outcome, RetryLater)
+    assert outcome.reason == "CXone answered 403 (forbidden) on routing_queues"
+    assert len(puts(cxone)) == 1
+    assert process(job, ctx, attempt=2) is None
+    assert puts(cxone) == [(CONTACT, BILLING)] * 2  # in another queue: moved
+
+
 def test_a_status_the_router_does_not_know_is_retried_naming_the_setting(ctx, cxone, make_job):
     job = lost_first_answer(ctx, cxone, make_job, status=None)
 
