@@ -112,7 +112,9 @@ def _api_call(state: SandboxState, endpoint: str) -> Callable[[Callable[..., Any
                 time.sleep(delay_ms / 1000)
             state.hold_if_asked(endpoint)
             state.admit_api_call(endpoint, _bearer_token(), _path_and_query())
-            return view(**kwargs)
+            answer = view(**kwargs)
+            state.hold_answer_if_asked(endpoint)  # carried out and recorded; the answer waits
+            return answer
 
         return gated
 
@@ -416,6 +418,9 @@ Controls
   hold_calls = N holds the next N contact calls (routing PUT, signal) until
   {{"release_held": true}} (or {HOLD_MAX_SECONDS:g} s): a slow CXone call at a chosen moment;
   stats show held_calls (held now) and held_calls_total.
+  hold_answers = N carries out the next N contact calls (the contact moved, the call counted),
+  then holds their answers the same way: CXone acted and the caller has not heard it yet;
+  stats show held_answers and held_answers_total.
 
 Knobs (current value, then what it does)
 {knob_lines}

@@ -43,6 +43,10 @@ class FaultKnobs:
     skill_activity_outage_until: float | None = None
     #: Fields left out of every skill's activity: a tenant that names them otherwise.
     skill_activity_omit_fields: frozenset[str] = field(default_factory=frozenset)
+    #: How many of the next contact calls to carry out and record, and *then* hold the answer of
+    #: until released: CXone acted, and the caller has not heard it yet (a window the caller may
+    #: die in, or lose Redis in).
+    hold_answers: int = 0
 
 
 def _number(minimum: float, maximum: float) -> Callable[[Any], float]:
@@ -124,6 +128,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "token_ttl_seconds": _integer(1),
     "closed_contacts": _string_list,
     "hold_calls": _integer(0),
+    "hold_answers": "carry out and record the next N contact calls; hold the answers until release_held",
     "release_held": _boolean,
     "retry_after_seconds": _retry_after_value,
     "throttle_next": _integer(0),
@@ -135,7 +140,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "invalid_client": _boolean,
     "invalid_grant": _boolean,
     "skill_activity_outage_seconds": _number(0, 86400),
-    "skill_activity_omit_fields": _string_list,
+    "skill_activity_omit_fields": "fields left out of every skill's activity (named otherwise by a tenant)",
 }
 KNOB_NAMES = tuple(_VALIDATORS)
 
@@ -151,6 +156,7 @@ KNOB_HELP = {
     "token_ttl_seconds": "lifetime of the tokens issued from now on",
     "closed_contacts": "contact ids answered 404, as closed or unknown contacts",
     "hold_calls": "hold the next N contact calls (routing PUT, signal) until release_held",
+    "hold_answers": "carry out and record the next N contact calls; hold the answers until release_held",
     "release_held": "let every held contact call go on",
     "retry_after_seconds": "what a 429's Retry-After says: seconds or any text (null: the time until a slot)",
     "throttle_next": "answer exactly the next N API calls with 429 (whatever the rate limit)",
@@ -162,8 +168,8 @@ KNOB_HELP = {
     "(else 400 unauthorized_client)",
     "invalid_client": "true: every token request is answered 401 invalid_client (client id/secret refused)",
     "invalid_grant": "true: password grants are answered 400 invalid_grant (access key refused)",
-    "skill_activity_outage_seconds": "the skill activity endpoint alone answers 503 for this long (0 ends it)",
-    "skill_activity_omit_fields": "field names left out of every skill's activity (a tenant naming them otherwise)",
+    "skill_activity_outage_seconds": "the skill activity endpoint alone answers 503 this long (0 ends it)",
+    "skill_activity_omit_fields": "fields left out of every skill's activity (named otherwise by a tenant)",
 }
 
 

@@ -22,7 +22,7 @@ from .tokens import TokenIdentity, TokenRegistry
 ENDPOINT_KEYS = ("skills", "routing_queues", "routing_put", "signal", "contact_get", "skill_activity")
 RATE_WINDOW_SECONDS = 60.0
 #: Endpoints that act on a contact: the calls `hold_calls` holds.
-CONTACT_ENDPOINTS = ("routing_put", "signal")
+CONTACT_ENDPOINTS = ("routing_put", "signal")  # also what `hold_answers` holds
 #: A held call goes on by itself after this long, so a forgotten hold never hangs a client forever.
 HOLD_MAX_SECONDS = 120.0
 INJECTED_ERROR_STATUSES = (500, 502, 503)
@@ -87,6 +87,7 @@ class SandboxState:
         self._released = threading.Condition(self._lock)
         self._release_round = 0
         self._held_now = 0
+        self._answers_held_now = 0
         self._tokens = TokenRegistry()
         self._clear_run()
 
@@ -103,6 +104,7 @@ class SandboxState:
         self._routings: dict[str, list[dict[str, Any]]] = {}
         self._signals: dict[str, list[dict[str, Any]]] = {}
         self._held_total = 0
+        self._answers_held_total = 0
         self._contacts: dict[str, SandboxContact] = {}
         # Every token and API request with its arrival (wall clock) and the status answered.
         self._calls: deque[dict[str, Any]] = deque(maxlen=CALL_LOG_SIZE)
@@ -160,11 +162,29 @@ class SandboxState:
             self.knobs.hold_calls -= 1
             self._held_now += 1
             self._held_total += 1
-            release_round = self._release_round
-            deadline = time.monotonic() + HOLD_MAX_SECONDS
-            while self._release_round == release_round and time.monotonic() < deadline:
-                self._released.wait(deadline - time.monotonic())
+            self._wait_for_release()
             self._held_now -= 1
+
+    def hold_answer_if_asked(self, endpoint: str) -> None:
+        """Hold the answer of a contact call already carried out (the PUT applied and recorded)
+        while ``hold_answers`` asks for it, until released (or HOLD_MAX_SECONDS)."""
+        if endpoint not in CONTACT_ENDPOINTS:
+            return
+        with self._lock:
+            if self.knobs.hold_answers <= 0:
+                return
+            self.knobs.hold_answers -= 1
+            self._answers_held_now += 1
+            self._answers_held_total += 1
+            self._wait_for_release()
+            self._answers_held_now -= 1
+
+    def _wait_for_release(self) -> None:
+        """Wait until the next release (or HOLD_MAX_SECONDS). Caller holds the lock."""
+        release_round = self._release_round
+        deadline = time.monotonic() + HOLD_MAX_SECONDS
+        while self._release_round == release_round and time.monotonic() < deadline:
+            self._released.wait(deadline - time.monotonic())
 
     def _release_held(self) -> None:
         """Let every held call go on. Caller holds the lock."""
@@ -443,6 +463,7 @@ class SandboxState:
                 max(0.0, (knobs.skill_activity_outage_until or 0) - time.time()), 3
             ),
             "skill_activity_omit_fields": sorted(knobs.skill_activity_omit_fields),
+            "hold_answers": knobs.hold_answers,
         }
 
     def stats_view(self, summary: bool) -> dict[str, Any]:
@@ -467,6 +488,8 @@ class SandboxState:
                 "contacts_signalled_more_than_once": sum(1 for count in signalled if count > 1),
                 "held_calls": self._held_now,
                 "held_calls_total": self._held_total,
+                "held_answers": self._answers_held_now,
+                "held_answers_total": self._answers_held_total,
             }
             if not summary:
                 # Entries are never mutated once recorded, so copying the lists is enough.

@@ -61,6 +61,7 @@ from shared.cxone.token_pause import TokenPause
 from shared.demo_secrets import demo_secrets_in_effect, demo_secrets_problem
 from shared.routing.contact_id import is_contact_id
 from shared.routing.overflow import OverflowRule
+from shared.routing.read_back import status_meaning
 from shared.routing.signal_template import render as render_signal
 from shared.routing.signal_template import signal_values
 from shared.routing.table import Queue, RoutingTable, RoutingTableError, queue_key
@@ -167,6 +168,11 @@ class ContactCheck:
     returned: dict | None = None
     #: The fields left out of ``returned`` (names only).
     omitted: list[str] = field(default_factory=list)
+    #: What a routing reads back after an attempt whose outcome is unknown: for status, queue and
+    #: assignee, the field's name, the setting that names it, whether the contact has it, the value.
+    read_back: list[dict] = field(default_factory=list)
+    #: What such a routing would do with the contact's status.
+    read_back_meaning: str | None = None
 
 
 @dataclass
@@ -789,6 +795,8 @@ def _check_contact(report: Report, settings: Settings, cxone: _DoctorClient | No
         state.assignee,
     )
     checked.returned, checked.omitted = without_customer_data(state.raw), dropped_fields(state.raw)
+    checked.read_back = _read_back_fields(state, fields)
+    checked.read_back_meaning = status_meaning(state.status)
     if state.routing_queue_id is not None:
         checked.routing_queue, checked.skill_id = _queue_named(cxone, state.routing_queue_id)
     status, detail = _contact_verdict(state, checked, fields)
@@ -808,6 +816,33 @@ def _queue_named(cxone: _DoctorClient, routing_queue_id: str) -> tuple[str | Non
     return None, None
 
 
+#: The contact fields a routing reads back, and the setting that names each.
+CONTACT_FIELD_SETTINGS = (
+    ("status", "CXONE_CONTACT_STATUS_FIELD"),
+    ("queue", "CXONE_CONTACT_QUEUE_FIELD"),
+    ("assignee", "CXONE_CONTACT_ASSIGNEE_FIELD"),
+)
+
+
+def _read_back_fields(state: ContactState, fields: ContactFields) -> list[dict]:
+    """Status, queue and assignee as a routing reads them back: field, setting, present, value."""
+    values = {
+        "status": state.status,
+        "queue": state.routing_queue_id,
+        "assignee": f"{state.assignee} (a bot user: no agent)" if state.assignee_is_bot else state.assignee,
+    }
+    return [
+        {
+            "reads": what,
+            "field": getattr(fields, what),
+            "setting": setting,
+            "present": what not in state.absent,
+            "value": values[what],
+        }
+        for what, setting in CONTACT_FIELD_SETTINGS
+    ]
+
+
 def _contact_verdict(state: ContactState, checked: ContactCheck, fields: ContactFields) -> tuple[str, str]:
     """``(status, detail)`` of the contact check: what CXone said, and whether the router can use it."""
     if checked.routing_queue_id is None:
@@ -818,15 +853,7 @@ def _contact_verdict(state: ContactState, checked: ContactCheck, fields: Contact
     agent = f"assigned to agent {checked.assignee}" if checked.assignee else "no agent assigned"
     found = f"{state.contact_id}: a digital contact of this tenant"
     detail = f"{found}; status {state.status or '?'}; {queue}; {agent}"
-    missing = [
-        f"{name} ({setting})"
-        for name, setting in (
-            (fields.status, "CXONE_CONTACT_STATUS_FIELD"),
-            (fields.queue, "CXONE_CONTACT_QUEUE_FIELD"),
-            (fields.assignee, "CXONE_CONTACT_ASSIGNEE_FIELD"),
-        )
-        if not _has_field(state.raw, name)
-    ]
+    missing = [f"{read['field']} ({read['setting']})" for read in checked.read_back if not read["present"]]
     if missing:
         return WARN, (
             f"{detail}; the contact has no field {', '.join(missing)}: compare the names with the "
@@ -838,16 +865,6 @@ def _contact_verdict(state: ContactState, checked: ContactCheck, fields: Contact
             f"{detail}: CXone does not move a {state.status} contact (the routing would fail with 404)",
         )
     return OK, detail
-
-
-def _has_field(body: Mapping, path: str) -> bool:
-    """True when the dotted ``path`` names a field of ``body`` (its value may be null)."""
-    value: object = body
-    for name in path.split("."):
-        if not isinstance(value, Mapping) or name not in value:
-            return False
-        value = value[name]
-    return True
 
 
 def _mode(table: RoutingTable, queue: Queue) -> str:
@@ -1003,6 +1020,7 @@ def render(report: Report, strict: bool = False) -> str:
             lines.append(
                 "  left out (customer and agent data, values not shown): " + ", ".join(report.contact.omitted)
             )
+        lines += _read_back_lines(report.contact)
     problems, warnings = report.statuses().count(FAIL), report.statuses().count(WARN)
     verdict = "NOT READY" if report.problems(strict) else "ready for traffic"
     lines += [
@@ -1011,6 +1029,26 @@ def render(report: Report, strict: bool = False) -> str:
         f"{' (--strict: warnings count)' if strict and warnings else ''}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _read_back_lines(contact: ContactCheck) -> list[str]:
+    """What a routing reads back from this contact, by field and setting (see shared/routing/read_back.py)."""
+    if not contact.read_back:
+        return []
+    rows = [
+        [
+            read["reads"],
+            f"{read['setting']}={read['field']}",
+            ("-" if read["value"] is None else str(read["value"])) if read["present"] else "(no such field)",
+        ]
+        for read in contact.read_back
+    ]
+    return [
+        "",
+        "what a routing reads back from it before repeating a call whose outcome is unknown:",
+        *("  " + line for line in _table(["READS", "FIELD (SETTING=NAME)", "VALUE"], rows)),
+        f"  so, with status {contact.read_back[0]['value'] or '?'}: {contact.read_back_meaning}",
+    ]
 
 
 def _table(header: list[str], rows: list[list[str]], notes: list[list[str]] | None = None) -> list[str]:

@@ -29,6 +29,13 @@ def routing_signal_sent(routing_id: str) -> str:
     return f"{PREFIX}routing:{routing_id}:signal"
 
 
+def routing_put_started(routing_id: str) -> str:
+    """Set before a digital routing-queue PUT leaves, cleared when CXone certainly did not act on
+    it: present on a routing that is not settled, it means an earlier attempt's outcome is unknown
+    and the contact must be read back before any new PUT (a contact is moved at most once)."""
+    return f"{PREFIX}routing:{routing_id}:put"
+
+
 def routing_deliveries(routing_id: str, attempt: int) -> str:
     """Counts how often the same attempt was (re)delivered: the poison-message guard."""
     return f"{PREFIX}routing:{routing_id}:deliveries:{attempt}"

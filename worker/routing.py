@@ -16,6 +16,10 @@ Guarantees kept here:
   such a message (a replay of one published before the ingress checked ids) is failed at once;
 - a voice signal is sent at most once per routing: if its outcome is unknown it is not re-sent but
   dead-lettered for an operator to check;
+- a digital contact is moved at most once per routing: a marker is set before the routing-queue
+  PUT leaves, and a routing carried out again while an earlier attempt's outcome is unknown reads
+  the contact back first and settles without a second PUT when it shows the first one took effect
+  (or that an agent has the contact, or that it is over; :mod:`shared.routing.read_back`);
 - a message redelivered again and again (a poison message that kills its worker) is dead-lettered;
 - transient failures retry with backoff until ``ROUTING_RETRY_WINDOW_SECONDS`` after the webhook,
   then the routing is ``failed`` and dead-lettered with the payload and the reason.
@@ -43,6 +47,7 @@ from shared.cxone.errors import (
 from shared.cxone.single_flight import delete_if_equal
 from shared.routing.contact_id import is_contact_id, shown
 from shared.routing.job import RoutingJob
+from shared.routing.read_back import CONFIRMED_BY, ROUTED, ReadBack, judge
 from shared.routing.records import TERMINAL, RoutingRecord
 from shared.routing.signal_template import DEFAULT_SIGNAL_PARAMS, render, signal_values
 from worker.context import WorkerContext
@@ -182,16 +187,39 @@ def _process_leased(job: RoutingJob, ctx: WorkerContext, fields: dict) -> RetryL
         _supersede(job, ctx, newer, fields)
         return None
     try:
-        skill_id = carry_out(job, ctx)
+        skill_id, read_back = _carry_out(job, ctx)
     except Permanent as exc:
         cause = "outcome_unknown" if isinstance(exc, OutcomeUnknown) else "permanent"
         return _fail(job, ctx, exc.reason, cause, fields, shown=exc.summary)
     except Transient as exc:
         return _plan_retry(job, ctx, exc, record.attempts if record else 0, fields)
+    if read_back is not None:
+        return _settle_by_read_back(job, ctx, skill_id, read_back, fields)
     ctx.store.mark_routed(job.routing_id, skill_id)
     count_routing("routed")
     log.info("contact routed to skill %s", skill_id, extra={**fields, "skill_id": skill_id})
     return None
+
+
+def _settle_by_read_back(
+    job: RoutingJob, ctx: WorkerContext, skill_id: int, read_back: ReadBack, fields: dict
+) -> Failed | None:
+    """End the routing as the contact read back showed it, without a second PUT."""
+    seen = read_back.seen()
+    if read_back.decision == ROUTED:
+        ctx.store.mark_routed(job.routing_id, skill_id, confirmed_by=CONFIRMED_BY, read_back=seen)
+        count_routing("routed")
+        log.info(
+            "contact read back instead of moved again: %s",
+            read_back.why,
+            extra={**fields, "skill_id": skill_id, "read_back": seen},
+        )
+        return None
+    reason = (
+        f"{read_back.why} (read back after an earlier attempt whose outcome is unknown); "
+        "the contact was not moved again"
+    )
+    return _fail(job, ctx, reason, "permanent", {**fields, "read_back": seen}, read_back=seen)
 
 
 def _supersede(job: RoutingJob, ctx: WorkerContext, newer: str, fields: dict) -> None:
@@ -205,12 +233,26 @@ def _supersede(job: RoutingJob, ctx: WorkerContext, newer: str, fields: dict) ->
 
 
 def _fail(
-    job: RoutingJob, ctx: WorkerContext, reason: str, cause: str, fields: dict, *, shown: str | None = None
+    job: RoutingJob,
+    ctx: WorkerContext,
+    reason: str,
+    cause: str,
+    fields: dict,
+    *,
+    shown: str | None = None,
+    read_back: dict | None = None,
 ) -> Failed:
     """End the routing as ``failed``: dead-lettered with its message for replay, counted under
     ``cause`` (the metric's failure reason) and logged. ``shown`` is what Flower may show, when
-    ``reason`` may quote CXone."""
-    ctx.store.mark_failed(job.routing_id, reason, job.to_message())
+    ``reason`` may quote CXone; ``read_back``: what the contact read back showed, when that
+    decided it."""
+    ctx.store.mark_failed(
+        job.routing_id,
+        reason,
+        job.to_message(),
+        confirmed_by=CONFIRMED_BY if read_back is not None else None,
+        read_back=read_back,
+    )
     count_routing("failed", cause)
     log.error("routing failed: %s", reason, extra=fields)
     return Failed(shown or reason)
@@ -234,6 +276,11 @@ def _dead_letter_if_poison(job: RoutingJob, ctx: WorkerContext, attempt: int, fi
 
 def carry_out(job: RoutingJob, ctx: WorkerContext) -> int:
     """Resolve the queue and move the contact; return the skill id. Raises CXone errors."""
+    return _carry_out(job, ctx)[0]
+
+
+def _carry_out(job: RoutingJob, ctx: WorkerContext) -> tuple[int, ReadBack | None]:
+    """The skill id, and the contact read back when that settled the routing without a call."""
     require_contact_id(job, ctx.settings.contact_id_pattern)
     if job.skill_id is not None:
         skill_id = job.skill_id
@@ -244,9 +291,8 @@ def carry_out(job: RoutingJob, ctx: WorkerContext) -> int:
     job, skill_id = choose_queue(job, skill_id, ctx)
     if job.mode == "voice":
         _signal_once(job, skill_id, ctx)
-    else:
-        ctx.client.route_digital(job.contact_id, skill_id)
-    return skill_id
+        return skill_id, None
+    return skill_id, _route_digital_once(job, skill_id, ctx)
 
 
 def require_contact_id(job: RoutingJob, pattern: str) -> None:
@@ -299,6 +345,60 @@ def _signal_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> None:
     except Permanent:
         ctx.redis.delete(marker)  # refused (4xx): nothing was signalled
         raise
+
+
+def _route_digital_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> ReadBack | None:
+    """Move a digital contact, at most once per routing; the read-back that settles it instead.
+
+    The marker is read and set in one round trip before the PUT (a pipeline, not ``SET … GET``,
+    which needs Redis 6.2; the contact's lease keeps other writers away): found already there, an
+    earlier attempt may have moved the contact (its worker died, or its answer was lost), so the
+    contact is read back first (:func:`_read_back`). A PUT that CXone certainly did not act
+    on (refused connection, 429, 503, 401, our own limiter, no token) clears the marker; one whose
+    outcome is unknown (a timeout, 500/502/504, a worker killed in the call) keeps it.
+    """
+    marker = redis_keys.routing_put_started(job.routing_id)
+    pipe = ctx.redis.pipeline(transaction=False)
+    pipe.get(marker)
+    pipe.set(marker, str(time.time()), ex=ctx.settings.routing_status_ttl_seconds)
+    earlier = pipe.execute()[0]
+    if earlier is not None:
+        read_back = _read_back(job, skill_id, ctx)
+        if read_back.settles:
+            return read_back
+        log.info(
+            "contact read back after an attempt whose outcome is unknown: %s; moving it",
+            read_back.why,
+            extra={"routing_id": job.routing_id, "contact_id": job.contact_id, "read_back": read_back.seen()},
+        )
+    try:
+        ctx.client.route_digital(job.contact_id, skill_id)
+    except Transient as exc:
+        if exc.not_delivered or exc.endpoint != "routing_queue":
+            ctx.redis.delete(marker)  # CXone certainly did not act on it: no read-back needed
+        raise
+    except Permanent:
+        ctx.redis.delete(marker)  # refused (4xx): the contact was not moved
+        raise
+    return None
+
+
+def _read_back(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> ReadBack:
+    """Read the contact back and judge it (:func:`shared.routing.read_back.judge`).
+
+    Any failure to read (the contact, or the routing queue list it is compared with) is retried
+    like a transient error, a refusal (403) too: the routing must not guess, and an operator's fix
+    (the API user's role) lets it complete within the window.
+    """
+    try:
+        contact = ctx.client.get_contact(job.contact_id)
+        return judge(contact, skill_id, lambda: ctx.directory.routing_queue_id(skill_id))
+    except Permanent as exc:
+        raise Transient(
+            f"could not read the contact back after an attempt whose outcome is unknown: {exc.reason}",
+            status=exc.status,
+            endpoint=exc.endpoint or "contact",
+        ) from exc
 
 
 def countdown_for(error: Transient, failures: int, ctx: WorkerContext, backlog: int = 0) -> float:

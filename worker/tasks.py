@@ -70,6 +70,13 @@ def route_contact(self, message: dict) -> None:
                 job, ctx, attempt=self.request.retries, redelivered=bool(delivery.get("redelivered"))
             )
     except redis.RedisError as exc:
+        # Said at once: while Redis is away the retry below may take ~15 s to publish, and an
+        # operator reading the log should see why this routing stopped where it did.
+        log.warning(
+            "Redis unavailable while carrying out the routing (%s); it is tried again",
+            exc.__class__.__name__,
+            extra={"routing_id": job.routing_id, "contact_id": job.contact_id},
+        )
         count_routing("retried", "redis_unavailable")
         outcome = RetryLater(
             min(5.0, ctx.settings.routing_max_countdown_seconds),

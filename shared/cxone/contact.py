@@ -66,12 +66,22 @@ class ContactState:
     routing_queue_id: str | None = None
     skill_id: int | None = None
     assignee: str | None = None
+    #: The assignee is a bot user (``isBotUser``), e.g. the bot handing the chat over: no agent.
+    assignee_is_bot: bool = False
+    #: Which of ``status``, ``queue`` and ``assignee`` the body does not have at all (a field that
+    #: is there with null is not absent): a name the tenant spells otherwise shows up here.
+    absent: frozenset[str] = frozenset()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def waiting_in_queue(self) -> bool:
-        """Still in (or waiting for) a routing queue: status new or open and no agent assigned."""
-        return self.exists and self.status in WAITING_STATUSES and self.assignee is None
+        """Still in (or waiting for) a routing queue: status new or open and no agent assigned (a
+        bot user holding it is no agent)."""
+        return (
+            self.exists
+            and self.status in WAITING_STATUSES
+            and (self.assignee is None or self.assignee_is_bot)
+        )
 
     @property
     def finished(self) -> bool:
@@ -83,13 +93,24 @@ def contact_state(contact_id: str, body: Mapping[str, Any], fields: ContactField
     """The typed view of a contact body (the one place that knows its field names)."""
     status = _scalar(_at(body, fields.status))
     skill = _at(body, "skillId")  # not in NICE's published schema; read when a tenant sends it
+    assignee = _at(body, fields.assignee)
     return ContactState(
         contact_id=contact_id,
         exists=True,
         status=status.lower() if status else None,
         routing_queue_id=_scalar(_at(body, fields.queue)),
         skill_id=skill if isinstance(skill, int) and not isinstance(skill, bool) else None,
-        assignee=_agent_id(_at(body, fields.assignee)),
+        assignee=_agent_id(assignee),
+        assignee_is_bot=isinstance(assignee, Mapping) and assignee.get("isBotUser") is True,
+        absent=frozenset(
+            what
+            for what, path in (
+                ("status", fields.status),
+                ("queue", fields.queue),
+                ("assignee", fields.assignee),
+            )
+            if not has_field(body, path)
+        ),
         raw=body,
     )
 
@@ -107,6 +128,16 @@ def _at(body: Mapping[str, Any], path: str) -> Any:
             return None
         value = value.get(name)
     return value
+
+
+def has_field(body: Mapping[str, Any], path: str) -> bool:
+    """True when the field name or dotted ``path`` is in ``body`` (its value may be null)."""
+    value: Any = body
+    for name in path.split("."):
+        if not isinstance(value, Mapping) or name not in value:
+            return False
+        value = value[name]
+    return True
 
 
 def _scalar(value: Any) -> str | None:

@@ -54,6 +54,10 @@ class RoutingRecord:
     #: Where an overflow rule sent the routing instead of the queue asked for (see
     #: :meth:`RoutingStatusStore.note_overflow`); None: the queue asked for.
     overflow: dict | None = None
+    #: How the outcome was learned when no CXone call gave it: ``"contact read-back"``, with what
+    #: was read (``read_back``: status, routing queue, assignee, conclusion).
+    confirmed_by: str | None = None
+    read_back: dict | None = None
     extra: dict = field(default_factory=dict)
 
     def to_public(self) -> dict:
@@ -87,6 +91,9 @@ class RoutingRecord:
             body["lastError"] = self.last_error
         if self.state == SUPERSEDED:
             body["supersededBy"] = self.superseded_by
+        if self.confirmed_by:
+            body["confirmedBy"] = self.confirmed_by
+            body["contactReadBack"] = self.read_back
         return body
 
 
@@ -151,6 +158,8 @@ class RoutingStatusStore:
             failed_reason=data.get("failed_reason") or None,
             superseded_by=data.get("superseded_by") or None,
             overflow=json.loads(data["overflow"]) if data.get("overflow") else None,
+            confirmed_by=data.get("confirmed_by") or None,
+            read_back=json.loads(data["read_back"]) if data.get("read_back") else None,
         )
 
     def mark_retrying(
@@ -195,19 +204,46 @@ class RoutingStatusStore:
         """Note activity on an open routing (its lost task message was just re-published)."""
         self.redis.hset(redis_keys.routing(routing_id), mapping={"updated_at": time.time()})
 
-    def mark_routed(self, routing_id: str, skill_id: int) -> None:
-        """Record success and close the routing."""
-        now = time.time()
-        self._settle(routing_id, ROUTED, {"skill_id": skill_id, "routed_at": now, "updated_at": now})
+    def mark_routed(
+        self,
+        routing_id: str,
+        skill_id: int,
+        *,
+        confirmed_by: str | None = None,
+        read_back: dict | None = None,
+    ) -> None:
+        """Record success and close the routing. ``confirmed_by``/``read_back``: the contact was
+        read back instead of moved again (see :mod:`shared.routing.read_back`).
 
-    def mark_failed(self, routing_id: str, reason: str, job: dict) -> None:
-        """Record a final failure and put the task message in the dead-letter hash for replay."""
+        The routing's PUT marker goes in the same transaction: once routed it has no use left.
+        """
+        now = time.time()
+        fields = {"skill_id": skill_id, "routed_at": now, "updated_at": now}
+        self._settle(
+            routing_id,
+            ROUTED,
+            {**fields, **_confirmation(confirmed_by, read_back)},
+            also=lambda pipe: pipe.delete(redis_keys.routing_put_started(routing_id)),
+        )
+
+    def mark_failed(
+        self,
+        routing_id: str,
+        reason: str,
+        job: dict,
+        *,
+        confirmed_by: str | None = None,
+        read_back: dict | None = None,
+    ) -> None:
+        """Record a final failure and put the task message in the dead-letter hash for replay.
+        ``confirmed_by``/``read_back`` as for :meth:`mark_routed`; a failed routing keeps its PUT
+        marker, so a replay reads the contact back before moving it."""
         now = time.time()
         letter = json.dumps({"job": job, "reason": reason[:500], "failed_at": now})
         self._settle(
             routing_id,
             FAILED,
-            {"failed_reason": reason[:500], "updated_at": now},
+            {"failed_reason": reason[:500], "updated_at": now, **_confirmation(confirmed_by, read_back)},
             also=lambda pipe: pipe.hset(redis_keys.DEAD_LETTERS, routing_id, letter),
         )
 
@@ -324,6 +360,13 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
 return 1
 """
+
+
+def _confirmation(confirmed_by: str | None, read_back: dict | None) -> dict:
+    """The record fields saying how an outcome was confirmed (none when a CXone call gave it)."""
+    if not confirmed_by:
+        return {}
+    return {"confirmed_by": confirmed_by, "read_back": json.dumps(read_back or {})}
 
 
 def _text(value: bytes | str) -> str:

@@ -85,6 +85,7 @@ def pytest_terminal_summary(terminalreporter):
         "lost",
         "contacts_routed",
         "routed_more_than_once",
+        "repeated_routing_calls",
         "calls_above_limit",
         "answered_429",
         "token_requests",
@@ -99,5 +100,6 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(
         f"total: {sum(r['webhooks_2xx'] for r in GUARANTEE_RESULTS)} webhooks answered 2xx, "
         f"{sum(r['lost'] for r in GUARANTEE_RESULTS)} lost, "
-        f"{sum(r['routed_more_than_once'] for r in GUARANTEE_RESULTS)} contacts routed more than once"
+        f"{sum(r['routed_more_than_once'] for r in GUARANTEE_RESULTS)} contacts routed more than once, "
+        f"{sum(r.get('repeated_routing_calls', 0) for r in GUARANTEE_RESULTS)} repeated routing calls"
     )

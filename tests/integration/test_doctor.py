@@ -422,3 +422,60 @@ def test_each_routed_queue_shows_its_live_state_and_one_skills_activity_fields(s
     rows = [line.split() for line in text.splitlines() if line.startswith("Billing ")]
     assert ["Billing", "1200005", "0", "4", "70s", "ok"] in rows  # (Billing Disputes has a row too)
     assert "as CXone returned it (compare the names with the CXone supervisor view)" in text
+
+
+def test_doctor_contact_shows_what_a_routing_reads_back_and_which_setting_names_it(stack):
+    # A routing whose earlier attempt's outcome is unknown reads status, queue and assignee: the
+    # doctor names each field with its setting, so an operator can check them on a live tenant.
+    sandbox_contact = requests.post(
+        stack.sandbox_url + "/sandbox/contacts/7100006",
+        json={"skillId": 1200001, "assignee": 4242},
+        timeout=5,
+    ).json()
+
+    text = doctor(stack, "--contact", "7100006", CXONE_CONTACT_ASSIGNEE_FIELD="inboxAssignee")
+    report = as_json(doctor(stack, "--contact", "7100006", "--json"))
+
+    print(text.stdout)
+    assert (
+        "what a routing reads back from it before repeating a call whose outcome is unknown:" in text.stdout
+    )
+    lines = text.stdout.splitlines()
+    row = {
+        line.split()[0]: line for line in lines if line.startswith(("  status ", "  queue ", "  assignee "))
+    }
+    assert "CXONE_CONTACT_STATUS_FIELD=status" in row["status"] and row["status"].rstrip().endswith(" open")
+    assert "CXONE_CONTACT_QUEUE_FIELD=routingQueueId" in row["queue"]
+    assert row["queue"].rstrip().endswith(sandbox_contact["routingQueueId"])
+    assert (
+        "CXONE_CONTACT_ASSIGNEE_FIELD=inboxAssignee" in row["assignee"]
+        and "(no such field)" in row["assignee"]
+    )
+    meaning = (
+        "so, with status open: waiting: "
+        "a repeated routing moves it unless it is in that queue or an agent has it"
+    )
+    assert meaning in text.stdout
+    assert report["contact"]["read_back"] == [
+        {
+            "reads": "status",
+            "field": "status",
+            "setting": "CXONE_CONTACT_STATUS_FIELD",
+            "present": True,
+            "value": "open",
+        },
+        {
+            "reads": "queue",
+            "field": "routingQueueId",
+            "setting": "CXONE_CONTACT_QUEUE_FIELD",
+            "present": True,
+            "value": sandbox_contact["routingQueueId"],
+        },
+        {
+            "reads": "assignee",
+            "field": "inboxAssigneeUser",
+            "setting": "CXONE_CONTACT_ASSIGNEE_FIELD",
+            "present": True,
+            "value": "4242",
+        },
+    ]

@@ -85,6 +85,8 @@ def record(
     """One row of the soak table; ``accepted`` are the contacts whose webhook got a 2xx."""
     calls_above = max(0, stats["max_calls_in_any_60s"] - limit) if limit else 0
     lost = set(accepted) - set(stats["routings"]) - set(stats.get("signals", {}))
+    # Each scenario routes each contact once, so a contact's calls beyond its first are repeats.
+    calls = [*stats["routings"].values(), *stats.get("signals", {}).values()]
     GUARANTEE_RESULTS.append(
         {
             "scenario": scenario,
@@ -93,6 +95,7 @@ def record(
             "contacts_routed": stats["contacts_routed"] + stats.get("contacts_signalled", 0),
             "routed_more_than_once": stats["contacts_routed_more_than_once"]
             + stats.get("contacts_signalled_more_than_once", 0),
+            "repeated_routing_calls": sum(len(history) - 1 for history in calls),
             "calls_above_limit": calls_above,
             "answered_429": stats["answered_429"],
             "token_requests": stats["token_requests"],
@@ -215,12 +218,12 @@ def test_a_worker_killed_mid_batch_loses_nothing(stack):
     stats = wait_routed(stack, n, 300)
     recovered_after = time.monotonic() - killed_at
     assert stats["contacts_routed"] == n
-    # A PUT in flight at the kill may have reached CXone before its worker died; redelivery then
-    # repeats it. That is harmless (the PUT is idempotent: same contact, same queue) and bounded
-    # by what one worker had in flight; anything beyond that would be a real double routing.
-    repeated = {c: r for c, r in stats["routings"].items() if len(r) > 1}
-    assert all(len({x["skillId"] for x in r}) == 1 for r in repeated.values())
-    assert len(repeated) <= min(8, in_flight_at_kill)
+    # A PUT in flight at the kill may have reached CXone before its worker died: the redelivered
+    # routing reads the contact back and finds it in its queue, so no contact is moved twice.
+    repeated = {c: len(r) for c, r in stats["routings"].items() if len(r) > 1}
+    assert repeated == {}
+    assert stats["contacts_routed_more_than_once"] == 0
+    confirmed = confirmed_by_read_back(stack, [r.json()["routingId"] for r in answers])
     # Redelivery within two minutes (visibility timeout 60 s + restore sweep).
     assert recovered_after < 180
     record(
@@ -230,9 +233,140 @@ def test_a_worker_killed_mid_batch_loses_nothing(stack):
         [f"713{i:05d}" for i in range(n)],
         routed_at_kill=routed_at_kill,
         in_flight_at_kill=in_flight_at_kill,
-        repeated_idempotent_puts=len(repeated),
+        contacts_read_back=stats["api_calls_by_endpoint"]["contact_get"],
+        confirmed_by_read_back=confirmed,
         recovered_s=round(recovered_after),
     )
+
+
+def confirmed_by_read_back(stack: Stack, routing_ids: list[str]) -> int:
+    """How many of these routings were settled by reading their contact back (no second PUT)."""
+    client = stack.redis()
+    try:
+        pipe = client.pipeline(transaction=False)
+        for routing_id in routing_ids:
+            pipe.hget(redis_keys.routing(routing_id), "confirmed_by")
+        return sum(1 for value in pipe.execute() if value)
+    finally:
+        client.close()
+
+
+# 2b: a contact is moved at most once per routing -------------------------------------------------
+
+#: Redelivery within ~25 s (visibility timeout 20 s + the 5 s restore sweep) rather than 60 s, with
+#: countdowns at most half of it; a held answer must not time out in the worker meanwhile.
+READ_BACK_ENV = {
+    "BROKER_VISIBILITY_TIMEOUT_SECONDS": "20",
+    "ROUTING_MAX_COUNTDOWN_SECONDS": "10",
+    "CXONE_READ_TIMEOUT_SECONDS": "90",
+}
+
+
+def sandbox_contact(stack: Stack, contact: str, **update) -> dict:
+    """The contact as CXone would return it; with ``update``, changed first (control API)."""
+    url = f"{stack.sandbox_url}/sandbox/contacts/{contact}"
+    response = requests.post(url, json=update, timeout=5) if update else requests.get(url, timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+def hold_the_answer_of_the_put(stack: Stack, contact: str) -> str:
+    """Send a webhook for ``contact`` and return its routing id once CXone (the sandbox) has moved
+    the contact and holds the answer: the PUT took effect, the worker does not know it yet."""
+    stack.set_faults(hold_answers=1)
+    routing_id = stack.post_webhook(chat_body(contact)).json()["routingId"]
+    wait_until(
+        lambda: stack.sandbox_stats(summary=True)["held_answers"] == 1, 120, what="the PUT's answer held"
+    )
+    assert skills_put_for(stack, contact) == [SALES_SUPPORT]  # applied before the answer
+    assert stack.routing(routing_id)["state"] == "queued"
+    return routing_id
+
+
+def settled_without_a_second_put(stack: Stack, contact: str, routing_id: str) -> dict:
+    """Wait until the routing is settled and nothing of it is left in Redis; check that CXone got
+    exactly one PUT for the contact, and that reading the contact back settled it."""
+    wait_until(lambda: stack.routing(routing_id)["state"] != "queued", 240, what="the routing settled")
+    wait_until(lambda: idle(stack), 120, interval=1, what="no routing message left in Redis")
+    routing = stack.routing(routing_id)
+    stats = stack.sandbox_stats()
+    assert skills_put_for(stack, contact) == [SALES_SUPPORT], stats["routings"]
+    assert stats["api_calls_by_endpoint"]["routing_put"] == 1
+    assert stats["api_calls_by_endpoint"]["contact_get"] >= 1
+    assert routing["state"] == "routed", routing
+    assert routing["confirmedBy"] == "contact read-back", routing
+    return routing
+
+
+@pytest.mark.parametrize("stack", [READ_BACK_ENV], indirect=True)
+def test_a_worker_killed_after_cxone_moved_the_contact_never_moves_it_again(stack):
+    contact = "7300001"
+    victim = stack.start_worker("victim", concurrency=2)
+    routing_id = hold_the_answer_of_the_put(stack, contact)
+
+    victim.kill_hard()  # dies waiting for CXone's answer: the routing is not recorded as routed
+    stack.set_faults(release_held=True)
+    stack.start_worker("survivor", concurrency=2)
+
+    routing = settled_without_a_second_put(stack, contact, routing_id)
+    in_cxone = sandbox_contact(stack, contact)
+    assert routing["contactReadBack"]["status"] == in_cxone["status"] == "new"
+    assert routing["contactReadBack"]["routingQueueId"] == in_cxone["routingQueueId"] is not None
+    assert routing["skillId"] == SALES_SUPPORT
+
+
+@pytest.mark.parametrize("stack", [READ_BACK_ENV], indirect=True)
+def test_redis_lost_after_cxone_moved_the_contact_never_moves_it_again(stack, tmp_path):
+    private = PrivateRedis(tmp_path / "redis")  # append-only, fsync always: the marker survives
+    private.start()
+    try:
+        stack.env_overrides["REDIS_URL"] = private.url
+        stack.close()  # the ingress on the private Redis, so it can go away under the worker
+        stack.processes.clear()
+        stack.start_sandbox()
+        stack.start_web()
+        worker = stack.start_worker(concurrency=2)
+        contact = "7300002"
+        routing_id = hold_the_answer_of_the_put(stack, contact)
+
+        private.kill()
+        stack.set_faults(release_held=True)  # the answer arrives; recording the routing fails
+        wait_until(
+            lambda: "Redis unavailable while carrying out the routing" in worker.log_path.read_text(),
+            120,
+            what="the worker to fail to record the routing",
+        )
+        private.start()
+
+        routing = settled_without_a_second_put(stack, contact, routing_id)
+        assert (
+            routing["contactReadBack"]["routingQueueId"] == sandbox_contact(stack, contact)["routingQueueId"]
+        )
+    finally:
+        private.kill()
+
+
+@pytest.mark.parametrize("stack", [READ_BACK_ENV], indirect=True)
+def test_a_contact_an_agent_took_before_the_redelivery_is_not_taken_from_them(stack):
+    contact = "7300003"
+    victim = stack.start_worker("victim", concurrency=2)
+    routing_id = hold_the_answer_of_the_put(stack, contact)
+    # An agent accepts the chat and moves it to Billing while the routing's outcome is unknown.
+    sandbox_contact(stack, contact, assignee=4242, skillId=BILLING_DISPUTES)
+
+    victim.kill_hard()
+    stack.set_faults(release_held=True)
+    stack.start_worker("survivor", concurrency=2)
+
+    routing = settled_without_a_second_put(stack, contact, routing_id)
+    assert routing["contactReadBack"]["assignee"] == "4242"
+    assert routing["contactReadBack"]["conclusion"] == "an agent has it: assigned to agent 4242"
+    in_cxone = sandbox_contact(stack, contact)
+    assert (in_cxone["inboxAssigneeUser"]["id"], in_cxone["status"]) == (4242, "open")
+    assert (
+        in_cxone["routingQueueId"]
+        == sandbox_contact(stack, "7300004", skillId=BILLING_DISPUTES)["routingQueueId"]
+    )  # still where the agent put it
 
 
 # 3 ---------------------------------------------------------------------------------------------
@@ -297,6 +431,7 @@ def test_redis_restarted_mid_batch_loses_no_accepted_webhook(stack, tmp_path):
             accepted,
             accepted_before_kill=accepted_before_kill,
             refused_503=refused,
+            contacts_read_back=stats["api_calls_by_endpoint"]["contact_get"],
         )
     finally:
         private.kill()

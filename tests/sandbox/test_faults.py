@@ -165,6 +165,51 @@ def test_held_contact_calls_wait_until_released(client: FlaskClient, auth: dict[
     assert list(stats["routings"]) == ["7000002", "7000001"]  # the held call finished last
 
 
+def test_a_held_answer_comes_after_the_put_was_applied_and_recorded(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    """``hold_answers``: CXone acted, the caller has not heard it yet (the window a caller may die in)."""
+    client.post("/sandbox/faults", json={"hold_answers": 1})
+    answers: list[int] = []
+    held = threading.Thread(
+        target=lambda: answers.append(
+            client.put(routing_path("7000004"), json={"skillId": 1200001}, headers=auth).status_code
+        )
+    )
+    held.start()
+    deadline = time.monotonic() + 10
+    while client.get("/sandbox/stats?summary=1").get_json()["held_answers"] != 1:
+        assert time.monotonic() < deadline, "the answer was never held"
+        time.sleep(0.01)
+
+    # While the answer waits, the contact is already in its queue and the PUT is counted.
+    stats = client.get("/sandbox/stats").get_json()
+    assert [put["skillId"] for put in stats["routings"]["7000004"]] == [1200001]
+    assert stats["api_calls_by_endpoint"]["routing_put"] == 1
+    contact = client.get("/dfo/3.0/contacts/7000004", headers=auth).get_json()
+    assert contact["routingQueueId"] is not None
+    # Only the next call's answer is held.
+    assert client.put(routing_path("7000005"), json={"skillId": 1200001}, headers=auth).status_code == 200
+    assert answers == [] and client.get("/sandbox/faults").get_json()["hold_answers"] == 0
+
+    client.post("/sandbox/faults", json={"release_held": True})
+    held.join(10)
+
+    assert answers == [200]
+    stats = client.get("/sandbox/stats").get_json()
+    assert (stats["held_answers"], stats["held_answers_total"], stats["held_calls_total"]) == (0, 1, 0)
+
+
+def test_a_refused_call_has_no_answer_to_hold(client: FlaskClient, auth: dict[str, str]) -> None:
+    client.post("/sandbox/faults", json={"hold_answers": 1, "closed_contacts": ["7000006"]})
+
+    assert client.put(routing_path("7000006"), json={"skillId": 1200001}, headers=auth).status_code == 404
+
+    assert (
+        client.get("/sandbox/faults").get_json()["hold_answers"] == 1
+    )  # still waiting for a carried-out call
+
+
 def test_reset_releases_held_calls(client: FlaskClient, auth: dict[str, str]) -> None:
     client.post("/sandbox/faults", json={"hold_calls": 1})
     held = threading.Thread(

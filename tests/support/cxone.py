@@ -17,6 +17,7 @@ from typing import Any
 
 import responses
 
+from shared.cxone.contact import ContactFields, ContactState, contact_state, unknown_contact
 from shared.settings import Settings
 
 AUTH_URL = "https://cxone.example.test"
@@ -138,8 +139,19 @@ SKILLS = {
 }
 
 
+def routing_queue_of(skill_id: int) -> str:
+    """The id of the digital routing queue the fake tenant lists for ``skill_id``."""
+    return f"rq-{skill_id}"
+
+
 class FakeCXone:
-    """Records every call; ``fail_next(method, exc, …)`` makes the next calls of ``method`` raise."""
+    """Records every call; ``fail_next(method, exc, …)`` makes the next calls of ``method`` raise.
+
+    It keeps each digital contact as CXone returns it (``contacts``: id → DFO body, created ``new``
+    on first use), so a routing-queue PUT moves the contact and ``get_contact`` reads it back.
+    ``answer_lost_next(method, exc, …)`` makes the next calls take effect and *then* raise: CXone
+    acted, and the answer never arrived.
+    """
 
     timeout = (0.5, 0.5)  # read by QueueDirectory to size its lock
 
@@ -149,16 +161,36 @@ class FakeCXone:
         #: listed here has no activity entry.
         self.activity: dict[int, dict[str, Any]] = {}
         self.calls: list[tuple] = []
+        self.contacts: dict[str, dict[str, Any]] = {}
+        #: Ids CXone answers 404 for.
+        self.unknown_contacts: set[str] = set()
         self._failures: dict[str, list[BaseException]] = {}
+        self._lost_answers: dict[str, list[BaseException]] = {}
 
     def fail_next(self, method: str, *errors: BaseException) -> None:
-        """The next ``len(errors)`` calls of ``method`` raise these, in order."""
+        """The next ``len(errors)`` calls of ``method`` raise these, in order, doing nothing."""
         self._failures.setdefault(method, []).extend(errors)
+
+    def answer_lost_next(self, method: str, *errors: BaseException) -> None:
+        """The next ``len(errors)`` calls of ``method`` take effect, then raise these, in order."""
+        self._lost_answers.setdefault(method, []).extend(errors)
 
     def _maybe_fail(self, method: str) -> None:
         pending = self._failures.get(method)
         if pending:
             raise pending.pop(0)
+
+    def _maybe_lose_answer(self, method: str) -> None:
+        pending = self._lost_answers.get(method)
+        if pending:
+            raise pending.pop(0)
+
+    def contact(self, contact_id: str) -> dict[str, Any]:
+        """The contact's body as CXone would return it (created ``new``, in no queue, on first use)."""
+        return self.contacts.setdefault(
+            contact_id,
+            {"id": contact_id, "status": "new", "routingQueueId": None, "inboxAssigneeUser": None},
+        )
 
     def calls_to(self, method: str) -> list[tuple]:
         return [call[1:] for call in self.calls if call[0] == method]
@@ -190,7 +222,32 @@ class FakeCXone:
     def route_digital(self, contact_id: str, skill_id: int) -> None:
         self.calls.append(("route_digital", contact_id, skill_id))
         self._maybe_fail("route_digital")
+        self.contact(contact_id)["routingQueueId"] = routing_queue_of(skill_id)
+        self._maybe_lose_answer("route_digital")
+
+    def get_contact(self, contact_id: str, fields: ContactFields | None = None) -> ContactState:
+        self.calls.append(("get_contact", contact_id))
+        self._maybe_fail("get_contact")
+        if contact_id in self.unknown_contacts:
+            return unknown_contact(contact_id)
+        return contact_state(contact_id, dict(self.contact(contact_id)), fields or ContactFields())
+
+    def list_routing_queues(self, size: int = 500) -> dict:
+        self.calls.append(("list_routing_queues", size))
+        self._maybe_fail("list_routing_queues")
+        queues = [
+            {
+                "id": routing_queue_of(sid),
+                "name": name,
+                "skillId": sid,
+                "isSubqueue": False,
+                "isDeleted": False,
+            }
+            for name, sid in self.skills.items()
+        ]
+        return {"hits": len(queues), "data": queues[:size]}
 
     def signal(self, contact_id: str, params: list[str]) -> None:
         self.calls.append(("signal", contact_id, list(params)))
         self._maybe_fail("signal")
+        self._maybe_lose_answer("signal")

@@ -196,6 +196,31 @@ SCENARIOS: dict[str, tuple[str, int, Callable]] = {
             url="?wait=0.2",
         ),
     ),
+    "waited-routed-by-read-back": (
+        WEBHOOK,
+        200,
+        _waited(
+            lambda store, task: store.mark_routed(
+                task["routing_id"],
+                1200001,
+                confirmed_by="contact read-back",
+                read_back={"status": "open", "routingQueueId": "rq-1", "assignee": "4242", "conclusion": "x"},
+            )
+        ),
+    ),
+    "duplicate-failed-by-read-back": (
+        WEBHOOK,
+        202,
+        _duplicate_after(
+            lambda store, rid: store.mark_failed(
+                rid,
+                "closed",
+                {},
+                confirmed_by="contact read-back",
+                read_back={"found": False, "conclusion": "x"},
+            )
+        ),
+    ),
     "bad-wait": (WEBHOOK, 400, lambda make: make().post({"sessionId": "1"}, url="?wait=soon")),
     "malformed-json": (WEBHOOK, 400, lambda make: make().post("{nope")),
     "too-deep": (WEBHOOK, 400, lambda make: make().post("[" * 40 + "]" * 40)),

@@ -256,3 +256,39 @@ def test_to_public_of_a_failed_routing(store: RoutingStatusStore) -> None:
     assert body["reason"] == "retry window exhausted"
     assert body["lastError"] == "HTTP 500"
     assert "skillId" not in body and "nextAttemptAt" not in body
+
+
+READ = {"status": "open", "routingQueueId": "rq-1", "assignee": None, "conclusion": "already in the queue"}
+
+
+def test_a_routing_confirmed_by_reading_the_contact_back_says_so_and_what_was_read(
+    store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis
+) -> None:
+    store.create(make_job())
+    fake_redis.set(redis_keys.routing_put_started("r-1"), "1800000000.0")
+
+    store.mark_routed("r-1", 1200042, confirmed_by="contact read-back", read_back=READ)
+
+    body = store.get("r-1").to_public()  # type: ignore[union-attr]
+    assert set(body) == COMMON | {"skillId", "routedAt", "confirmedBy", "contactReadBack"}
+    assert (body["confirmedBy"], body["contactReadBack"]) == ("contact read-back", READ)
+    assert not fake_redis.exists(redis_keys.routing_put_started("r-1"))  # moot once routed
+
+
+def test_a_failure_confirmed_by_reading_the_contact_back_keeps_the_put_marker_for_a_replay(
+    store: RoutingStatusStore, fake_redis: fakeredis.FakeRedis
+) -> None:
+    store.create(make_job())
+    fake_redis.set(redis_keys.routing_put_started("r-1"), "1800000000.0")
+    closed = {**READ, "status": "closed"}
+
+    store.mark_failed(
+        "r-1", "the contact is closed in CXone", {}, confirmed_by="contact read-back", read_back=closed
+    )
+
+    body = store.get("r-1").to_public()  # type: ignore[union-attr]
+    assert set(body) == COMMON | {"reason", "lastError", "confirmedBy", "contactReadBack"}
+    assert body["contactReadBack"] == closed
+    assert fake_redis.exists(redis_keys.routing_put_started("r-1"))
+    store.claim_replay(make_job())  # a replay starts from a clean record
+    assert "confirmedBy" not in store.get("r-1").to_public()  # type: ignore[union-attr]

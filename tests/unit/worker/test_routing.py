@@ -627,6 +627,14 @@ def test_carry_out_returns_the_skill_id(ctx, make_job):
 
 
 def test_fake_client_has_the_methods_the_worker_uses():
-    for name in ("route_digital", "signal", "search_skills", "api_base", "token"):
+    for name in (
+        "route_digital",
+        "signal",
+        "search_skills",
+        "api_base",
+        "token",
+        "get_contact",
+        "list_routing_queues",
+    ):
         assert callable(getattr(CXoneClient, name)), name
         assert callable(getattr(FakeCXone, name)), name
