@@ -128,7 +128,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "token_ttl_seconds": _integer(1),
     "closed_contacts": _string_list,
     "hold_calls": _integer(0),
-    "hold_answers": "carry out and record the next N contact calls; hold the answers until release_held",
+    "hold_answers": _integer(0),
     "release_held": _boolean,
     "retry_after_seconds": _retry_after_value,
     "throttle_next": _integer(0),
@@ -140,7 +140,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "invalid_client": _boolean,
     "invalid_grant": _boolean,
     "skill_activity_outage_seconds": _number(0, 86400),
-    "skill_activity_omit_fields": "fields left out of every skill's activity (named otherwise by a tenant)",
+    "skill_activity_omit_fields": _string_list,
 }
 KNOB_NAMES = tuple(_VALIDATORS)
 
