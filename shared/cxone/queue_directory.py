@@ -13,6 +13,7 @@ by skill id; the DFO routing queue list (``GET /dfo/3.0/routing-queues``: ``id``
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -82,20 +83,24 @@ class QueueDirectory:
         #: Lookups (each possibly several pages) this process made, for metrics and the benchmark.
         self.lookups = 0
 
+    def _cached(
+        self, key: str, compute: Callable[[], tuple[str, float]], *, lock_timeout: float, endpoint: str
+    ) -> str:
+        """The cached value at ``key``, computed by one worker while the others wait for it. A wait
+        that times out is transient: the lookup was not made, so the routing retries it."""
+        try:
+            return get_or_compute(self.redis, key, compute, lock_timeout=lock_timeout, wait_timeout=30)
+        except SingleFlightTimeout as exc:
+            raise Transient(str(exc), not_delivered=True, endpoint=endpoint) from exc
+
     def skill_id(self, queue_name: str) -> int:
         """The skill id of ``queue_name``; raises :class:`UnknownQueue` when there is none."""
-        key = redis_keys.cxone_skill(self.client.api_base(), queue_name)
-        lock_timeout = MAX_PAGES * sum(self.client.timeout) + 5
-        try:
-            raw = get_or_compute(
-                self.redis,
-                key,
-                lambda: self._lookup_for_cache(queue_name),
-                lock_timeout=lock_timeout,
-                wait_timeout=30,
-            )
-        except SingleFlightTimeout as exc:
-            raise Transient(str(exc), not_delivered=True, endpoint="skills") from exc
+        raw = self._cached(
+            redis_keys.cxone_skill(self.client.api_base(), queue_name),
+            lambda: self._lookup_for_cache(queue_name),
+            lock_timeout=MAX_PAGES * sum(self.client.timeout) + 5,  # every page may be slow
+            endpoint="skills",
+        )
         cached = json.loads(raw)
         if cached["skill_id"] is None:
             raise UnknownQueue(f"queue '{queue_name}': {cached['problem']}", endpoint="skills")
@@ -152,18 +157,12 @@ class QueueDirectory:
     def routing_queue(self, skill_id: int) -> RoutingQueueLookup:
         """The digital routing queue of ``skill_id`` (cached like skill ids; a skill without one
         only briefly). Raises CXone errors; a skill that has none is a lookup with a ``problem``."""
-        key = redis_keys.cxone_routing_queue_of_skill(self.client.api_base(), skill_id)
-        lock_timeout = sum(self.client.timeout) + 5
-        try:
-            raw = get_or_compute(
-                self.redis,
-                key,
-                lambda: self._routing_queue_for_cache(skill_id),
-                lock_timeout=lock_timeout,
-                wait_timeout=30,
-            )
-        except SingleFlightTimeout as exc:
-            raise Transient(str(exc), not_delivered=True, endpoint="routing_queues") from exc
+        raw = self._cached(
+            redis_keys.cxone_routing_queue_of_skill(self.client.api_base(), skill_id),
+            lambda: self._routing_queue_for_cache(skill_id),
+            lock_timeout=sum(self.client.timeout) + 5,  # one listing call
+            endpoint="routing_queues",
+        )
         return RoutingQueueLookup.from_json(skill_id, raw)
 
     def routing_queue_id(self, skill_id: int) -> str | None:
