@@ -20,6 +20,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import redis
 
@@ -27,6 +28,9 @@ from shared import redis_keys
 from shared.routing.announcements import announce_outcome
 from shared.routing.job import RoutingJob
 from shared.routing.latest import ADVANCE_LUA
+
+if TYPE_CHECKING:  # only the type: records need no Celery
+    from shared.task_envelope import TaskEnvelope
 
 QUEUED, RETRYING, ROUTED, FAILED = "queued", "retrying", "routed", "failed"
 #: A newer routing for the same contact replaced this one before it ran (``supersededBy``).
@@ -104,37 +108,51 @@ class RoutingStatusStore:
         self.redis = client
         self.ttl_seconds = ttl_seconds
         self._create_if_absent = client.register_script(_CREATE_IF_ABSENT)
+        self._queue_and_create = client.register_script(_QUEUE_AND_CREATE)
         self._claim_replay = client.register_script(_CLAIM_REPLAY)
 
-    def create(self, job: RoutingJob, settle_keys: Sequence[str] = (), settle_ttl: int = 0) -> bool:
+    def create(
+        self,
+        job: RoutingJob,
+        settle_keys: Sequence[str] = (),
+        settle_ttl: int = 0,
+        *,
+        task: TaskEnvelope | None = None,
+    ) -> bool:
         """Write the ``queued`` record and index it as open, unless a record already exists.
 
         Never overwrites: the worker may have taken the task (and even routed it) before the
         ingress gets here. In the same round trip, ``settle_keys`` (the duplicate keys) are set to
         the routing id for ``settle_ttl`` seconds, and a numbered routing (``contact_seq``) becomes
         its contact's latest if it is the newest (:mod:`shared.routing.latest`), which also settles
-        a pending claim on the contact. Returns True if this call created the record.
+        a pending claim on the contact. With ``task``, the task message is queued (and its
+        ``task-sent`` event published) in the same script, so the routing's task, record and
+        duplicate keys are written together or not at all. Returns True if this call created the
+        record.
         """
         now = time.time()
         received_at = job.received_at or now
+        keys = [
+            redis_keys.routing(job.routing_id),
+            redis_keys.OPEN_ROUTINGS,
+            redis_keys.contact_latest(job.contact_id),
+        ]
+        args = [
+            json.dumps(job.to_message()),
+            received_at,
+            now,
+            self.ttl_seconds,
+            job.routing_id,
+            settle_ttl,
+            "" if job.contact_seq is None else job.contact_seq,
+            job.intent,
+        ]
+        if task is None:
+            return bool(self._create_if_absent(keys=[*keys, *settle_keys], args=args))
         return bool(
-            self._create_if_absent(
-                keys=[
-                    redis_keys.routing(job.routing_id),
-                    redis_keys.OPEN_ROUTINGS,
-                    redis_keys.contact_latest(job.contact_id),
-                    *settle_keys,
-                ],
-                args=[
-                    json.dumps(job.to_message()),
-                    received_at,
-                    now,
-                    self.ttl_seconds,
-                    job.routing_id,
-                    settle_ttl,
-                    "" if job.contact_seq is None else job.contact_seq,
-                    job.intent,
-                ],
+            self._queue_and_create(
+                keys=[*keys, task.queue, *settle_keys],
+                args=[*args, task.payload, task.event_channel, task.event],
             )
         )
 
@@ -327,24 +345,40 @@ class RoutingStatusStore:
         )
 
 
-# KEYS = record, open index, contact latest; ARGV = job json, received_at, now, ttl, routing id,
-# settle ttl, contact seq ('' when none), intent. KEYS[4..] = duplicate keys to settle to the
-# routing id for ARGV[6] seconds.
-_CREATE_IF_ABSENT = (
+# create_if_absent(first): KEYS = record, open index, contact latest; ARGV = job json,
+# received_at, now, ttl, routing id, settle ttl, contact seq ('' when none), intent. KEYS[first..] =
+# duplicate keys to settle to the routing id for ARGV[6] seconds.
+_CREATE_FUNCTION = (
     ADVANCE_LUA
     + """
-for i = 4, #KEYS do
-    redis.call('SET', KEYS[i], ARGV[5], 'EX', tonumber(ARGV[6]))
+local function create_if_absent(first)
+    for i = first, #KEYS do
+        redis.call('SET', KEYS[i], ARGV[5], 'EX', tonumber(ARGV[6]))
+    end
+    if ARGV[7] ~= '' then
+        advance(KEYS[3], ARGV[5], tonumber(ARGV[7]), ARGV[8], ARGV[2], tonumber(ARGV[4]))
+    end
+    if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+    redis.call('HSET', KEYS[1], 'state', 'queued', 'job', ARGV[1], 'received_at', ARGV[2],
+               'updated_at', ARGV[3], 'attempts', 0)
+    redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+    redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
+    return 1
 end
-if ARGV[7] ~= '' then
-    advance(KEYS[3], ARGV[5], tonumber(ARGV[7]), ARGV[8], ARGV[2], tonumber(ARGV[4]))
+"""
+)
+_CREATE_IF_ABSENT = _CREATE_FUNCTION + "return create_if_absent(4)\n"
+
+# The same, after queueing the task: KEYS[4] = the task queue (LPUSH ARGV[9]); ARGV[10] = the
+# channel of its task-sent event ARGV[11] ('' when events are off); duplicate keys from KEYS[5].
+_QUEUE_AND_CREATE = (
+    _CREATE_FUNCTION
+    + """
+redis.call('LPUSH', KEYS[4], ARGV[9])
+if ARGV[10] ~= '' then
+    redis.call('PUBLISH', ARGV[10], ARGV[11])
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'queued', 'job', ARGV[1], 'received_at', ARGV[2],
-           'updated_at', ARGV[3], 'attempts', 0)
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
-return 1
+return create_if_absent(5)
 """
 )
 
