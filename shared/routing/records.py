@@ -158,27 +158,33 @@ class RoutingStatusStore:
 
     def get(self, routing_id: str) -> RoutingRecord | None:
         """The record, or None when unknown or expired."""
-        raw = self.redis.hgetall(redis_keys.routing(routing_id))
-        if not raw:
-            return None
-        data = {_text(k): _text(v) for k, v in raw.items()}
-        return RoutingRecord(
-            routing_id=routing_id,
-            state=data.get("state", QUEUED),
-            job=json.loads(data.get("job") or "{}"),
-            received_at=float(data.get("received_at") or 0),
-            updated_at=float(data.get("updated_at") or 0),
-            attempts=int(data.get("attempts") or 0),
-            last_error=data.get("last_error") or None,
-            next_attempt_at=_float(data.get("next_attempt_at")),
-            skill_id=int(data["skill_id"]) if data.get("skill_id") else None,
-            routed_at=_float(data.get("routed_at")),
-            failed_reason=data.get("failed_reason") or None,
-            superseded_by=data.get("superseded_by") or None,
-            overflow=json.loads(data["overflow"]) if data.get("overflow") else None,
-            confirmed_by=data.get("confirmed_by") or None,
-            read_back=json.loads(data["read_back"]) if data.get("read_back") else None,
-        )
+        return record_from_hash(routing_id, self.redis.hgetall(redis_keys.routing(routing_id)))
+
+    def mark_routed(
+        self,
+        routing_id: str,
+        skill_id: int,
+        *,
+        confirmed_by: str | None = None,
+        read_back: dict | None = None,
+        release: tuple[str, str] | None = None,
+    ) -> None:
+        """Record success and close the routing. ``confirmed_by``/``read_back``: the contact was
+        read back instead of moved again (see :mod:`shared.routing.read_back`).
+
+        The routing's PUT marker goes in the same transaction: once routed it has no use left.
+        ``release`` (key, value): a lease deleted in the same transaction if it still holds the
+        value (the worker's contact lease: one round trip less per routing).
+        """
+        now = time.time()
+        fields = {"skill_id": skill_id, "routed_at": now, "updated_at": now}
+
+        def also(pipe: redis.client.Pipeline) -> None:
+            pipe.delete(redis_keys.routing_put_started(routing_id))
+            if release is not None:
+                pipe.eval(_DELETE_IF_EQUAL, 1, release[0], release[1])
+
+        self._settle(routing_id, ROUTED, {**fields, **_confirmation(confirmed_by, read_back)}, also=also)
 
     def mark_retrying(
         self, routing_id: str, error: str, next_attempt_at: float, counts_as_attempt: bool = True
@@ -221,28 +227,6 @@ class RoutingStatusStore:
     def touch(self, routing_id: str) -> None:
         """Note activity on an open routing (its lost task message was just re-published)."""
         self.redis.hset(redis_keys.routing(routing_id), mapping={"updated_at": time.time()})
-
-    def mark_routed(
-        self,
-        routing_id: str,
-        skill_id: int,
-        *,
-        confirmed_by: str | None = None,
-        read_back: dict | None = None,
-    ) -> None:
-        """Record success and close the routing. ``confirmed_by``/``read_back``: the contact was
-        read back instead of moved again (see :mod:`shared.routing.read_back`).
-
-        The routing's PUT marker goes in the same transaction: once routed it has no use left.
-        """
-        now = time.time()
-        fields = {"skill_id": skill_id, "routed_at": now, "updated_at": now}
-        self._settle(
-            routing_id,
-            ROUTED,
-            {**fields, **_confirmation(confirmed_by, read_back)},
-            also=lambda pipe: pipe.delete(redis_keys.routing_put_started(routing_id)),
-        )
 
     def mark_failed(
         self,
@@ -345,10 +329,12 @@ class RoutingStatusStore:
         )
 
 
+#: Lua: ``create_if_absent(first)`` (with :data:`ADVANCE_LUA`'s ``advance``), shared with the
+#: worker's start of a routing (``worker/routing.py``).
 # create_if_absent(first): KEYS = record, open index, contact latest; ARGV = job json,
 # received_at, now, ttl, routing id, settle ttl, contact seq ('' when none), intent. KEYS[first..] =
 # duplicate keys to settle to the routing id for ARGV[6] seconds.
-_CREATE_FUNCTION = (
+CREATE_FUNCTION_LUA = (
     ADVANCE_LUA
     + """
 local function create_if_absent(first)
@@ -367,12 +353,12 @@ local function create_if_absent(first)
 end
 """
 )
-_CREATE_IF_ABSENT = _CREATE_FUNCTION + "return create_if_absent(4)\n"
+_CREATE_IF_ABSENT = CREATE_FUNCTION_LUA + "return create_if_absent(4)\n"
 
 # The same, after queueing the task: KEYS[4] = the task queue (LPUSH ARGV[9]); ARGV[10] = the
 # channel of its task-sent event ARGV[11] ('' when events are off); duplicate keys from KEYS[5].
 _QUEUE_AND_CREATE = (
-    _CREATE_FUNCTION
+    CREATE_FUNCTION_LUA
     + """
 redis.call('LPUSH', KEYS[4], ARGV[9])
 if ARGV[10] ~= '' then
@@ -381,6 +367,12 @@ end
 return create_if_absent(5)
 """
 )
+
+# KEYS = the lease; ARGV = the value it must still hold to be deleted.
+_DELETE_IF_EQUAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 # KEYS = record, open index; ARGV = job json, received_at, now, ttl, routing id. Only a failed or
 # missing record may be replaced (superseded and routed ones are final).
@@ -394,6 +386,33 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
 return 1
 """
+
+
+def record_from_hash(routing_id: str, raw: dict | list) -> RoutingRecord | None:
+    """The record stored as ``raw`` (HGETALL's answer: a dict, or a flat list of names and values
+    as a Lua script returns it), or None when empty."""
+    if isinstance(raw, list):
+        raw = dict(zip(raw[::2], raw[1::2], strict=True))
+    if not raw:
+        return None
+    data = {_text(k): _text(v) for k, v in raw.items()}
+    return RoutingRecord(
+        routing_id=routing_id,
+        state=data.get("state", QUEUED),
+        job=json.loads(data.get("job") or "{}"),
+        received_at=float(data.get("received_at") or 0),
+        updated_at=float(data.get("updated_at") or 0),
+        attempts=int(data.get("attempts") or 0),
+        last_error=data.get("last_error") or None,
+        next_attempt_at=_float(data.get("next_attempt_at")),
+        skill_id=int(data["skill_id"]) if data.get("skill_id") else None,
+        routed_at=_float(data.get("routed_at")),
+        failed_reason=data.get("failed_reason") or None,
+        superseded_by=data.get("superseded_by") or None,
+        overflow=json.loads(data["overflow"]) if data.get("overflow") else None,
+        confirmed_by=data.get("confirmed_by") or None,
+        read_back=json.loads(data["read_back"]) if data.get("read_back") else None,
+    )
 
 
 def _confirmation(confirmed_by: str | None, read_back: dict | None) -> dict:
