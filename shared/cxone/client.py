@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import redis
@@ -584,15 +585,15 @@ class _EnvironmentOnceSession(requests.Session):
 
     def __init__(self) -> None:
         super().__init__()
-        self._environment: dict[str, dict] = {}
+        self._environment: dict[str, Any] = {}
         self._netrc: dict[str, requests.auth.AuthBase | tuple[str, str]] = {}
 
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
         """requests' merge, from the first answer for ``url``'s host when nothing is overridden."""
         if proxies or stream is not None or verify is not None or cert is not None or not self.trust_env:
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
         origin = _origin(url)
-        settings = self._environment.get(origin)
+        settings: Any = self._environment.get(origin)
         if settings is None:
             settings = self._environment[origin] = super().merge_environment_settings(
                 url, {}, None, None, None
