@@ -10,8 +10,9 @@ Every transition to a terminal state announces the outcome in the same transacti
 (:func:`~shared.routing.announcements.announce_outcome`), so webhooks waiting for it are woken
 exactly once; a new terminal transition must do the same.
 
-The record is written right *after* the task is published (see ``shared/routing/publisher.py``) and
-never overwrites an existing one, because a fast worker may already have created and settled it.
+The ingress writes the record in the same script that queues the task; the operator CLI's replay
+writes it right *after* publishing (see ``shared/routing/publisher.py``). It never overwrites an
+existing one, because a fast worker may already have created and settled it.
 """
 
 from __future__ import annotations
