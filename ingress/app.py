@@ -17,6 +17,7 @@ from shared.routing.publisher import RoutingPublisher
 from shared.routing.records import RoutingStatusStore
 from shared.routing.table import RoutingTable
 from shared.settings import Settings, load_settings
+from shared.task_envelope import TaskEnvelopes
 from shared.task_queue import ROUTE_CONTACT_TASK, ROUTING_QUEUE, make_celery
 
 
@@ -63,8 +64,12 @@ def create_app(
     redis_client = redis_client or redis.Redis.from_url(
         settings.redis_url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=10
     )
+    envelopes = None
     if send_task is None:
         celery = make_celery(settings)
+        # Each webhook's task is queued by the publisher's script that writes its record, in one
+        # round trip (shared/task_envelope.py); send_task is what replays use, not the ingress.
+        envelopes = TaskEnvelopes(celery)
 
         def send_task(message: dict) -> None:
             celery.send_task(ROUTE_CONTACT_TASK, args=[message], queue=ROUTING_QUEUE)
@@ -84,6 +89,7 @@ def create_app(
             send_task,
             settings.dedupe_window_seconds,
             settings.dedupe_contact_intent_seconds,
+            envelopes=envelopes,
         ),
         waiter=OutcomeWaiter(waiting_redis),
         waiting_store=RoutingStatusStore(waiting_redis, settings.routing_status_ttl_seconds),

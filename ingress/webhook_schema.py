@@ -24,6 +24,7 @@ it is the one naming the contact.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -268,7 +269,7 @@ def parse_webhook(body: object, contact_id_pattern: str = DEFAULT_CONTACT_ID_PAT
     """
     if not isinstance(body, dict):
         raise ValidationError({"_schema": ["The body must be a JSON object."]})
-    loaded = WebhookSchema(contact_id_pattern=contact_id_pattern).load(body)
+    loaded = _schema(contact_id_pattern).load(body)
     user_input = loaded.get("userInput") or {}
     return WebhookRequest(
         candidates=_candidates(loaded),
@@ -276,6 +277,14 @@ def parse_webhook(body: object, contact_id_pattern: str = DEFAULT_CONTACT_ID_PAT
         input_id=loaded.get("inputId"),
         contact_ids=contact_ids(loaded),
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _schema(contact_id_pattern: str) -> WebhookSchema:
+    """One schema per pattern, shared by every request: building it deep-copies every declared
+    field (a tenth of the ingress's CPU per webhook when done per request), and ``load`` keeps no
+    state on the instance, so threads can share it."""
+    return WebhookSchema(contact_id_pattern=contact_id_pattern)
 
 
 def _candidates(body: dict) -> list[Candidate]:

@@ -1,4 +1,4 @@
-"""kombu's Redis transport with one crash fixed, used as the Celery broker transport.
+"""kombu's Redis transport with one crash fixed and one cost cut, used as the Celery broker transport.
 
 When the worker loses Redis, kombu closes the channel and detaches it from its connection. Work
 still in flight on that channel then touches it: restoring unacked messages on close, or a task
@@ -20,13 +20,30 @@ from kombu.transport import redis as kombu_redis
 
 
 class Channel(kombu_redis.Channel):
-    """kombu's Redis channel that raises ConnectionError once detached, instead of AttributeError."""
+    """kombu's Redis channel that raises ConnectionError once detached, instead of AttributeError,
+    and that reuses one redis-py client for its publishes."""
+
+    #: The client :meth:`_create_client` hands out for publishes, and the pool it was made on.
+    _publish_client: redis.Redis | None = None
 
     def _connparams(self, asynchronous=False):
         transport = self.connection
         if transport is None or transport.client is None:
             raise redis.exceptions.ConnectionError("broker channel was closed (connection lost)")
         return super()._connparams(asynchronous=asynchronous)
+
+    def _create_client(self, asynchronous=False):
+        """kombu makes a new ``redis.Redis`` for every publish (``conn_or_acquire``), task events
+        included: its constructor alone was 8 % of a worker's CPU under load. A client is only a
+        handle on the channel's connection pool, safe to share between threads, so one is kept
+        for as long as that pool lives (a reconnect makes a new pool, and so a new client)."""
+        if asynchronous:
+            return super()._create_client(asynchronous=True)
+        pool = self.pool
+        client = self._publish_client
+        if client is None or client.connection_pool is not pool:
+            client = self._publish_client = super()._create_client()
+        return client
 
 
 class Transport(kombu_redis.Transport):

@@ -26,10 +26,13 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import redis
 import requests
+import requests.auth
+import requests.utils
 from requests.adapters import HTTPAdapter
 
 from shared import redis_keys
@@ -570,8 +573,62 @@ def _never_connected(exc: requests.ConnectionError) -> bool:
     return "NewConnectionError" in text or "NameResolutionError" in text
 
 
+class _EnvironmentOnceSession(requests.Session):
+    """A Session that reads the environment once per CXone host instead of once per call.
+
+    With ``trust_env`` (kept on: a deployment may route CXone through ``HTTPS_PROXY``, or trust
+    its own CA with ``REQUESTS_CA_BUNDLE``), requests looks up the proxy variables, the CA bundle
+    variables and ``~/.netrc`` again for every request: 8 % of a worker's CPU under load (py-spy),
+    for answers that cannot change while the process runs. The answers are kept per scheme and
+    host; a call that passes its own proxies, verify, cert or auth goes the usual way.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[str, Any] = {}
+        self._netrc: dict[str, requests.auth.AuthBase | tuple[str, str]] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        """requests' merge, from the first answer for ``url``'s host when nothing is overridden."""
+        if proxies or stream is not None or verify is not None or cert is not None or not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        origin = _origin(url)
+        settings: Any = self._environment.get(origin)
+        if settings is None:
+            settings = self._environment[origin] = super().merge_environment_settings(
+                url, {}, None, None, None
+            )
+        return {**settings, "proxies": dict(settings["proxies"])}
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        """requests' preparation, with ``.netrc``'s credentials for the host looked up once."""
+        if self.trust_env and not request.auth and not self.auth:
+            origin = _origin(request.url)
+            auth = self._netrc.get(origin)
+            if auth is None:
+                found = requests.utils.get_netrc_auth(request.url)
+                auth = self._netrc[origin] = found if found else _NO_AUTH
+            request.auth = auth  # set (even to "none"): requests does not look .netrc up again
+        return super().prepare_request(request)
+
+
+class _NoAuth(requests.auth.AuthBase):
+    """No credentials (``.netrc`` has none for the host), as an object requests takes as given."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+_NO_AUTH = _NoAuth()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _new_session(pool_size: int) -> requests.Session:
-    session = requests.Session()
+    session = _EnvironmentOnceSession()
     # max_retries=0: Celery is the one retry layer; retries here would multiply with it.
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(4, pool_size), max_retries=0)
     session.mount("https://", adapter)

@@ -17,14 +17,17 @@ Order matters, and each step is what makes one guarantee hold:
    inputId key, or a pending mark on the contact's latest routing), atomically. A resend that finds
    a *settled* routing gets its id; one that finds a *pending* claim (the first copy is being
    enqueued right now) waits briefly, because that first copy may yet fail.
-2. **Publish the task**, then **write the routing record** (create-if-absent: a fast worker may
-   have created it already). Publishing first means a failed publish leaves nothing behind: no
-   orphan record that claims a routing nobody will carry out. If the record write fails after a
-   successful publish, the routing still happens: the worker creates the record itself.
-3. In the record's round trip, **settle** the claim: the inputId key is set to the routing id for
-   ``DEDUPE_WINDOW_SECONDS``, and the routing becomes its contact's latest. If the publish failed,
-   the claim is released and the caller answers 503, so the sender's retry is not mistaken for a
-   duplicate of nothing.
+2. **Queue the task, write the routing record and settle the claim**: the inputId key is set to
+   the routing id for ``DEDUPE_WINDOW_SECONDS``, and the routing becomes its contact's latest.
+   The ingress does all of it in one Lua script (:class:`~shared.task_envelope.TaskEnvelopes`
+   builds the Celery message and its ``task-sent`` event), so they happen together or not at all:
+   no orphan record that claims a routing nobody will carry out, no task without its record. The
+   record is created only if absent (a fast worker may have created it already).
+   Without envelopes (the operator CLI, tests that record what is sent), the task is published
+   with ``send`` first and the record written after it; if that write fails, the routing still
+   happens: the worker creates the record itself.
+3. If the task could not be queued, the claim is released and the caller answers 503, so the
+   sender's retry is not mistaken for a duplicate of nothing.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from shared.routing.latest import (
     input_key,
 )
 from shared.routing.records import RoutingStatusStore
+from shared.task_envelope import TaskEnvelopes
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +105,15 @@ class RoutingPublisher:
         send: Callable[[dict], None],
         dedupe_window_seconds: int,
         contact_intent_window_seconds: int = DEFAULT_CONTACT_INTENT_SECONDS,
+        *,
+        envelopes: TaskEnvelopes | None = None,
     ):
         self.redis = client
         self.store = store
         self.send = send
+        #: Given: new routings are queued with their record in one script (``send`` is then only
+        #: used by :meth:`replay`).
+        self.envelopes = envelopes
         self.dedupe_window_seconds = dedupe_window_seconds
         self.contact_intent_window_seconds = contact_intent_window_seconds
         self.latest = LatestRoutings(client, store.ttl_seconds)
@@ -121,6 +130,9 @@ class RoutingPublisher:
         if claim.outcome == DUPLICATE:
             return Published(claim.routing_id or "", duplicate=True)
         job = replace(job, contact_seq=claim.seq)
+        if self.envelopes is not None:
+            self._queue_with_record(job, rule, self.envelopes)
+            return Published(job.routing_id, duplicate=False)
         try:
             self._send(job)
         except EnqueueFailed:
@@ -128,6 +140,25 @@ class RoutingPublisher:
             raise
         self._record_and_settle(job, rule)
         return Published(job.routing_id, duplicate=False)
+
+    def _queue_with_record(self, job: RoutingJob, rule: str, envelopes: TaskEnvelopes) -> None:
+        """Queue the task, write its record and settle the claim: one script, one round trip.
+
+        If Redis did not answer, the script either ran whole or not at all; releasing the claim is
+        right in both cases (a settled claim is no longer pending, so the release leaves it), and
+        the sender's retry then finds the routing or queues it.
+        """
+        keys = [input_key(job)] if rule == BY_INPUT_ID else []
+        try:
+            self.store.create(
+                job,
+                settle_keys=keys,
+                settle_ttl=self.dedupe_window_seconds,
+                task=envelopes.build(job.to_message()),
+            )
+        except BROKER_ERRORS as exc:
+            self._release_quietly(job, rule)
+            raise EnqueueFailed(f"cannot queue the task: {exc.__class__.__name__}") from exc
 
     def _claim_or_wait(self, job: RoutingJob, rule: str) -> Claim:
         """Claim ``job``'s place (CLAIMED, with its number), or the routing an earlier copy settled

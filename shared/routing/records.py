@@ -10,8 +10,9 @@ Every transition to a terminal state announces the outcome in the same transacti
 (:func:`~shared.routing.announcements.announce_outcome`), so webhooks waiting for it are woken
 exactly once; a new terminal transition must do the same.
 
-The record is written right *after* the task is published (see ``shared/routing/publisher.py``) and
-never overwrites an existing one, because a fast worker may already have created and settled it.
+The ingress writes the record in the same script that queues the task; the operator CLI's replay
+writes it right *after* publishing (see ``shared/routing/publisher.py``). It never overwrites an
+existing one, because a fast worker may already have created and settled it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import redis
 
@@ -27,6 +29,9 @@ from shared import redis_keys
 from shared.routing.announcements import announce_outcome
 from shared.routing.job import RoutingJob
 from shared.routing.latest import ADVANCE_LUA
+
+if TYPE_CHECKING:  # only the type: records need no Celery
+    from shared.task_envelope import TaskEnvelope
 
 QUEUED, RETRYING, ROUTED, FAILED = "queued", "retrying", "routed", "failed"
 #: A newer routing for the same contact replaced this one before it ran (``supersededBy``).
@@ -104,63 +109,83 @@ class RoutingStatusStore:
         self.redis = client
         self.ttl_seconds = ttl_seconds
         self._create_if_absent = client.register_script(_CREATE_IF_ABSENT)
+        self._queue_and_create = client.register_script(_QUEUE_AND_CREATE)
         self._claim_replay = client.register_script(_CLAIM_REPLAY)
 
-    def create(self, job: RoutingJob, settle_keys: Sequence[str] = (), settle_ttl: int = 0) -> bool:
+    def create(
+        self,
+        job: RoutingJob,
+        settle_keys: Sequence[str] = (),
+        settle_ttl: int = 0,
+        *,
+        task: TaskEnvelope | None = None,
+    ) -> bool:
         """Write the ``queued`` record and index it as open, unless a record already exists.
 
         Never overwrites: the worker may have taken the task (and even routed it) before the
         ingress gets here. In the same round trip, ``settle_keys`` (the duplicate keys) are set to
         the routing id for ``settle_ttl`` seconds, and a numbered routing (``contact_seq``) becomes
         its contact's latest if it is the newest (:mod:`shared.routing.latest`), which also settles
-        a pending claim on the contact. Returns True if this call created the record.
+        a pending claim on the contact. With ``task``, the task message is queued (and its
+        ``task-sent`` event published) in the same script, so the routing's task, record and
+        duplicate keys are written together or not at all. Returns True if this call created the
+        record.
         """
         now = time.time()
         received_at = job.received_at or now
+        keys = [
+            redis_keys.routing(job.routing_id),
+            redis_keys.OPEN_ROUTINGS,
+            redis_keys.contact_latest(job.contact_id),
+        ]
+        args = [
+            json.dumps(job.to_message()),
+            received_at,
+            now,
+            self.ttl_seconds,
+            job.routing_id,
+            settle_ttl,
+            "" if job.contact_seq is None else job.contact_seq,
+            job.intent,
+        ]
+        if task is None:
+            return bool(self._create_if_absent(keys=[*keys, *settle_keys], args=args))
         return bool(
-            self._create_if_absent(
-                keys=[
-                    redis_keys.routing(job.routing_id),
-                    redis_keys.OPEN_ROUTINGS,
-                    redis_keys.contact_latest(job.contact_id),
-                    *settle_keys,
-                ],
-                args=[
-                    json.dumps(job.to_message()),
-                    received_at,
-                    now,
-                    self.ttl_seconds,
-                    job.routing_id,
-                    settle_ttl,
-                    "" if job.contact_seq is None else job.contact_seq,
-                    job.intent,
-                ],
+            self._queue_and_create(
+                keys=[*keys, task.queue, *settle_keys],
+                args=[*args, task.payload, task.event_channel, task.event],
             )
         )
 
     def get(self, routing_id: str) -> RoutingRecord | None:
         """The record, or None when unknown or expired."""
-        raw = self.redis.hgetall(redis_keys.routing(routing_id))
-        if not raw:
-            return None
-        data = {_text(k): _text(v) for k, v in raw.items()}
-        return RoutingRecord(
-            routing_id=routing_id,
-            state=data.get("state", QUEUED),
-            job=json.loads(data.get("job") or "{}"),
-            received_at=float(data.get("received_at") or 0),
-            updated_at=float(data.get("updated_at") or 0),
-            attempts=int(data.get("attempts") or 0),
-            last_error=data.get("last_error") or None,
-            next_attempt_at=_float(data.get("next_attempt_at")),
-            skill_id=int(data["skill_id"]) if data.get("skill_id") else None,
-            routed_at=_float(data.get("routed_at")),
-            failed_reason=data.get("failed_reason") or None,
-            superseded_by=data.get("superseded_by") or None,
-            overflow=json.loads(data["overflow"]) if data.get("overflow") else None,
-            confirmed_by=data.get("confirmed_by") or None,
-            read_back=json.loads(data["read_back"]) if data.get("read_back") else None,
-        )
+        return record_from_hash(routing_id, self.redis.hgetall(redis_keys.routing(routing_id)))
+
+    def mark_routed(
+        self,
+        routing_id: str,
+        skill_id: int,
+        *,
+        confirmed_by: str | None = None,
+        read_back: dict | None = None,
+        release: tuple[str, str] | None = None,
+    ) -> None:
+        """Record success and close the routing. ``confirmed_by``/``read_back``: the contact was
+        read back instead of moved again (see :mod:`shared.routing.read_back`).
+
+        The routing's PUT marker goes in the same transaction: once routed it has no use left.
+        ``release`` (key, value): a lease deleted in the same transaction if it still holds the
+        value (the worker's contact lease: one round trip less per routing).
+        """
+        now = time.time()
+        fields = {"skill_id": skill_id, "routed_at": now, "updated_at": now}
+
+        def also(pipe: redis.client.Pipeline) -> None:
+            pipe.delete(redis_keys.routing_put_started(routing_id))
+            if release is not None:
+                pipe.eval(_DELETE_IF_EQUAL, 1, release[0], release[1])
+
+        self._settle(routing_id, ROUTED, {**fields, **_confirmation(confirmed_by, read_back)}, also=also)
 
     def mark_retrying(
         self, routing_id: str, error: str, next_attempt_at: float, counts_as_attempt: bool = True
@@ -203,28 +228,6 @@ class RoutingStatusStore:
     def touch(self, routing_id: str) -> None:
         """Note activity on an open routing (its lost task message was just re-published)."""
         self.redis.hset(redis_keys.routing(routing_id), mapping={"updated_at": time.time()})
-
-    def mark_routed(
-        self,
-        routing_id: str,
-        skill_id: int,
-        *,
-        confirmed_by: str | None = None,
-        read_back: dict | None = None,
-    ) -> None:
-        """Record success and close the routing. ``confirmed_by``/``read_back``: the contact was
-        read back instead of moved again (see :mod:`shared.routing.read_back`).
-
-        The routing's PUT marker goes in the same transaction: once routed it has no use left.
-        """
-        now = time.time()
-        fields = {"skill_id": skill_id, "routed_at": now, "updated_at": now}
-        self._settle(
-            routing_id,
-            ROUTED,
-            {**fields, **_confirmation(confirmed_by, read_back)},
-            also=lambda pipe: pipe.delete(redis_keys.routing_put_started(routing_id)),
-        )
 
     def mark_failed(
         self,
@@ -327,26 +330,50 @@ class RoutingStatusStore:
         )
 
 
-# KEYS = record, open index, contact latest; ARGV = job json, received_at, now, ttl, routing id,
-# settle ttl, contact seq ('' when none), intent. KEYS[4..] = duplicate keys to settle to the
-# routing id for ARGV[6] seconds.
-_CREATE_IF_ABSENT = (
+#: Lua: ``create_if_absent(first)`` (with :data:`ADVANCE_LUA`'s ``advance``), shared with the
+#: worker's start of a routing (``worker/routing.py``).
+# create_if_absent(first): KEYS = record, open index, contact latest; ARGV = job json,
+# received_at, now, ttl, routing id, settle ttl, contact seq ('' when none), intent. KEYS[first..] =
+# duplicate keys to settle to the routing id for ARGV[6] seconds.
+CREATE_FUNCTION_LUA = (
     ADVANCE_LUA
     + """
-for i = 4, #KEYS do
-    redis.call('SET', KEYS[i], ARGV[5], 'EX', tonumber(ARGV[6]))
+local function create_if_absent(first)
+    for i = first, #KEYS do
+        redis.call('SET', KEYS[i], ARGV[5], 'EX', tonumber(ARGV[6]))
+    end
+    if ARGV[7] ~= '' then
+        advance(KEYS[3], ARGV[5], tonumber(ARGV[7]), ARGV[8], ARGV[2], tonumber(ARGV[4]))
+    end
+    if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+    redis.call('HSET', KEYS[1], 'state', 'queued', 'job', ARGV[1], 'received_at', ARGV[2],
+               'updated_at', ARGV[3], 'attempts', 0)
+    redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+    redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
+    return 1
 end
-if ARGV[7] ~= '' then
-    advance(KEYS[3], ARGV[5], tonumber(ARGV[7]), ARGV[8], ARGV[2], tonumber(ARGV[4]))
-end
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'queued', 'job', ARGV[1], 'received_at', ARGV[2],
-           'updated_at', ARGV[3], 'attempts', 0)
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
-return 1
 """
 )
+_CREATE_IF_ABSENT = CREATE_FUNCTION_LUA + "return create_if_absent(4)\n"
+
+# The same, after queueing the task: KEYS[4] = the task queue (LPUSH ARGV[9]); ARGV[10] = the
+# channel of its task-sent event ARGV[11] ('' when events are off); duplicate keys from KEYS[5].
+_QUEUE_AND_CREATE = (
+    CREATE_FUNCTION_LUA
+    + """
+redis.call('LPUSH', KEYS[4], ARGV[9])
+if ARGV[10] ~= '' then
+    redis.call('PUBLISH', ARGV[10], ARGV[11])
+end
+return create_if_absent(5)
+"""
+)
+
+# KEYS = the lease; ARGV = the value it must still hold to be deleted.
+_DELETE_IF_EQUAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 # KEYS = record, open index; ARGV = job json, received_at, now, ttl, routing id. Only a failed or
 # missing record may be replaced (superseded and routed ones are final).
@@ -360,6 +387,33 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
 return 1
 """
+
+
+def record_from_hash(routing_id: str, raw: dict | list) -> RoutingRecord | None:
+    """The record stored as ``raw`` (HGETALL's answer: a dict, or a flat list of names and values
+    as a Lua script returns it), or None when empty."""
+    if isinstance(raw, list):
+        raw = dict(zip(raw[::2], raw[1::2], strict=True))
+    if not raw:
+        return None
+    data = {_text(k): _text(v) for k, v in raw.items()}
+    return RoutingRecord(
+        routing_id=routing_id,
+        state=data.get("state", QUEUED),
+        job=json.loads(data.get("job") or "{}"),
+        received_at=float(data.get("received_at") or 0),
+        updated_at=float(data.get("updated_at") or 0),
+        attempts=int(data.get("attempts") or 0),
+        last_error=data.get("last_error") or None,
+        next_attempt_at=_float(data.get("next_attempt_at")),
+        skill_id=int(data["skill_id"]) if data.get("skill_id") else None,
+        routed_at=_float(data.get("routed_at")),
+        failed_reason=data.get("failed_reason") or None,
+        superseded_by=data.get("superseded_by") or None,
+        overflow=json.loads(data["overflow"]) if data.get("overflow") else None,
+        confirmed_by=data.get("confirmed_by") or None,
+        read_back=json.loads(data["read_back"]) if data.get("read_back") else None,
+    )
 
 
 def _confirmation(confirmed_by: str | None, read_back: dict | None) -> dict:

@@ -27,3 +27,16 @@ def test_connection_errors_are_ones_kombu_and_celery_handle():
     with app.connection_for_write() as connection:
         assert connection.transport.Channel is Channel
         assert redis.exceptions.ConnectionError in connection.connection_errors
+
+
+def test_publishes_share_one_client_until_the_pool_changes():
+    channel = Channel.__new__(Channel)
+    channel._pool = pool = redis.ConnectionPool()
+    channel._publish_client = None
+    channel.Client = redis.Redis
+    first = channel._create_client()
+    assert channel._create_client() is first
+    assert first.connection_pool is pool
+    channel._pool = redis.ConnectionPool()  # what a reconnect does (_disconnect_pools, then a new pool)
+    second = channel._create_client()
+    assert second is not first and second.connection_pool is channel._pool

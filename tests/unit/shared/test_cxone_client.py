@@ -566,3 +566,29 @@ def test_a_non_json_answer_is_transient(
 
     with pytest.raises(Transient, match="not JSON"):
         client.search_skills("Claims")
+
+
+def test_the_environment_is_read_once_per_host_and_still_honoured(monkeypatch):
+    from shared.cxone import client as client_module
+
+    lookups = []
+    real = requests.utils.get_netrc_auth
+
+    def counting_netrc(url, *args, **kwargs):
+        lookups.append(url)
+        return real(url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.utils, "get_netrc_auth", counting_netrc)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    session = client_module._new_session(4)
+    first = session.merge_environment_settings("https://api.example/a", {}, None, None, None)
+    assert first["proxies"]["https"] == "http://proxy.example:3128"  # HTTPS_PROXY still applies
+    monkeypatch.setenv("HTTPS_PROXY", "http://other.example:3128")
+    again = session.merge_environment_settings("https://api.example/b", {}, None, None, None)
+    assert again == first  # the same host: not read again
+    elsewhere = session.merge_environment_settings("https://auth.example/t", {}, None, None, None)
+    assert elsewhere["proxies"]["https"] == "http://other.example:3128"
+    for path in ("/a", "/b", "/c"):
+        session.prepare_request(requests.Request("GET", "https://api.example" + path))
+    assert lookups == ["https://api.example/a"]  # .netrc looked up once for the host

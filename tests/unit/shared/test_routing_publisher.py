@@ -382,3 +382,73 @@ def test_a_record_write_failing_after_the_publish_still_answers_with_the_routing
     published = publisher.publish(job())
     # The task is queued, so the sender gets its 202; the worker writes the record itself.
     assert not published.duplicate and len(sent) == 1
+
+
+# ------------------------------------------------------------------------- one round trip (the ingress)
+
+
+def _celery():
+    from shared.settings import load_settings
+    from shared.task_queue import make_celery
+
+    return make_celery(load_settings({"REDIS_URL": "redis://localhost:6379/3"}))
+
+
+@pytest.fixture
+def one_trip(client, store):
+    from shared.task_envelope import TaskEnvelopes
+
+    def failing_send(message):
+        raise AssertionError("the one-script path never publishes with send")
+
+    return RoutingPublisher(client, store, failing_send, 600, 60, envelopes=TaskEnvelopes(_celery()))
+
+
+def _queued_messages(client) -> list[dict]:
+    import base64
+    import json
+
+    out = []
+    for raw in client.lrange("routing", 0, -1):
+        envelope = json.loads(raw)
+        args, kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+        out.append({"envelope": envelope, "message": args[0]})
+    return out
+
+
+def test_one_script_queues_the_task_with_its_record_and_settles_the_claim(one_trip, client, store, latest):
+    pubsub = client.pubsub()
+    pubsub.subscribe("/3.celeryev/task.sent")
+    pubsub.get_message(timeout=1)
+    first = job(input_id="in-one")
+    published = one_trip.publish(first)
+    assert not published.duplicate
+    [queued] = _queued_messages(client)
+    assert queued["message"]["routing_id"] == first.routing_id
+    assert queued["message"]["contact_seq"] == 1
+    assert queued["envelope"]["headers"]["task"] == "router.route_contact"
+    assert store.get(first.routing_id).state == "queued"
+    assert client.get(redis_keys.dedupe_input("in-one")) == first.routing_id.encode()  # settled
+    assert latest.get(first.contact_id).routing_id == first.routing_id
+    event = pubsub.get_message(timeout=1)
+    assert event is not None and event["type"] == "message"  # Flower's task-sent
+    # A resend finds the settled routing: nothing more is queued.
+    again = one_trip.publish(job(input_id="in-one"))
+    assert (again.routing_id, again.duplicate) == (first.routing_id, True)
+    assert len(_queued_messages(client)) == 1
+
+
+def test_one_script_failing_leaves_nothing_and_releases_the_claim(client, store):
+    from shared.task_envelope import TaskEnvelopes
+
+    class BrokenStore(RoutingStatusStore):
+        def create(self, job, settle_keys=(), settle_ttl=0, *, task=None):
+            raise redis.ConnectionError("Redis went away")
+
+    publisher = RoutingPublisher(
+        client, BrokenStore(client, 3600), [].append, 600, envelopes=TaskEnvelopes(_celery())
+    )
+    with pytest.raises(EnqueueFailed):
+        publisher.publish(job(input_id="in-broken"))
+    assert client.get(redis_keys.dedupe_input("in-broken")) is None  # the sender's retry is no resend
+    assert client.llen("routing") == 0
