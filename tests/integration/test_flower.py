@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import requests
 
+from shared.settings import load_settings
+from shared.task_queue import make_celery
 from tests.integration.stack import REPO, SANDBOX_CREDENTIALS, Stack, chat_body, free_port, wait_until
 
 FLOWER_AUTH = ("ops", "flower-test-password")
@@ -43,6 +46,24 @@ class Flower:
             stack.env(FLOWER_PORT=str(port), FLOWER_BASIC_AUTH=":".join(FLOWER_AUTH), PATH=path),
         )
         wait_until(lambda: _status(self.url + "/", None) == 401, 60, what="Flower to answer")
+        self._wait_for_its_event_receiver(stack)
+
+    def _wait_for_its_event_receiver(self, stack: Stack) -> None:
+        """Flower answers HTTP before its event receiver has subscribed, and an event sent before
+        that is never seen (Redis pub/sub keeps nothing). So send a probe event until Flower shows
+        it: from then on it hears the stack's task-sent events."""
+        probe = f"flower-probe-{uuid.uuid4()}"
+        celery = make_celery(load_settings({"REDIS_URL": stack.env()["REDIS_URL"]}))
+        with celery.connection_for_write() as connection:
+            dispatcher = celery.events.Dispatcher(connection)
+
+            def sees_probe() -> bool:
+                dispatcher.send("task-sent", uuid=probe, name="flower-probe")
+                info = requests.get(f"{self.url}/api/task/info/{probe}", auth=FLOWER_AUTH, timeout=5)
+                return info.status_code == 200
+
+            wait_until(sees_probe, 60, what="Flower's event receiver to hear events")
+            dispatcher.close()
 
     def tasks(self, **params: str) -> dict[str, dict]:
         """``GET /api/tasks``: every task Flower knows, by task id."""
