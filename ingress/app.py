@@ -13,6 +13,7 @@ from ingress.observability import register_metrics
 from ingress.views import blueprint
 from ingress.waiting import OutcomeWaiter
 from shared.demo_secrets import require_no_demo_secrets
+from shared.redis_connection import redis_client as connect_redis
 from shared.routing.publisher import RoutingPublisher
 from shared.routing.records import RoutingStatusStore
 from shared.routing.table import RoutingTable
@@ -56,13 +57,9 @@ def create_app(
     waiting_redis = (
         redis_client
         if redis_client is not None
-        else redis.Redis.from_url(
-            settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=10
-        )
+        else connect_redis(settings, socket_timeout=0.5, socket_connect_timeout=0.5, retries=0)
     )
-    redis_client = redis_client or redis.Redis.from_url(
-        settings.redis_url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=10
-    )
+    redis_client = redis_client or connect_redis(settings, socket_timeout=2, socket_connect_timeout=1)
     if send_task is None:
         celery = make_celery(settings)
 

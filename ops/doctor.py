@@ -59,6 +59,7 @@ from shared.cxone.rate_limiter import CallLimiter
 from shared.cxone.skill_activity import FIELDS, LIST_FIELD, SKILL_ID_FIELD, SkillActivity, parse_activity
 from shared.cxone.token_pause import TokenPause
 from shared.demo_secrets import demo_secrets_in_effect, demo_secrets_problem
+from shared.redis_connection import redis_client as connect_redis
 from shared.routing.contact_id import is_contact_id
 from shared.routing.overflow import OverflowRule
 from shared.routing.read_back import status_meaning
@@ -426,9 +427,7 @@ def _check_routing_table(report: Report, settings: Settings) -> RoutingTable | N
 
 
 def _redis_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.redis_url, socket_timeout=3, socket_connect_timeout=2, decode_responses=True
-    )
+    return connect_redis(settings, socket_timeout=3, socket_connect_timeout=2, decode_responses=True)
 
 
 def _check_redis(report: Report, settings: Settings, client: redis.Redis) -> bool:

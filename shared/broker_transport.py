@@ -19,14 +19,20 @@ import redis
 from kombu.transport import redis as kombu_redis
 
 
-class Channel(kombu_redis.Channel):
-    """kombu's Redis channel that raises ConnectionError once detached, instead of AttributeError."""
-
+class _RaiseWhenDetached:
     def _connparams(self, asynchronous=False):
-        transport = self.connection
+        transport = self.connection  # type: ignore[attr-defined]
         if transport is None or transport.client is None:
             raise redis.exceptions.ConnectionError("broker channel was closed (connection lost)")
-        return super()._connparams(asynchronous=asynchronous)
+        return super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]
+
+
+class Channel(_RaiseWhenDetached, kombu_redis.Channel):
+    """kombu's Redis channel that raises ConnectionError once detached, instead of AttributeError."""
+
+
+class SentinelChannel(_RaiseWhenDetached, kombu_redis.SentinelChannel):
+    """kombu's Sentinel channel (finds the primary through the sentinels), with the same fix."""
 
 
 class Transport(kombu_redis.Transport):
@@ -35,5 +41,12 @@ class Transport(kombu_redis.Transport):
     Channel = Channel
 
 
-#: Value for Celery's ``broker_transport`` setting.
+class SentinelTransport(kombu_redis.SentinelTransport):
+    """kombu's Sentinel transport with the channel above (REDIS_SENTINELS is set)."""
+
+    Channel = SentinelChannel
+
+
+#: Value for Celery's ``broker_transport`` setting (shared/redis_connection.py picks one).
 TRANSPORT = "shared.broker_transport:Transport"
+SENTINEL_TRANSPORT = "shared.broker_transport:SentinelTransport"

@@ -16,6 +16,7 @@ import redis
 from shared.cxone.client import CXoneClient
 from shared.cxone.queue_directory import QueueDirectory
 from shared.cxone.skill_activity import SkillActivityCache
+from shared.redis_connection import redis_client as redis_client_for
 from shared.routing.latest import LatestRoutings
 from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings, load_settings
@@ -58,9 +59,11 @@ class WorkerContext:
         """
         client = redis_client
         if client is None:
-            client = redis.Redis.from_url(
-                settings.redis_url,
+            client = redis_client_for(
+                settings,
                 socket_timeout=5,
+                # one quick retry: a connection dropped by a failover reconnects to the new primary
+                retries=1,
                 socket_connect_timeout=2,
                 health_check_interval=10,
                 max_connections=settings.worker_concurrency * 2 + 8,
