@@ -111,7 +111,7 @@ def sentinel(settings: Settings) -> Sentinel:
     """redis-py's Sentinel for ``REDIS_SENTINELS`` (short timeouts, its password, TLS if rediss)."""
     return Sentinel(
         sentinel_addresses(settings),
-        sentinel_kwargs=_sentinel_kwargs(settings),
+        sentinel_kwargs=sentinel_connection_kwargs(settings),
         **tls_flag(settings),
     )
 
@@ -122,7 +122,8 @@ def tls_flag(settings: Settings) -> dict[str, Any]:
     return {"ssl": True, **options} if options else {}
 
 
-def _sentinel_kwargs(settings: Settings) -> dict[str, Any]:
+def sentinel_connection_kwargs(settings: Settings) -> dict[str, Any]:
+    """Arguments for a client of one sentinel (its password, short timeouts, TLS for rediss)."""
     kwargs: dict[str, Any] = {
         "socket_timeout": SENTINEL_SOCKET_TIMEOUT,
         "socket_connect_timeout": SENTINEL_SOCKET_TIMEOUT,
@@ -178,7 +179,7 @@ def celery_broker_options(settings: Settings) -> dict[str, Any]:
     )
     options["broker_transport"] = SENTINEL_TRANSPORT
     transport_options["master_name"] = settings.redis_sentinel_master
-    transport_options["sentinel_kwargs"] = _sentinel_kwargs(settings)
+    transport_options["sentinel_kwargs"] = sentinel_connection_kwargs(settings)
     return options
 
 

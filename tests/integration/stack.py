@@ -459,6 +459,23 @@ class ReplicatedRedis:
                 return False
         return True
 
+    def old_primary_replicates(self) -> bool:
+        """The restarted old primary is an online replica of the promoted one."""
+        promoted = redis.Redis(port=self.replica.port, socket_timeout=1, decode_responses=True)
+        try:
+            seen = promoted.info("replication")
+        except redis.RedisError:
+            return False
+        finally:
+            promoted.close()
+        return any(
+            isinstance(value, dict)
+            and value.get("state") == "online"
+            and value.get("port") == self.primary.port
+            for key, value in seen.items()
+            if key.startswith("slave")
+        )
+
     def promoted(self) -> bool:
         """Every sentinel names the replica as the primary now."""
         return all(s.primary() == ("127.0.0.1", self.replica.port) for s in self.sentinels)

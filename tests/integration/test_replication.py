@@ -135,6 +135,9 @@ def test_clients_and_the_broker_find_the_primary_through_the_sentinels(tmp_path)
         direct = redis.Redis(port=topology.primary.port, db=3)
         assert direct.get("found") == b"yes"
         assert ReplicaAck.from_settings(client, settings).confirm() == 1
+        view = topology_check(topology.env(db=3))
+        assert view.status == "ok", view.detail
+        assert f"primary 'router': 127.0.0.1:{topology.primary.port} per 3/3 sentinel(s)" in view.detail
 
         from shared.task_queue import make_celery
 
@@ -146,3 +149,25 @@ def test_clients_and_the_broker_find_the_primary_through_the_sentinels(tmp_path)
         assert direct.llen("probe-queue") == 1
     finally:
         topology.kill()
+
+
+def topology_check(environ: dict[str, str]):
+    from ops.doctor import run_checks
+
+    report = run_checks({"WEBHOOK_AUTH_DISABLED": "true", **environ})
+    return next(c for c in report.checks if c.name == "redis topology")
+
+
+def test_the_doctor_fails_when_more_replicas_are_asked_for_than_are_connected(pair):
+    one = topology_check({"REDIS_URL": pair.primary.url, "REDIS_MIN_REPLICAS_ACK": "1"})
+    assert one.status == "ok", one.detail
+    assert f"1 replica(s): 127.0.0.1:{pair.replica.port} online, lag " in one.detail
+    assert "bytes behind" in one.detail
+
+    two = topology_check({"REDIS_URL": pair.primary.url, "REDIS_MIN_REPLICAS_ACK": "2"})
+    assert two.status == "fail"
+    assert "REDIS_MIN_REPLICAS_ACK=2 but 1 replica(s) connected" in two.detail
+
+    on_the_replica = topology_check({"REDIS_URL": pair.replica.url})
+    assert on_the_replica.status == "fail"
+    assert "the server is a slave, not the primary" in on_the_replica.detail
