@@ -57,7 +57,7 @@ def test_none_required_asks_nothing():
         def pipeline(self, **_):
             raise AssertionError("no WAIT when REDIS_MIN_REPLICAS_ACK=0")
 
-    assert ReplicaAck(Untouchable(), required=0, timeout_seconds=1).confirm() == 0  # type: ignore[arg-type]
+    assert ReplicaAck(Untouchable(), required=0, timeout_seconds=1).confirm() == 0
 
 
 def test_the_ingress_answers_202_only_for_a_routing_the_replica_holds(pair):
