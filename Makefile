@@ -61,7 +61,8 @@ bench: install  ## the performance benchmark, not part of `make test` (ARGS=--qu
 
 soak: install  ## the guarantee scenarios with ~6,000 webhooks across all faults; prints the table
 	scripts/ensure-redis
-	SOAK=1 $(PY) -m pytest tests/integration/test_guarantees.py -p no:randomly --timeout 1800
+	SOAK=1 $(PY) -m pytest tests/integration/test_guarantees.py tests/integration/test_failover.py \
+	  -p no:randomly --timeout 1800
 
 lint: install  ## ruff (rules and format) and the type check; CI runs it
 	$(PY) -m ruff check .
@@ -79,6 +80,7 @@ compose-config: install  ## validate the compose files with Docker Compose v2 (n
 	$(COMPOSE_BIN) -f docker-compose.yml config --quiet
 	ROUTER_PUBLIC_HOST=router.example.com \
 	  $(COMPOSE_BIN) -f docker-compose.yml -f docker-compose.edge.yml config --quiet
+	$(COMPOSE_BIN) -f docker-compose.yml -f docker-compose.ha.yml config --quiet
 
 clean:  ## remove .venv and the tools' caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -13,6 +13,8 @@ from ingress.observability import register_metrics
 from ingress.views import blueprint
 from ingress.waiting import OutcomeWaiter
 from shared.demo_secrets import require_no_demo_secrets
+from shared.redis_connection import ReplicaAck
+from shared.redis_connection import redis_client as connect_redis
 from shared.routing.publisher import RoutingPublisher
 from shared.routing.records import RoutingStatusStore
 from shared.routing.table import RoutingTable
@@ -57,12 +59,13 @@ def create_app(
     waiting_redis = (
         redis_client
         if redis_client is not None
-        else redis.Redis.from_url(
-            settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=10
-        )
+        else connect_redis(settings, socket_timeout=0.5, socket_connect_timeout=0.5, retries=0)
     )
-    redis_client = redis_client or redis.Redis.from_url(
-        settings.redis_url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=10
+    # The read timeout outlasts a WAIT for the replicas, which answers within its own timeout.
+    redis_client = redis_client or connect_redis(
+        settings,
+        socket_timeout=max(2.0, settings.redis_replica_ack_timeout_seconds + 1),
+        socket_connect_timeout=1,
     )
     envelopes = None
     if send_task is None:
@@ -90,6 +93,8 @@ def create_app(
             settings.dedupe_window_seconds,
             settings.dedupe_contact_intent_seconds,
             envelopes=envelopes,
+            # 202 only once REDIS_MIN_REPLICAS_ACK replicas hold the routing (none: no WAIT).
+            confirm=ReplicaAck.from_settings(redis_client, settings).confirm,
         ),
         waiter=OutcomeWaiter(waiting_redis),
         waiting_store=RoutingStatusStore(waiting_redis, settings.routing_status_ttl_seconds),

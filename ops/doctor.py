@@ -4,8 +4,10 @@ Reads the same environment as the web and worker processes and checks, in order:
 demo secrets (refused with a real tenant), webhook authentication, the CXone credentials (for
 CXONE_GRANT_TYPE), the CXone hosts credentials may go to (CXONE_AUTH_URL, CXONE_API_URL, then the
 token_endpoint and api_endpoint discovery gives), the routing table, Redis (reachable; eviction
-policy and persistence), whether CXone has paused the workers (rejected credentials, a 429's
-Retry-After), a CXone token (grant, tenant, API host; or CXone's OAuth error), and every queue of
+policy and persistence; the topology: the primary each sentinel names, the replicas and their
+lag, failing when REDIS_MIN_REPLICAS_ACK asks for more replicas than are connected), whether CXone
+has paused the workers (rejected credentials, a 429's Retry-After), a CXone token (grant, tenant,
+API host; or CXone's OAuth error), and every queue of
 the routing table resolved to a skill id, with each route's voice/digital mode next to the skill's
 media type and, for voice, the signal parameters of an example routing. Then each queue the
 table can send to (overflow alternatives included) with its live state from CXone's skill activity
@@ -59,6 +61,8 @@ from shared.cxone.rate_limiter import CallLimiter
 from shared.cxone.skill_activity import FIELDS, LIST_FIELD, SKILL_ID_FIELD, SkillActivity, parse_activity
 from shared.cxone.token_pause import TokenPause
 from shared.demo_secrets import demo_secrets_in_effect, demo_secrets_problem
+from shared.redis_connection import redis_client as connect_redis
+from shared.redis_connection import sentinel_addresses, sentinel_connection_kwargs
 from shared.routing.contact_id import is_contact_id
 from shared.routing.overflow import OverflowRule
 from shared.routing.read_back import status_meaning
@@ -426,9 +430,7 @@ def _check_routing_table(report: Report, settings: Settings) -> RoutingTable | N
 
 
 def _redis_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.redis_url, socket_timeout=3, socket_connect_timeout=2, decode_responses=True
-    )
+    return connect_redis(settings, socket_timeout=3, socket_connect_timeout=2, decode_responses=True)
 
 
 def _check_redis(report: Report, settings: Settings, client: redis.Redis) -> bool:
@@ -473,7 +475,91 @@ def _check_redis(report: Report, settings: Settings, client: redis.Redis) -> boo
             "(CONFIG GET and INFO refused, as on some managed Redis: check these in the provider's settings)"
         )
     report.add("redis durability", status, "; ".join(findings))
+    _check_topology(report, settings, client)
     return True
+
+
+#: A replica further behind than this (seconds since its last acknowledgement) is worth a warning.
+REPLICA_LAG_WARN_SECONDS = 5
+
+
+def _check_topology(report: Report, settings: Settings, client: redis.Redis) -> None:
+    """The primary, its replicas (with their lag) and the sentinels as they answer now. FAIL when
+    the server is not a primary, or when REDIS_MIN_REPLICAS_ACK asks for more replicas than are
+    connected (every webhook would be answered 503)."""
+    wanted = settings.redis_min_replicas_ack
+    try:
+        info = client.info("replication")
+    except redis.RedisError as exc:
+        status = FAIL if wanted else WARN
+        report.add(
+            "redis topology",
+            status,
+            f"INFO replication refused ({exc.__class__.__name__}): replicas unknown"
+            + (f"; REDIS_MIN_REPLICAS_ACK={wanted} cannot be checked" if wanted else ""),
+        )
+        return
+    status, findings = OK, []
+    role = info.get("role", "?")
+    if role != "master":
+        status = FAIL
+        findings.append(f"the server is a {role}, not the primary: writes are refused")
+    offset = int(info.get("master_repl_offset") or 0)
+    replicas = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
+    online = [r for r in replicas if r.get("state") == "online"]
+    described = [
+        f"{r.get('ip')}:{r.get('port')} {r.get('state')}, lag {r.get('lag', '?')} s, "
+        f"{max(0, offset - int(r.get('offset') or 0))} bytes behind"
+        for r in replicas
+    ]
+    findings.append(f"{len(replicas)} replica(s)" + (": " + "; ".join(described) if described else ""))
+    if any(int(r.get("lag") or 0) > REPLICA_LAG_WARN_SECONDS for r in online) and status == OK:
+        status = WARN
+    if wanted > len(online):
+        status = FAIL
+        findings.append(
+            f"REDIS_MIN_REPLICAS_ACK={wanted} but {len(online)} replica(s) connected: every webhook "
+            "would be answered 503"
+        )
+    elif wanted:
+        findings.append(f"REDIS_MIN_REPLICAS_ACK={wanted}: a 202 waits for the replica(s)")
+    else:
+        findings.append("REDIS_MIN_REPLICAS_ACK=0: a primary's crash can lose the last routings accepted")
+    if settings.redis_sentinels:
+        sentinel_status, sentinel_finding = _sentinels_view(settings)
+        findings.insert(0, sentinel_finding)
+        if sentinel_status == WARN and status == OK:
+            status = WARN
+    report.add("redis topology", status, "; ".join(findings))
+
+
+def _sentinels_view(settings: Settings) -> tuple[str, str]:
+    """``(OK or WARN, which primary each sentinel names)``: WARN when one does not answer or they
+    disagree (a failover in progress, or a split)."""
+    named: dict[str, list[str]] = {}
+    silent = []
+    for host, port in sentinel_addresses(settings):
+        sentinel = redis.Redis(host=host, port=port, **sentinel_connection_kwargs(settings))
+        try:
+            found = sentinel.execute_command(
+                "SENTINEL", "get-master-addr-by-name", settings.redis_sentinel_master
+            )
+            primary = f"{_text(found[0])}:{_text(found[1])}" if found else "none"
+            named.setdefault(primary, []).append(f"{host}:{port}")
+        except redis.RedisError as exc:
+            silent.append(f"{host}:{port} ({exc.__class__.__name__})")
+        finally:
+            sentinel.close()
+    total = len(settings.redis_sentinels)
+    views = [f"{primary} per {len(by)}/{total} sentinel(s)" for primary, by in named.items()]
+    finding = f"primary '{settings.redis_sentinel_master}': " + ("; ".join(views) or "named by no sentinel")
+    if silent:
+        finding += "; not answering: " + ", ".join(silent)
+    return (WARN if silent or len(named) != 1 else OK), finding
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _redis_config(client: redis.Redis) -> tuple[str | None, str | None]:

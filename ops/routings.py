@@ -11,9 +11,8 @@ import json
 import time
 from typing import TextIO
 
-import redis
-
 from shared import redis_keys
+from shared.redis_connection import redis_client as connect_redis
 from shared.routing.latest import LatestRoutings
 from shared.routing.publisher import EnqueueFailed, NotReplayable, RoutingPublisher
 from shared.routing.records import RoutingStatusStore
@@ -54,7 +53,7 @@ def _ids_or_all(parser: argparse.ArgumentParser) -> None:
 
 
 def _store(settings: Settings) -> RoutingStatusStore:
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+    client = connect_redis(settings, socket_timeout=5, socket_connect_timeout=2)
     return RoutingStatusStore(client, settings.routing_status_ttl_seconds)
 
 

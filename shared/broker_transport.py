@@ -19,18 +19,18 @@ import redis
 from kombu.transport import redis as kombu_redis
 
 
-class Channel(kombu_redis.Channel):
-    """kombu's Redis channel that raises ConnectionError once detached, instead of AttributeError,
-    and that reuses one redis-py client for its publishes."""
+class _ChannelFixes:
+    """What both channels below add to kombu's: ConnectionError once detached, and one redis-py
+    client for the publishes."""
 
     #: The client :meth:`_create_client` hands out for publishes, and the pool it was made on.
     _publish_client: redis.Redis | None = None
 
     def _connparams(self, asynchronous=False):
-        transport = self.connection
+        transport = self.connection  # type: ignore[attr-defined]
         if transport is None or transport.client is None:
             raise redis.exceptions.ConnectionError("broker channel was closed (connection lost)")
-        return super()._connparams(asynchronous=asynchronous)
+        return super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]
 
     def _create_client(self, asynchronous=False):
         """kombu makes a new ``redis.Redis`` for every publish (``conn_or_acquire``), task events
@@ -38,12 +38,20 @@ class Channel(kombu_redis.Channel):
         handle on the channel's connection pool, safe to share between threads, so one is kept
         for as long as that pool lives (a reconnect makes a new pool, and so a new client)."""
         if asynchronous:
-            return super()._create_client(asynchronous=True)
-        pool = self.pool
+            return super()._create_client(asynchronous=True)  # type: ignore[misc]
+        pool = self.pool  # type: ignore[attr-defined]
         client = self._publish_client
         if client is None or client.connection_pool is not pool:
-            client = self._publish_client = super()._create_client()
+            client = self._publish_client = super()._create_client()  # type: ignore[misc]
         return client
+
+
+class Channel(_ChannelFixes, kombu_redis.Channel):
+    """kombu's Redis channel with the fixes above."""
+
+
+class SentinelChannel(_ChannelFixes, kombu_redis.SentinelChannel):
+    """kombu's Sentinel channel (finds the primary through the sentinels), with the same fixes."""
 
 
 class Transport(kombu_redis.Transport):
@@ -52,5 +60,12 @@ class Transport(kombu_redis.Transport):
     Channel = Channel
 
 
-#: Value for Celery's ``broker_transport`` setting.
+class SentinelTransport(kombu_redis.SentinelTransport):
+    """kombu's Sentinel transport with the channel above (REDIS_SENTINELS is set)."""
+
+    Channel = SentinelChannel
+
+
+#: Value for Celery's ``broker_transport`` setting (shared/redis_connection.py picks one).
 TRANSPORT = "shared.broker_transport:Transport"
+SENTINEL_TRANSPORT = "shared.broker_transport:SentinelTransport"

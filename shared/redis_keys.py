@@ -17,6 +17,8 @@ ORPHAN_SWEEP_LOCK = PREFIX + "orphan-sweep:lock"  # one worker sweeps for lost m
 # Pub/sub channel: {"routingId", "state"} each time a routing reaches a terminal state (the waiting
 # webhooks' wake-up call, see shared/routing/announcements.py)
 ROUTING_OUTCOMES = PREFIX + "routing-outcomes"
+# Counter written just before a WAIT, so the WAIT covers every earlier write (shared/redis_connection.py)
+REPLICA_ACK_MARKER = PREFIX + "replica-ack"
 
 
 def routing(routing_id: str) -> str:

@@ -106,6 +106,16 @@ def url(*schemes: str) -> Parser:
     return parse
 
 
+def host_port_list(raw: str) -> tuple[str, ...]:
+    """Comma-separated ``host:port`` entries (``[::1]:26379`` for IPv6)."""
+    entries = comma_separated(raw)
+    for entry in entries:
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidValue(f"{entry!r} is not host:port")
+    return entries
+
+
 def contact_id_regex(raw: str) -> str:
     """A regular expression for CXone contact ids that refuses ids able to escape a URL path."""
     problem = pattern_problem(raw)
@@ -220,6 +230,22 @@ class Settings:
     # Secret: a Redis URL often carries a password (rediss://:secret@host).
     redis_url: str = setting(
         "REDIS_URL", "redis://localhost:6379/0", url("redis", "rediss", "unix"), secret=True
+    )
+    # Sentinel (shared/redis_connection.py): when set, every client finds the primary through
+    # these sentinels; REDIS_URL then only gives the database number and the password.
+    redis_sentinels: tuple[str, ...] = setting("REDIS_SENTINELS", (), host_port_list)
+    redis_sentinel_master: str = setting("REDIS_SENTINEL_MASTER", "")
+    redis_sentinel_password: str = setting("REDIS_SENTINEL_PASSWORD", "", secret=True)
+    # TLS for a rediss:// URL: the CA bundle (else the system's) and how strictly to verify.
+    redis_ssl_ca_certs: str | None = setting("REDIS_SSL_CA_CERTS", None)
+    redis_ssl_cert_reqs: str = setting(
+        "REDIS_SSL_CERT_REQS", "required", choice(("required", "optional", "none"), str.lower)
+    )
+    # The ingress answers 202 only once this many replicas hold the routing (Redis WAIT); 0:
+    # asynchronous replication, the last writes before a primary's crash can be lost.
+    redis_min_replicas_ack: int = setting("REDIS_MIN_REPLICAS_ACK", 0, integer, minimum=0)
+    redis_replica_ack_timeout_seconds: float = setting(
+        "REDIS_REPLICA_ACK_TIMEOUT_SECONDS", 1.0, number, minimum=0.01, maximum=5
     )
     port: int = setting("PORT", 8000, integer, minimum=1, maximum=65535)
 
@@ -369,6 +395,8 @@ class Settings:
     def _relation_problems(self) -> list[str]:
         """Settings that are each valid but do not fit together."""
         problems = []
+        if self.redis_sentinels and not self.redis_sentinel_master:
+            problems.append("REDIS_SENTINELS needs REDIS_SENTINEL_MASTER (the name the sentinels monitor)")
         if self.webhook_signature_required and not self.webhook_signing_secrets:
             problems.append("WEBHOOK_SIGNATURE_REQUIRED=true needs WEBHOOK_SIGNING_SECRETS")
         # A countdown longer than the visibility timeout makes Redis hand the same message to a

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from shared.broker_transport import TRANSPORT as BROKER_TRANSPORT
+from shared.redis_connection import celery_broker_options
 from shared.settings import Settings
 
 ROUTE_CONTACT_TASK = "router.route_contact"
@@ -23,10 +23,13 @@ def make_celery(settings: Settings, *, control: type | None = None) -> Celery:
     ``control`` replaces Celery's remote-control class (the worker's app, which Flower runs on,
     uses one that records revokes in Redis)."""
     app = Celery("cognigy_cxone_router", set_as_current=False, control=control)
+    # URL, transport (plain or Sentinel, minus a kombu crash on connection loss), TLS and the
+    # socket timeouts that keep a publish from hanging on a dead primary: shared/redis_connection.py.
+    broker = celery_broker_options(settings)
     app.conf.update(
-        broker_url=settings.redis_url,
-        # kombu's Redis transport, minus a crash on connection loss (see the module).
-        broker_transport=BROKER_TRANSPORT,
+        broker_url=broker["broker_url"],
+        broker_transport=broker["broker_transport"],
+        broker_use_ssl=broker.get("broker_use_ssl"),
         # Status lives in our own routing records; Celery results would only fill Redis.
         task_ignore_result=True,
         result_backend=None,
@@ -48,11 +51,7 @@ def make_celery(settings: Settings, *, control: type | None = None) -> Celery:
             "visibility_timeout": settings.broker_visibility_timeout_seconds,
             "unacked_restore_interval": 5,
             "unacked_restore_throttle": 1,
-            # A broker that vanishes without closing the socket must not hang a publish.
-            "socket_timeout": 5,
-            "socket_connect_timeout": 2,
-            "socket_keepalive": True,
-            "health_check_interval": 10,
+            **broker["broker_transport_options"],
         },
         # A publish that cannot reach Redis fails fast, so the ingress can answer 503 in time.
         task_publish_retry=True,

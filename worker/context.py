@@ -16,6 +16,8 @@ import redis
 from shared.cxone.client import CXoneClient
 from shared.cxone.queue_directory import QueueDirectory
 from shared.cxone.skill_activity import SkillActivityCache
+from shared.redis_connection import ReplicaAck
+from shared.redis_connection import redis_client as redis_client_for
 from shared.routing.latest import LatestRoutings
 from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings, load_settings
@@ -39,6 +41,12 @@ class WorkerContext:
         return LatestRoutings(self.redis, self.settings.routing_status_ttl_seconds)
 
     @cached_property
+    def replica_ack(self) -> ReplicaAck:
+        """``WAIT`` for REDIS_MIN_REPLICAS_ACK replicas (a no-op at 0): a CXone call's marker must
+        be on the replicas before the call, so a failover never makes a routing forget its call."""
+        return ReplicaAck.from_settings(self.redis, self.settings)
+
+    @cached_property
     def activity(self) -> SkillActivityCache:
         """Every skill's live state, shared by the workers (for overflow decisions)."""
         return SkillActivityCache(self.client, self.redis, self.settings.cxone_activity_ttl_seconds)
@@ -58,9 +66,11 @@ class WorkerContext:
         """
         client = redis_client
         if client is None:
-            client = redis.Redis.from_url(
-                settings.redis_url,
-                socket_timeout=5,
+            client = redis_client_for(
+                settings,
+                socket_timeout=max(5.0, settings.redis_replica_ack_timeout_seconds + 1),
+                # one quick retry: a connection dropped by a failover reconnects to the new primary
+                retries=1,
                 socket_connect_timeout=2,
                 health_check_interval=10,
                 max_connections=settings.worker_concurrency * 2 + 8,

@@ -22,11 +22,10 @@ from wsgiref.simple_server import WSGIServer
 import redis
 from celery import signals
 from prometheus_client import start_http_server
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from shared.cxone import metrics as cxone_metrics
 from shared.logging_setup import bind_log_context, configure_logging, reset_log_context
+from shared.redis_connection import redis_client as connect_redis
 from shared.settings import Settings
 from worker import metrics
 
@@ -72,9 +71,7 @@ def start_metrics_server(settings: Settings, redis_client: redis.Redis | None = 
     if port == 0 or _metrics_started:
         return None
     # No retries: a scrape must answer quickly (router_redis_up 0), the next one tries again.
-    client = redis_client or redis.Redis.from_url(
-        settings.redis_url, socket_timeout=2, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
-    )
+    client = redis_client or connect_redis(settings, socket_timeout=2, socket_connect_timeout=1, retries=0)
     try:
         server, _thread = start_http_server(port, registry=metrics.WORKER_REGISTRY)
     except OSError as exc:

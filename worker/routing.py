@@ -27,6 +27,7 @@ Guarantees kept here:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -424,6 +425,7 @@ def _signal_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> None:
             "not sending it twice (check the contact in CXone before replaying)",
             endpoint="signal",
         )
+    _marker_kept(marker, ctx)
     try:
         ctx.client.signal(job.contact_id, signal_params(job, skill_id))
     except Transient as exc:
@@ -456,6 +458,8 @@ def _route_digital_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> R
     pipe.get(marker)
     pipe.set(marker, str(time.time()), ex=ctx.settings.routing_status_ttl_seconds)
     earlier = pipe.execute()[0]
+    if earlier is None:
+        _marker_kept(marker, ctx)
     if earlier is not None:
         read_back = _read_back(job, skill_id, ctx)
         if read_back.settles:
@@ -475,6 +479,22 @@ def _route_digital_once(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> R
         ctx.redis.delete(marker)  # refused (4xx): the contact was not moved
         raise
     return None
+
+
+def _marker_kept(marker: str, ctx: WorkerContext) -> None:
+    """With REDIS_MIN_REPLICAS_ACK, the call's marker must be on the replicas before the call:
+    after a failover the routing's message comes back (its ack or its settle may be lost), and
+    only the marker tells that attempt to read the contact back instead of calling again. Not
+    confirmed: nothing was sent, the marker is dropped and the Redis error retries the routing.
+
+    The settle after the call needs no such wait: lost, the marker still sends the next
+    delivery to the read-back, which settles the routing without a second call."""
+    try:
+        ctx.replica_ack.confirm()
+    except redis.RedisError:
+        with contextlib.suppress(redis.RedisError):
+            ctx.redis.delete(marker)  # nothing was sent: the next attempt may send
+        raise
 
 
 def _read_back(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> ReadBack:

@@ -13,6 +13,15 @@ It also keeps the tenant-wide pause CXone asks for with a 429's ``Retry-After``:
 moves a "no call before" time forward (never back), and while it lies ahead every grant is refused
 with the time left, whichever worker, task or code path asks. The sliding window is untouched by a
 pause, so its own pacing simply continues afterwards.
+
+After a Sentinel failover the new primary has the log as its replica had it: replication is
+asynchronous, so the last grants before the crash may be missing, and a generous limiter could let
+more than the limit through in a 60 s span around the switch. The script keeps the replication id of
+the primary that holds the log (``<key>:primary``); when it finds itself on a server promoted from a
+replica of that primary (``INFO replication``: the old id is now ``master_replid2``), it grants
+nothing until one window has passed since it noticed: whatever was granted before the switch has
+then aged out, lost or not. A restart of the same server (its own append-only file, nothing
+replicated to lose) or a fresh Redis starts normally.
 """
 
 from __future__ import annotations
@@ -21,17 +30,36 @@ from dataclasses import dataclass
 
 import redis
 
-# KEYS[1] = log (list of grant times, newest first), KEYS[2] = pause-until (ms, Redis clock; optional)
+# KEYS[1] = log (list of grant times, newest first), KEYS[2] = the primary's replication id and the
+# end of a cautious start, KEYS[3] = pause-until (ms, Redis clock; optional)
 # ARGV = limit, window_ms. Returns {wait_ms, paused}: {0, 0} is a grant.
 _SLIDING_WINDOW = """
 local limit = tonumber(ARGV[1])
 local window_ms = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if #KEYS > 1 then
-    local pause_until = tonumber(redis.call('GET', KEYS[2]) or '0')
+if #KEYS > 2 then
+    local pause_until = tonumber(redis.call('GET', KEYS[3]) or '0')
     if pause_until > now_ms then
         return {pause_until - now_ms, 1}
+    end
+end
+-- A failover may have lost the last grants: start cautiously on a promoted replica (module doc).
+-- INFO is refused where it is not Redis (fakeredis): no replication there, nothing to guard.
+local ok, info = pcall(redis.call, 'INFO', 'replication')
+if ok and type(info) == 'string' then
+    local replid = string.match(info, 'master_replid:(%x+)')
+    local replid2 = string.match(info, 'master_replid2:(%x+)')
+    local known = redis.call('HMGET', KEYS[2], 'replid', 'cautious_until')
+    local cautious_until = tonumber(known[2] or '0')
+    if replid and known[1] ~= replid then
+        if known[1] and known[1] == replid2 then
+            cautious_until = now_ms + window_ms
+        end
+        redis.call('HSET', KEYS[2], 'replid', replid, 'cautious_until', cautious_until)
+    end
+    if cautious_until > now_ms then
+        return {cautious_until - now_ms, 0}
     end
 end
 local oldest = redis.call('LINDEX', KEYS[1], limit - 1)
@@ -93,7 +121,9 @@ class CallLimiter:
 
     def acquire(self) -> SlotAnswer:
         """Take one call slot, unless the window is full or CXone's pause lies ahead."""
-        keys = [self.key] if self.pause_key is None else [self.key, self.pause_key]
+        keys = [self.key, self.key + ":primary"]
+        if self.pause_key is not None:
+            keys.append(self.pause_key)
         wait_ms, paused = self._script(keys=keys, args=[self.limit, self.window_ms])
         return SlotAnswer(int(wait_ms) / 1000.0, bool(int(paused)))
 

@@ -23,7 +23,10 @@ only if the contact's latest routing has the same intent and arrived less than
 ``DEDUPE_CONTACT_INTENT_SECONDS`` ago (a sender retries the request it is waiting for, never one from
 before a newer request). While its first copy is being enqueued the claim is *pending* on the hash
 (``pending``, ``pending_seq``, ``pending_intent``, ``pending_until``): it counts as the contact's
-latest, so a concurrent copy waits for it instead of making a second routing.
+latest, so a concurrent copy waits for it instead of making a second routing. A pending claim keeps
+its routing's number (also in an inputId key, ``pending:<id>#<seq>``), so a resend that finds it
+still pending long after can take that routing over under the same id and number (see
+:meth:`shared.routing.publisher.RoutingPublisher.publish`).
 
 Task messages published before sequence numbers existed carry none: such a routing yields to any
 routing of the contact that has one (necessarily newer), and runs normally otherwise.
@@ -64,23 +67,28 @@ end
 """
 
 # KEYS = contact seq, contact latest, [inputId key]; ARGV = routing id, intent, now, rule,
-# contact-intent window, pending ttl, keep. Returns {'duplicate'|'pending', routing id} for a
-# resend, else {'claimed', seq} after numbering the routing and claiming the rule's key as pending.
+# contact-intent window, pending ttl, keep. Returns {'duplicate', routing id} or {'pending',
+# routing id, its seq ('' if unknown)} for a resend, else {'claimed', seq} after numbering the
+# routing and claiming the rule's key as pending ('pending:<routing id>#<seq>' for an inputId).
 _CLAIM = """
 local routing_id, intent, now, rule = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local window, pending_ttl, keep = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 if rule == 'input' then
     local existing = redis.call('GET', KEYS[3])
     if existing then
-        if string.sub(existing, 1, 8) == 'pending:' then return {'pending', string.sub(existing, 9)} end
+        if string.sub(existing, 1, 8) == 'pending:' then
+            local id, seq = string.match(string.sub(existing, 9), '^(.-)#(%d+)$')
+            if id then return {'pending', id, seq} end
+            return {'pending', string.sub(existing, 9), ''}  -- written before claims kept their seq
+        end
         return {'duplicate', existing}
     end
 elseif rule == 'contact' then
     local l = redis.call('HMGET', KEYS[2], 'pending', 'pending_intent', 'pending_until',
-                         'routing_id', 'intent', 'at')
+                         'routing_id', 'intent', 'at', 'pending_seq')
     if l[1] and l[3] and tonumber(l[3]) > now then
         -- a webhook for this contact is being enqueued right now: it is the latest
-        if l[2] == intent then return {'pending', l[1]} end
+        if l[2] == intent then return {'pending', l[1], l[7] or ''} end
     elseif l[4] and l[5] == intent and now - tonumber(l[6]) < window then
         return {'duplicate', l[4]}
     end
@@ -93,7 +101,7 @@ if seq <= latest_seq then  -- the counter expired while the latest did not: neve
 end
 redis.call('EXPIRE', KEYS[1], keep)
 if rule == 'input' then
-    redis.call('SET', KEYS[3], 'pending:' .. routing_id, 'EX', pending_ttl)
+    redis.call('SET', KEYS[3], 'pending:' .. routing_id .. '#' .. seq, 'EX', pending_ttl)
 elseif rule == 'contact' then
     redis.call('HSET', KEYS[2], 'pending', routing_id, 'pending_seq', seq, 'pending_intent', intent,
                'pending_until', now + pending_ttl)
@@ -107,8 +115,11 @@ _RELEASE = """
 if redis.call('HGET', KEYS[1], 'pending') == ARGV[1] then
     redis.call('HDEL', KEYS[1], 'pending', 'pending_seq', 'pending_intent', 'pending_until')
 end
-if KEYS[2] and redis.call('GET', KEYS[2]) == 'pending:' .. ARGV[1] then
-    redis.call('DEL', KEYS[2])
+if KEYS[2] then
+    local v = redis.call('GET', KEYS[2])
+    if v == 'pending:' .. ARGV[1] or (v and string.find(v, 'pending:' .. ARGV[1] .. '#', 1, true) == 1) then
+        redis.call('DEL', KEYS[2])
+    end
 end
 return true
 """
@@ -140,7 +151,7 @@ class Claim:
     outcome: str  # CLAIMED, DUPLICATE or PENDING
     #: DUPLICATE: the routing the resend belongs to; PENDING: the one being enqueued right now.
     routing_id: str | None = None
-    #: CLAIMED: the new routing's ``contact_seq``.
+    #: CLAIMED: the new routing's ``contact_seq``; PENDING: the pending routing's (None if unknown).
     seq: int | None = None
 
 
@@ -176,7 +187,7 @@ class LatestRoutings:
         keys = [redis_keys.contact_seq(job.contact_id), redis_keys.contact_latest(job.contact_id)]
         if rule == BY_INPUT_ID:
             keys.append(input_key(job))
-        outcome, value = self._claim(
+        outcome, value, *pending_seq = self._claim(
             keys=keys,
             args=[
                 job.routing_id,
@@ -191,7 +202,8 @@ class LatestRoutings:
         outcome, value = _text(outcome), _text(value)
         if outcome == CLAIMED:
             return Claim(CLAIMED, seq=int(value))
-        return Claim(outcome, routing_id=value)
+        seq = _text(pending_seq[0]) if pending_seq else ""
+        return Claim(outcome, routing_id=value, seq=int(seq) if seq else None)
 
     def release(self, job: RoutingJob, rule: str) -> None:
         """Drop ``job``'s pending claim (its publish failed), so the sender's retry is not taken

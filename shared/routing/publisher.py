@@ -28,6 +28,20 @@ Order matters, and each step is what makes one guarantee hold:
    happens: the worker creates the record itself.
 3. If the task could not be queued, the claim is released and the caller answers 503, so the
    sender's retry is not mistaken for a duplicate of nothing.
+4. **Confirm** (``confirm``, :class:`shared.redis_connection.ReplicaAck` when
+   ``REDIS_MIN_REPLICAS_ACK`` > 0): the writes reached the replicas, or :class:`EnqueueFailed` (503)
+   although the routing is queued on the primary. The sender's retry is then a resend: it is
+   confirmed again and answered with the same routing, or, if a failover lost the writes, the
+   retry finds nothing and queues the routing afresh.
+
+A claim that stays *pending* past :data:`IN_FLIGHT_WAIT_SECONDS` belongs to a request that died
+between its claim and its settle: a request stopped by a failover, whose claim (and perhaps task
+message, never the record without the message: Redis replicates in order) reached the new primary.
+The resend **takes it over**: the same routing id and number, re-published unless its record
+exists, then settled. If the lost request's message survived too there are two messages for one
+routing, which the worker carries out once (its state check, the contact's lease and the
+routing's PUT marker); a new routing id instead would move the contact twice. Pending claims live
+as long as the resend window (``PENDING_TTL_SECONDS`` at least) so a late retry still finds them.
 """
 
 from __future__ import annotations
@@ -47,6 +61,7 @@ from shared.routing.latest import (
     CLAIMED,
     DUPLICATE,
     NOT_CHECKED,
+    PENDING,
     Claim,
     LatestRoutings,
     input_key,
@@ -58,7 +73,9 @@ log = logging.getLogger(__name__)
 
 #: Errors that mean "Redis (the broker) is unreachable", from redis-py or from kombu.
 BROKER_ERRORS = (redis.RedisError, OperationalError, OSError)
-#: How long a claim may stay pending: longer than the slowest publish (kombu retries included).
+#: The shortest a claim may stay pending: longer than the slowest publish (kombu retries included).
+#: A claim lives as long as its rule's resend window when that is longer, so a resend after a
+#: failover finds the routing the lost request may have queued, and takes it over.
 PENDING_TTL_SECONDS = 30
 #: How long a resend waits for its in-flight twin to be settled before answering "retry shortly".
 IN_FLIGHT_WAIT_SECONDS = 2.0
@@ -107,8 +124,12 @@ class RoutingPublisher:
         contact_intent_window_seconds: int = DEFAULT_CONTACT_INTENT_SECONDS,
         *,
         envelopes: TaskEnvelopes | None = None,
+        confirm: Callable[[], object] | None = None,
     ):
+        """``confirm``: called once the routing's writes are made (and for a resend); raises a
+        Redis error when they are not safe yet (the replicas did not acknowledge them)."""
         self.redis = client
+        self.confirm = confirm
         self.store = store
         self.send = send
         #: Given: new routings are queued with their record in one script (``send`` is then only
@@ -128,10 +149,14 @@ class RoutingPublisher:
         rule = resend_rule(job, self.dedupe_window_seconds, self.contact_intent_window_seconds)
         claim = self._claim_or_wait(job, rule)
         if claim.outcome == DUPLICATE:
+            self._confirm()
             return Published(claim.routing_id or "", duplicate=True)
+        if claim.outcome == PENDING:
+            return self._take_over(job, rule, claim)
         job = replace(job, contact_seq=claim.seq)
         if self.envelopes is not None:
             self._queue_with_record(job, rule, self.envelopes)
+            self._confirm()
             return Published(job.routing_id, duplicate=False)
         try:
             self._send(job)
@@ -139,9 +164,12 @@ class RoutingPublisher:
             self._release_quietly(job, rule)
             raise
         self._record_and_settle(job, rule)
+        self._confirm()
         return Published(job.routing_id, duplicate=False)
 
-    def _queue_with_record(self, job: RoutingJob, rule: str, envelopes: TaskEnvelopes) -> None:
+    def _queue_with_record(
+        self, job: RoutingJob, rule: str, envelopes: TaskEnvelopes, *, release_on_failure: bool = True
+    ) -> None:
         """Queue the task, write its record and settle the claim: one script, one round trip.
 
         If Redis did not answer, the script either ran whole or not at all; releasing the claim is
@@ -157,15 +185,49 @@ class RoutingPublisher:
                 task=envelopes.build(job.to_message()),
             )
         except BROKER_ERRORS as exc:
-            self._release_quietly(job, rule)
+            if release_on_failure:
+                self._release_quietly(job, rule)
             raise EnqueueFailed(f"cannot queue the task: {exc.__class__.__name__}") from exc
+
+    def _take_over(self, job: RoutingJob, rule: str, claim: Claim) -> Published:
+        """Finish the routing of a request that claimed it and never settled (see the module doc):
+        same routing id and number, re-published unless its record shows it was queued."""
+        adopted = replace(job, routing_id=claim.routing_id or job.routing_id, contact_seq=claim.seq)
+        try:
+            queued = self.store.get(adopted.routing_id) is not None
+        except BROKER_ERRORS as exc:
+            raise EnqueueFailed(f"duplicate check failed: {exc.__class__.__name__}") from exc
+        if not queued:
+            log.warning(
+                "took over a routing whose request never finished queueing it",
+                extra={"routing_id": adopted.routing_id, "contact_id": job.contact_id},
+            )
+        # On failure the claim stays pending: it is the lost request's, not ours to release.
+        if not queued and self.envelopes is not None:
+            self._queue_with_record(adopted, rule, self.envelopes, release_on_failure=False)
+        else:
+            if not queued:
+                self._send(adopted)
+            self._record_and_settle(adopted, rule)
+        self._confirm()
+        return Published(adopted.routing_id, duplicate=True)
+
+    def _confirm(self) -> None:
+        if self.confirm is None:
+            return
+        try:
+            self.confirm()
+        except BROKER_ERRORS as exc:
+            raise EnqueueFailed(f"not kept by the replicas: {exc}") from exc
 
     def _claim_or_wait(self, job: RoutingJob, rule: str) -> Claim:
         """Claim ``job``'s place (CLAIMED, with its number), or the routing an earlier copy settled
         on (DUPLICATE).
 
         A copy still *pending* is waited for briefly (it is usually settled within milliseconds);
-        if it fails, its claim disappears and this copy claims for itself.
+        if it fails, its claim disappears and this copy claims for itself. One still pending after
+        the wait is returned (PENDING) to be taken over, or, if its number is unknown (a claim
+        written before claims kept it), answered :class:`DuplicateInFlight`.
         """
         deadline = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
         while True:
@@ -174,15 +236,21 @@ class RoutingPublisher:
                     job,
                     rule,
                     contact_window=self.contact_intent_window_seconds,
-                    pending_ttl=PENDING_TTL_SECONDS,
+                    pending_ttl=self._pending_ttl(rule),
                 )
             except BROKER_ERRORS as exc:
                 raise EnqueueFailed(f"duplicate check failed: {exc.__class__.__name__}") from exc
             if claim.outcome in (CLAIMED, DUPLICATE):
                 return claim
             if time.monotonic() >= deadline:
+                if claim.seq is not None:
+                    return claim  # still pending: its request died (see _take_over)
                 raise DuplicateInFlight(claim.routing_id)
             time.sleep(0.02)
+
+    def _pending_ttl(self, rule: str) -> int:
+        window = self.dedupe_window_seconds if rule == BY_INPUT_ID else self.contact_intent_window_seconds
+        return max(PENDING_TTL_SECONDS, window)
 
     def replay(self, routing_id: str) -> RoutingJob:
         """Send a dead-lettered routing through the workers again, with a fresh retry window.

@@ -274,6 +274,8 @@ class PrivateRedis:
     process: subprocess.Popen | None = None
     #: fsync every write (appendfsync always) so even SIGKILL loses nothing that was answered.
     durable: bool = True
+    #: Port of the primary this server replicates (a replica), or None (a primary).
+    replica_of: int | None = None
 
     @property
     def url(self) -> str:
@@ -301,6 +303,7 @@ class PrivateRedis:
                     "noeviction",
                     "--save",
                     "",
+                    *(["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -321,3 +324,164 @@ class PrivateRedis:
             return False
         finally:
             client.close()
+
+
+@dataclass
+class PrivateSentinel:
+    """A redis-server in Sentinel mode watching the primary at ``primary_port`` as ``master``.
+
+    Tuned to fail over within seconds (down after 1 s, failover timeout 5 s), not Sentinel's
+    production defaults of 30 s and 3 minutes, so a failover test finishes on a busy machine."""
+
+    workdir: Path
+    primary_port: int
+    master: str = "router"
+    quorum: int = 2
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "sentinel.conf"  # Sentinel rewrites its file: one per sentinel
+        config.write_text(
+            f"port {self.port}\n"
+            "bind 127.0.0.1\n"
+            f"dir {self.workdir}\n"
+            f"sentinel monitor {self.master} 127.0.0.1 {self.primary_port} {self.quorum}\n"
+            f"sentinel down-after-milliseconds {self.master} 1000\n"
+            f"sentinel failover-timeout {self.master} 5000\n"
+            f"sentinel parallel-syncs {self.master} 1\n"
+        )
+        with (self.workdir / "sentinel.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                ["redis-server", str(config), "--sentinel"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_until(self.knows_primary, 60, what="a sentinel to watch the primary")
+
+    def primary(self) -> tuple[str, int] | None:
+        """The primary this sentinel names now (None if it does not answer)."""
+        client = redis.Redis(
+            port=self.port, socket_timeout=1, socket_connect_timeout=1, decode_responses=True
+        )
+        try:
+            host, port = client.execute_command("SENTINEL", "get-master-addr-by-name", self.master)
+            return host, int(port)
+        except (redis.RedisError, TypeError, ValueError):
+            return None
+        finally:
+            client.close()
+
+    def knows_primary(self) -> bool:
+        return self.primary() is not None
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@dataclass
+class ReplicatedRedis:
+    """A primary, one replica and three sentinels (Sentinel's smallest sound setup), all private."""
+
+    workdir: Path
+    master: str = "router"
+    primary: PrivateRedis = field(init=False)
+    replica: PrivateRedis = field(init=False)
+    sentinels: list[PrivateSentinel] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Not fsynced: a failover test is about what reached the replica, not the disk.
+        self.primary = PrivateRedis(self.workdir / "primary", durable=False)
+        self.replica = PrivateRedis(self.workdir / "replica", durable=False, replica_of=self.primary.port)
+        self.sentinels = [
+            PrivateSentinel(self.workdir / f"sentinel-{i}", self.primary.port, self.master) for i in range(3)
+        ]
+
+    def start(self, with_sentinels: bool = True) -> None:
+        self.primary.start()
+        self.replica.start()
+        wait_until(self.replica_in_sync, 60, what="the replica to sync with the primary")
+        if not with_sentinels:
+            return
+        for sentinel in self.sentinels:
+            sentinel.start()
+        # Every sentinel must know the replica before the primary can fail over to it.
+        wait_until(self._sentinels_see_the_replica, 60, what="the sentinels to discover the replica")
+
+    def env(self, db: int = 0) -> dict[str, str]:
+        """The router's settings for this topology (REDIS_URL keeps only the database)."""
+        return {
+            "REDIS_URL": f"redis://127.0.0.1:{self.primary.port}/{db}",
+            "REDIS_SENTINELS": ",".join(s.address for s in self.sentinels),
+            "REDIS_SENTINEL_MASTER": self.master,
+        }
+
+    def replica_in_sync(self) -> bool:
+        """The replica's link is up and the primary counts it (``online``: a WAIT counts it too;
+        with diskless sync the primary does only after the replica's first acknowledgement)."""
+        replica = redis.Redis(port=self.replica.port, socket_timeout=1, decode_responses=True)
+        primary = redis.Redis(port=self.primary.port, socket_timeout=1, decode_responses=True)
+        try:
+            if replica.info("replication").get("master_link_status") != "up":
+                return False
+            seen = primary.info("replication")
+            return any(
+                isinstance(value, dict)
+                and value.get("state") == "online"
+                and value.get("port") == self.replica.port
+                for key, value in seen.items()
+                if key.startswith("slave")
+            )
+        except redis.RedisError:
+            return False
+        finally:
+            replica.close()
+            primary.close()
+
+    def _sentinels_see_the_replica(self) -> bool:
+        for sentinel in self.sentinels:
+            client = redis.Redis(port=sentinel.port, socket_timeout=1, decode_responses=True)
+            try:
+                replicas = client.execute_command("SENTINEL", "replicas", self.master)
+            except redis.RedisError:
+                return False
+            finally:
+                client.close()
+            if not replicas:
+                return False
+        return True
+
+    def old_primary_replicates(self) -> bool:
+        """The restarted old primary is an online replica of the promoted one."""
+        promoted = redis.Redis(port=self.replica.port, socket_timeout=1, decode_responses=True)
+        try:
+            seen = promoted.info("replication")
+        except redis.RedisError:
+            return False
+        finally:
+            promoted.close()
+        return any(
+            isinstance(value, dict)
+            and value.get("state") == "online"
+            and value.get("port") == self.primary.port
+            for key, value in seen.items()
+            if key.startswith("slave")
+        )
+
+    def promoted(self) -> bool:
+        """Every sentinel names the replica as the primary now."""
+        return all(s.primary() == ("127.0.0.1", self.replica.port) for s in self.sentinels)
+
+    def kill(self) -> None:
+        for sentinel in self.sentinels:
+            sentinel.kill()
+        self.replica.kill()
+        self.primary.kill()

@@ -134,6 +134,7 @@ def test_json_output_lists_every_check_and_route(stack):
         "routing table",
         "redis",
         "redis durability",
+        "redis topology",
         "cxone pauses",
         "cxone token",
         "cxone skill activity",

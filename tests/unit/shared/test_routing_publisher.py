@@ -3,6 +3,7 @@ routing numbers, 503 paths, dead-letter replay."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import types
@@ -197,7 +198,7 @@ def test_the_input_id_claim_is_settled_only_after_the_task_is_sent(client, store
     first = job(input_id="in-9")
     RoutingPublisher(client, store, send, 600).publish(first)
     # While sending, the key is only *claimed* (pending), never settled to the routing id.
-    assert seen_during_send == [(PENDING_PREFIX + first.routing_id).encode()]
+    assert seen_during_send == [(PENDING_PREFIX + first.routing_id + "#1").encode()]
     assert client.get(redis_keys.dedupe_input("in-9")) == first.routing_id.encode()
 
 
@@ -452,3 +453,112 @@ def test_one_script_failing_leaves_nothing_and_releases_the_claim(client, store)
         publisher.publish(job(input_id="in-broken"))
     assert client.get(redis_keys.dedupe_input("in-broken")) is None  # the sender's retry is no resend
     assert client.llen("routing") == 0
+
+
+# ------------------------------------------------------------- a failover in the middle of a publish
+
+
+def _claim_then_die(latest, first, rule, ttl=600):
+    """What a request stopped by a failover leaves on the new primary: its claim, nothing after."""
+    claim = latest.claim(first, rule, contact_window=60, pending_ttl=ttl)
+    assert claim.outcome == "claimed"
+    return claim
+
+
+@pytest.mark.parametrize("input_id", ["in-lost", None])
+def test_a_resend_takes_over_a_claim_whose_request_died_under_the_same_id(
+    client, store, sent, latest, monkeypatch, input_id
+):
+    monkeypatch.setattr("shared.routing.publisher.IN_FLIGHT_WAIT_SECONDS", 0.05)
+    first = job(input_id=input_id)
+    rule = BY_INPUT_ID if input_id else BY_CONTACT_INTENT
+    claim = _claim_then_die(latest, first, rule)
+    publisher = RoutingPublisher(client, store, sent.append, 600, 60)
+
+    retry = publisher.publish(job(input_id=input_id))
+
+    assert retry == Published(first.routing_id, duplicate=True)
+    assert [(m["routing_id"], m["contact_seq"]) for m in sent] == [(first.routing_id, claim.seq)]
+    assert store.get(first.routing_id).state == "queued"
+    assert latest.get(first.contact_id).routing_id == first.routing_id
+    # settled: the next resend is a plain duplicate, nothing more is sent
+    assert publisher.publish(job(input_id=input_id)).routing_id == first.routing_id
+    assert len(sent) == 1
+
+
+@pytest.mark.parametrize("input_id", ["in-lost-script", None])
+def test_the_ingress_takes_over_in_its_one_script_with_the_lost_requests_id_and_number(
+    client, store, latest, monkeypatch, input_id
+):
+    """The ingress queues with its record in one script (envelopes): a take-over goes the same way,
+    under the lost request's routing id and number, and queues exactly one task."""
+    from shared.task_envelope import TaskEnvelopes
+
+    monkeypatch.setattr("shared.routing.publisher.IN_FLIGHT_WAIT_SECONDS", 0.05)
+    first = job(input_id=input_id)
+    claim = _claim_then_die(latest, first, BY_INPUT_ID if input_id else BY_CONTACT_INTENT)
+
+    def failing_send(message):
+        raise AssertionError("the one-script path never publishes with send")
+
+    publisher = RoutingPublisher(client, store, failing_send, 600, 60, envelopes=TaskEnvelopes(_celery()))
+    retry = publisher.publish(job(input_id=input_id))
+
+    assert retry == Published(first.routing_id, duplicate=True)
+    assert [(q["message"]["routing_id"], q["message"]["contact_seq"]) for q in _queued_messages(client)] == [
+        (first.routing_id, claim.seq)
+    ]
+    assert store.get(first.routing_id).state == "queued"
+    assert publisher.publish(job(input_id=input_id)).routing_id == first.routing_id
+    assert len(_queued_messages(client)) == 1
+
+
+def test_a_taken_over_routing_whose_record_exists_is_not_published_again(
+    client, store, sent, latest, monkeypatch
+):
+    """Its record exists: the message went out before it (Redis replicates in order); the worker
+    that wrote it, or the orphan sweeper, carries it out. Publishing again would be noise."""
+    monkeypatch.setattr("shared.routing.publisher.IN_FLIGHT_WAIT_SECONDS", 0.05)
+    first = job(input_id="in-half")
+    claim = _claim_then_die(latest, first, BY_INPUT_ID)
+    store.create(dataclasses.replace(first, contact_seq=claim.seq))
+
+    retry = RoutingPublisher(client, store, sent.append, 600).publish(job(input_id="in-half"))
+
+    assert retry == Published(first.routing_id, duplicate=True)
+    assert sent == []
+    assert client.get(redis_keys.dedupe_input("in-half")) == first.routing_id.encode()
+
+
+def test_a_pending_claim_lives_as_long_as_the_resend_window(client, store, sent):
+    def send(message):
+        sent.append(client.ttl(redis_keys.dedupe_input(message["input_id"])))
+
+    RoutingPublisher(client, store, send, 600).publish(job(input_id="in-ttl"))
+    assert 590 < sent[0] <= 600
+
+
+class _Refuse:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        raise redis.ConnectionError("0 of the 1 replica(s) confirmed")
+
+
+def test_a_routing_the_replicas_did_not_confirm_is_answered_enqueue_failed(client, store, sent):
+    refuse = _Refuse()
+    publisher = RoutingPublisher(client, store, sent.append, 600, confirm=refuse)
+    first = job(input_id="in-wait")
+
+    with pytest.raises(EnqueueFailed, match="replicas"):
+        publisher.publish(first)
+    # kept on the primary: the retry is a resend, confirmed again before its 202
+    with pytest.raises(EnqueueFailed):
+        publisher.publish(job(input_id="in-wait"))
+    assert refuse.calls == 2
+    assert len(sent) == 1
+    confirmed = RoutingPublisher(client, store, sent.append, 600, confirm=lambda: 1)
+    assert confirmed.publish(job(input_id="in-wait")) == Published(first.routing_id, duplicate=True)
+    assert len(sent) == 1

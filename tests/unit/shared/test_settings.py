@@ -329,6 +329,7 @@ def test_every_setting_is_declared_once_with_its_own_variable() -> None:
     # A secret (marked once, on its variable) is exactly what repr leaves out.
     assert {v.name for v in variables if v.secret} == {
         "REDIS_URL",
+        "REDIS_SENTINEL_PASSWORD",
         "WEBHOOK_API_KEYS",
         "WEBHOOK_SIGNING_SECRETS",
         "CXONE_CLIENT_SECRET",
