@@ -142,7 +142,8 @@ def _base64(text: str) -> str:
 
 
 def _db_of(broker_url: str) -> int:
-    """The Redis database of ``broker_url`` as kombu reads it (its "virtual host"; 0 when absent)."""
-    virtual_host = url_to_parts(broker_url).path or ""
+    """The Redis database of ``broker_url`` as kombu reads it (its "virtual host"; 0 when absent).
+    A Sentinel broker URL lists every sentinel, ``;``-separated, each with the same database."""
+    virtual_host = url_to_parts(broker_url.split(";")[0]).path or ""
     virtual_host = virtual_host.strip("/")
     return int(virtual_host) if virtual_host else 0

@@ -123,3 +123,12 @@ def test_rediss_with_sentinels_is_tls_to_the_sentinels_and_the_primary():
     for each in pool.sentinel_manager.sentinels:
         assert each.connection_pool.connection_class is redis.SSLConnection
     assert celery_broker_options(settings)["broker_use_ssl"]["ssl_cert_reqs"] == ssl.CERT_NONE
+
+
+def test_the_ingress_publishes_task_sent_events_on_the_sentinel_brokers_database():
+    """The ingress writes Celery's task-sent event itself (shared/task_envelope.py): on the channel
+    of the database the Sentinel broker URL names, as kombu would, for Flower to hear."""
+    from shared.task_envelope import TaskEnvelopes
+
+    envelopes = TaskEnvelopes(make_celery(Settings.from_env(SENTINELS)))
+    assert envelopes.event_channel == "/2.celeryev/task.sent"
