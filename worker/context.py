@@ -16,6 +16,7 @@ import redis
 from shared.cxone.client import CXoneClient
 from shared.cxone.queue_directory import QueueDirectory
 from shared.cxone.skill_activity import SkillActivityCache
+from shared.routing.backlog import Backlog
 from shared.routing.latest import LatestRoutings
 from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings, load_settings
@@ -37,6 +38,11 @@ class WorkerContext:
     def latest(self) -> LatestRoutings:
         """Each contact's latest routing: which of a contact's routings may still move it."""
         return LatestRoutings(self.redis, self.settings.routing_status_ttl_seconds)
+
+    @cached_property
+    def backlog(self) -> Backlog:
+        """The routings waiting in Redis for a CXone call slot."""
+        return Backlog(self.redis, self.settings.routing_status_ttl_seconds)
 
     @cached_property
     def activity(self) -> SkillActivityCache:

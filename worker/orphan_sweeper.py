@@ -11,6 +11,9 @@ A routing is an orphan when all of these hold:
   and has not changed for longer than any legitimate wait (visibility timeout + the longest
   countdown + a margin);
 - no worker holds its contact's lease for it;
+- it is not waiting in the backlog for a call slot (:mod:`shared.routing.backlog`), where it is
+  kept with everything its message held (a record ``waiting`` outside the backlog lost its
+  dispatch: publishing it again is exactly what it needs);
 - its message is neither among the unacked messages (those come back by themselves) nor waiting
   in the routing queue (a worker will take it: it may be a task an operator revoked while no
   worker ran, which a copy under a new task id would carry out after all);
@@ -79,7 +82,13 @@ class OrphanSweeper:
         ]
         if not candidates:
             return []
-        pending = unacked_routing_ids(client) | queued_routing_ids(client)
+        # Routings waiting in the backlog (or being handed over from it) are not lost: they wait
+        # for their turn, however long ago they were parked.
+        pending = (
+            unacked_routing_ids(client)
+            | queued_routing_ids(client)
+            | self.ctx.backlog.contains([record.routing_id for record in candidates])
+        )
         republished = []
         for record in candidates:
             if record.routing_id in pending:

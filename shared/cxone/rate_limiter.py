@@ -21,27 +21,32 @@ from dataclasses import dataclass
 
 import redis
 
-# KEYS[1] = log (list of grant times, newest first), KEYS[2] = pause-until (ms, Redis clock; optional)
-# ARGV = limit, window_ms. Returns {wait_ms, paused}: {0, 0} is a grant.
+# KEYS[1] = log (list of grant times, newest first), KEYS[2] = pause-until (ms, Redis clock; optional),
+# last KEYS = the backlog (when ARGV[3] is '1'). ARGV = limit, window_ms, gated.
+# Returns {wait_ms, paused, behind_backlog}: {0, 0, 0} is a grant.
 _SLIDING_WINDOW = """
 local limit = tonumber(ARGV[1])
 local window_ms = tonumber(ARGV[2])
+local gated = ARGV[3] == '1'
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if #KEYS > 1 then
+if #KEYS - (gated and 1 or 0) > 1 then
     local pause_until = tonumber(redis.call('GET', KEYS[2]) or '0')
     if pause_until > now_ms then
-        return {pause_until - now_ms, 1}
+        return {pause_until - now_ms, 1, 0}
     end
 end
 local oldest = redis.call('LINDEX', KEYS[1], limit - 1)
 if oldest and now_ms - tonumber(oldest) < window_ms then
-    return {tonumber(oldest) + window_ms - now_ms, 0}
+    return {tonumber(oldest) + window_ms - now_ms, 0, 0}
+end
+if gated and redis.call('ZCARD', KEYS[#KEYS]) > 0 then
+    return {1, 0, 1}
 end
 redis.call('LPUSH', KEYS[1], now_ms)
 redis.call('LTRIM', KEYS[1], 0, limit - 1)
 redis.call('PEXPIRE', KEYS[1], window_ms)
-return {0, 0}
+return {0, 0, 0}
 """
 
 # KEYS[1] = pause-until (ms); ARGV[1] = pause length in ms. Keeps the later of the current and the
@@ -66,6 +71,8 @@ class SlotAnswer:
 
     wait: float
     paused: bool = False
+    #: Refused only because routings wait in the backlog (they go first: arrival order).
+    behind_backlog: bool = False
 
 
 class CallLimiter:
@@ -80,22 +87,37 @@ class CallLimiter:
         window_seconds: float = 60.0,
         guard_seconds: float = 1.0,
         pause_key: str | None = None,
+        backlog_key: str | None = None,
     ):
         self.redis = client
         self._script = client.register_script(_SLIDING_WINDOW)
         self._pause_script = client.register_script(_PAUSE)
         self.key = key
         self.pause_key = pause_key
+        #: While this sorted set (the backlog of waiting routings) is not empty, a slot goes only
+        #: to a caller that comes from it (``acquire(gated=False)``).
+        self.backlog_key = backlog_key
         self.limit = limit
         # The guard widens the window a little: a call granted at t reaches CXone a few ms later,
         # and uneven network delay must not squeeze limit+1 arrivals into CXone's own 60 s.
         self.window_ms = int((window_seconds + guard_seconds) * 1000)
 
-    def acquire(self) -> SlotAnswer:
-        """Take one call slot, unless the window is full or CXone's pause lies ahead."""
+    @property
+    def window_milliseconds(self) -> int:
+        """The window (guard included) the limit applies to, in ms."""
+        return self.window_ms
+
+    def acquire(self, *, gated: bool = True) -> SlotAnswer:
+        """Take one call slot, unless the window is full or CXone's pause lies ahead, or (when
+        ``gated`` and a backlog key is set) routings wait in the backlog."""
         keys = [self.key] if self.pause_key is None else [self.key, self.pause_key]
-        wait_ms, paused = self._script(keys=keys, args=[self.limit, self.window_ms])
-        return SlotAnswer(int(wait_ms) / 1000.0, bool(int(paused)))
+        gate = gated and self.backlog_key is not None
+        if gate:
+            keys.append(str(self.backlog_key))
+        wait_ms, paused, behind = self._script(
+            keys=keys, args=[self.limit, self.window_ms, "1" if gate else "0"]
+        )
+        return SlotAnswer(int(wait_ms) / 1000.0, bool(int(paused)), bool(int(behind)))
 
     def try_acquire(self) -> float:
         """Take one call slot: return 0.0 if granted, else the seconds to wait before asking again."""

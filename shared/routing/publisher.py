@@ -21,6 +21,10 @@ Order matters, and each step is what makes one guarantee hold:
    have created it already). Publishing first means a failed publish leaves nothing behind: no
    orphan record that claims a routing nobody will carry out. If the record write fails after a
    successful publish, the routing still happens: the worker creates the record itself.
+   While routings wait in the backlog for a CXone call slot (:mod:`shared.routing.backlog`), a
+   new routing joins them instead (one round trip: record ``waiting``, backlog, settle): a task
+   would only be refused a slot and park it there, and a dispatcher publishes its task when its
+   turn comes.
 3. In the record's round trip, **settle** the claim: the inputId key is set to the routing id for
    ``DEDUPE_WINDOW_SECONDS``, and the routing becomes its contact's latest. If the publish failed,
    the claim is released and the caller answers 503, so the sender's retry is not mistaken for a
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -58,6 +63,8 @@ BROKER_ERRORS = (redis.RedisError, OperationalError, OSError)
 PENDING_TTL_SECONDS = 30
 #: How long a resend waits for its in-flight twin to be settled before answering "retry shortly".
 IN_FLIGHT_WAIT_SECONDS = 2.0
+#: What the record of a routing parked by the ingress says it waits for (as a parking worker says).
+WAITING_FOR_SLOT = "waiting for a CXone call slot (CXONE_RATE_LIMIT_PER_MINUTE), behind the backlog"
 #: DEDUPE_CONTACT_INTENT_SECONDS's default (shared/settings.py), for callers that do not pass it.
 DEFAULT_CONTACT_INTENT_SECONDS = 60
 
@@ -101,12 +108,16 @@ class RoutingPublisher:
         send: Callable[[dict], None],
         dedupe_window_seconds: int,
         contact_intent_window_seconds: int = DEFAULT_CONTACT_INTENT_SECONDS,
+        *,
+        join_backlog: bool = True,
     ):
         self.redis = client
         self.store = store
         self.send = send
         self.dedupe_window_seconds = dedupe_window_seconds
         self.contact_intent_window_seconds = contact_intent_window_seconds
+        #: Park a new routing behind a non-empty backlog instead of publishing its task.
+        self.join_backlog = join_backlog
         self.latest = LatestRoutings(client, store.ttl_seconds)
 
     def publish(self, job: RoutingJob) -> Published:
@@ -121,6 +132,8 @@ class RoutingPublisher:
         if claim.outcome == DUPLICATE:
             return Published(claim.routing_id or "", duplicate=True)
         job = replace(job, contact_seq=claim.seq)
+        if self.join_backlog and self._joined_backlog(job, rule):
+            return Published(job.routing_id, duplicate=False)
         try:
             self._send(job)
         except EnqueueFailed:
@@ -191,6 +204,22 @@ class RoutingPublisher:
             self.send(job.to_message())
         except BROKER_ERRORS as exc:
             raise EnqueueFailed(f"cannot publish the task: {exc.__class__.__name__}") from exc
+
+    def _joined_backlog(self, job: RoutingJob, rule: str) -> bool:
+        """Park ``job`` behind the routings waiting for a call slot, if any wait (record, backlog
+        and settled claim in one step). False: none waits, publish as usual."""
+        keys = [input_key(job)] if rule == BY_INPUT_ID else []
+        try:
+            return self.store.create_waiting_if_backlog(
+                job,
+                str(uuid.uuid4()),
+                WAITING_FOR_SLOT,
+                settle_keys=keys,
+                settle_ttl=self.dedupe_window_seconds,
+            )
+        except BROKER_ERRORS as exc:
+            self._release_quietly(job, rule)
+            raise EnqueueFailed(f"cannot store the routing: {exc.__class__.__name__}") from exc
 
     def _record_and_settle(self, job: RoutingJob, rule: str) -> None:
         """After the publish: write the record, settle the claim and advance the contact's latest

@@ -1,6 +1,7 @@
 """The routing record: what happened to one routing, kept in Redis for operators and the sender.
 
-States: ``queued`` (accepted, waiting for a worker) → ``retrying`` (a transient failure; attempt
+States: ``queued`` (accepted, waiting for a worker) → ``waiting`` (in the backlog for a CXone call
+slot, ``waitingSince``; see :mod:`shared.routing.backlog`) → ``retrying`` (a transient failure; attempt
 count, last error and next attempt time kept) → ``routed`` (skill id and time) or ``failed``
 (reason; also written to the dead-letter hash with the task message, so it can be replayed) or
 ``superseded`` (a newer routing for the same contact exists, ``supersededBy``; no call was made,
@@ -29,6 +30,8 @@ from shared.routing.job import RoutingJob
 from shared.routing.latest import ADVANCE_LUA
 
 QUEUED, RETRYING, ROUTED, FAILED = "queued", "retrying", "routed", "failed"
+#: In the backlog, waiting for a CXone call slot (``waitingSince``): open, not stuck.
+WAITING = "waiting"
 #: A newer routing for the same contact replaced this one before it ran (``supersededBy``).
 SUPERSEDED = "superseded"
 #: States that end a routing: the worker never carries it out again, operators never see it stuck.
@@ -58,6 +61,14 @@ class RoutingRecord:
     #: was read (``read_back``: status, routing queue, assignee, conclusion).
     confirmed_by: str | None = None
     read_back: dict | None = None
+    #: In the backlog: since when, and for what (our words: the limiter, or CXone's pause).
+    waiting_since: float | None = None
+    waiting_for: str | None = None
+    #: The Celery task id of the routing's message (kept while it waits, so the message its
+    #: dispatcher publishes has the same id: Flower shows one task, a revoke still applies).
+    task_id: str | None = None
+    #: When a dispatcher last took it out of the backlog (its retry window counts from there).
+    left_backlog_at: float | None = None
     extra: dict = field(default_factory=dict)
 
     def to_public(self) -> dict:
@@ -83,6 +94,9 @@ class RoutingRecord:
         if self.state == RETRYING:
             body["lastError"] = self.last_error
             body["nextAttemptAt"] = _iso(self.next_attempt_at)
+        if self.state == WAITING:
+            body["waitingFor"] = self.waiting_for
+            body["waitingSince"] = _iso(self.waiting_since)
         if self.state == ROUTED:
             body["skillId"] = self.skill_id
             body["routedAt"] = _iso(self.routed_at)
@@ -105,6 +119,7 @@ class RoutingStatusStore:
         self.ttl_seconds = ttl_seconds
         self._create_if_absent = client.register_script(_CREATE_IF_ABSENT)
         self._claim_replay = client.register_script(_CLAIM_REPLAY)
+        self._create_waiting = client.register_script(_CREATE_WAITING_IF_BACKLOG)
 
     def create(self, job: RoutingJob, settle_keys: Sequence[str] = (), settle_ttl: int = 0) -> bool:
         """Write the ``queued`` record and index it as open, unless a record already exists.
@@ -138,6 +153,43 @@ class RoutingStatusStore:
             )
         )
 
+    def create_waiting_if_backlog(
+        self,
+        job: RoutingJob,
+        task_id: str,
+        reason: str,
+        settle_keys: Sequence[str] = (),
+        settle_ttl: int = 0,
+    ) -> bool:
+        """If routings wait in the backlog, put ``job`` behind them (record ``waiting``, in the
+        backlog by its accepted time, settled like :meth:`create`) in one step and return True:
+        no task message is needed until a dispatcher hands it to a worker. False (nothing written)
+        when the backlog is empty: the caller publishes the task as usual."""
+        now = time.time()
+        return bool(
+            self._create_waiting(
+                keys=[
+                    redis_keys.routing(job.routing_id),
+                    redis_keys.OPEN_ROUTINGS,
+                    redis_keys.contact_latest(job.contact_id),
+                    redis_keys.BACKLOG,
+                    *settle_keys,
+                ],
+                args=[
+                    json.dumps(job.to_message()),
+                    job.received_at or now,
+                    now,
+                    self.ttl_seconds,
+                    job.routing_id,
+                    settle_ttl,
+                    "" if job.contact_seq is None else job.contact_seq,
+                    job.intent,
+                    task_id,
+                    reason[:500],
+                ],
+            )
+        )
+
     def get(self, routing_id: str) -> RoutingRecord | None:
         """The record, or None when unknown or expired."""
         raw = self.redis.hgetall(redis_keys.routing(routing_id))
@@ -160,6 +212,10 @@ class RoutingStatusStore:
             overflow=json.loads(data["overflow"]) if data.get("overflow") else None,
             confirmed_by=data.get("confirmed_by") or None,
             read_back=json.loads(data["read_back"]) if data.get("read_back") else None,
+            waiting_since=_float(data.get("waiting_since")),
+            waiting_for=data.get("waiting_for") or None,
+            task_id=data.get("task_id") or None,
+            left_backlog_at=_float(data.get("left_backlog_at")),
         )
 
     def mark_retrying(
@@ -266,7 +322,8 @@ class RoutingStatusStore:
         pipe.hset(key, mapping={"state": state, **fields})
         pipe.expire(key, self.ttl_seconds)
         pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
-        pipe.zrem(redis_keys.LIMITER_WAITING, routing_id)
+        pipe.zrem(redis_keys.BACKLOG, routing_id)
+        pipe.hdel(redis_keys.BACKLOG_DISPATCHING, routing_id)
         if also is not None:
             also(pipe)
         announce_outcome(pipe, routing_id, state)
@@ -344,6 +401,29 @@ redis.call('HSET', KEYS[1], 'state', 'queued', 'job', ARGV[1], 'received_at', AR
            'updated_at', ARGV[3], 'attempts', 0)
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
+return 1
+"""
+)
+
+# KEYS = record, open index, contact latest, backlog; ARGV as _CREATE_IF_ABSENT, then task id and
+# reason. KEYS[5..] = duplicate keys to settle. Does nothing (0) while the backlog is empty.
+_CREATE_WAITING_IF_BACKLOG = (
+    ADVANCE_LUA
+    + """
+if redis.call('ZCARD', KEYS[4]) == 0 then return 0 end
+for i = 5, #KEYS do
+    redis.call('SET', KEYS[i], ARGV[5], 'EX', tonumber(ARGV[6]))
+end
+if ARGV[7] ~= '' then
+    advance(KEYS[3], ARGV[5], tonumber(ARGV[7]), ARGV[8], ARGV[2], tonumber(ARGV[4]))
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'waiting', 'job', ARGV[1], 'received_at', ARGV[2],
+           'updated_at', ARGV[3], 'attempts', 0, 'waiting_since', ARGV[3], 'task_id', ARGV[9],
+           'waiting_for', ARGV[10])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
+redis.call('ZADD', KEYS[4], 'NX', ARGV[2], ARGV[5])
 return 1
 """
 )
