@@ -30,6 +30,7 @@ from collections.abc import Callable
 import redis
 from marshmallow import ValidationError
 
+from shared.cxone.rate_limiter import window_ms
 from shared.routing.backlog import Backlog
 from shared.routing.job import RoutingJob
 from shared.routing.records import TERMINAL
@@ -73,8 +74,8 @@ class Dispatcher:
                 )
         if self._settle_head():
             return None, 0.0
-        limiter = self.ctx.client.limiter
-        answer = self.backlog.dispatch_next(limiter.limit, limiter.window_milliseconds)
+        # The same limit and window as every CXone client's limiter (shared.cxone.client).
+        answer = self.backlog.dispatch_next(self.ctx.settings.cxone_rate_limit_per_minute, window_ms())
         if answer.empty:
             return None, IDLE_SECONDS
         if answer.routing_id is None:

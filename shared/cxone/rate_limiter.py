@@ -64,6 +64,16 @@ return math.max(0, current - now_ms)
 """
 
 
+#: CXone counts its limit per minute; the guard covers the delay between a grant and the call.
+WINDOW_SECONDS = 60.0
+GUARD_SECONDS = 1.0
+
+
+def window_ms(window_seconds: float = WINDOW_SECONDS, guard_seconds: float = GUARD_SECONDS) -> int:
+    """The sliding window, guard included, in ms (what the Lua scripts count grants in)."""
+    return int((window_seconds + guard_seconds) * 1000)
+
+
 @dataclass(frozen=True)
 class SlotAnswer:
     """What the limiter said: ``wait`` 0.0 is a granted slot, else the seconds to wait; ``paused``
@@ -84,8 +94,8 @@ class CallLimiter:
         client: redis.Redis,
         key: str,
         limit: int,
-        window_seconds: float = 60.0,
-        guard_seconds: float = 1.0,
+        window_seconds: float = WINDOW_SECONDS,
+        guard_seconds: float = GUARD_SECONDS,
         pause_key: str | None = None,
         backlog_key: str | None = None,
     ):
@@ -100,12 +110,7 @@ class CallLimiter:
         self.limit = limit
         # The guard widens the window a little: a call granted at t reaches CXone a few ms later,
         # and uneven network delay must not squeeze limit+1 arrivals into CXone's own 60 s.
-        self.window_ms = int((window_seconds + guard_seconds) * 1000)
-
-    @property
-    def window_milliseconds(self) -> int:
-        """The window (guard included) the limit applies to, in ms."""
-        return self.window_ms
+        self.window_ms = window_ms(window_seconds, guard_seconds)
 
     def acquire(self, *, gated: bool = True) -> SlotAnswer:
         """Take one call slot, unless the window is full or CXone's pause lies ahead, or (when
