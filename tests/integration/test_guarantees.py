@@ -528,7 +528,7 @@ def test_the_shared_limiter_paces_all_workers_under_the_limit(stack):
     waited = sorted((rid for rid in routing_ids if rid in backlog.ever_waiting), key=accepted.__getitem__)
     assert len(waited) >= n - limit - 5
     inversions = max_inversion(waited, routed_at)
-    assert inversions <= 2.0, f"a routing accepted earlier was routed {inversions:.1f} s later than a newer one"
+    assert inversions <= 2.0, f"an earlier routing was routed {inversions:.1f} s after a newer one"
     record(
         f"limit {limit}/min, 2 workers",
         n,
