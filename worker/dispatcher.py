@@ -72,7 +72,10 @@ class Dispatcher:
                     "a dispatch was interrupted; the routing is back in the backlog",
                     extra={"routing_id": routing_id},
                 )
-        if self._settle_head():
+        head = self.backlog.head()
+        if head is None:
+            return None, IDLE_SECONDS
+        if self._settle_head(head):
             return None, 0.0
         # The same limit and window as every CXone client's limiter (shared.cxone.client).
         answer = self.backlog.dispatch_next(self.ctx.settings.cxone_rate_limit_per_minute, window_ms())
@@ -83,11 +86,8 @@ class Dispatcher:
         self._hand_over(answer.routing_id)
         return answer.routing_id, 0.0
 
-    def _settle_head(self) -> bool:
+    def _settle_head(self, routing_id: str) -> bool:
         """Settle the head without a slot when it needs none; True if it did (look again)."""
-        routing_id = self.backlog.head()
-        if routing_id is None:
-            return False
         record = self.ctx.store.get(routing_id)
         if record is None or record.state in TERMINAL:
             self.backlog.drop(routing_id)  # expired, or ended by another copy: nothing to do

@@ -376,6 +376,10 @@ class CXoneClient:
             ticket = current_pass()
             if ticket is not None and ticket.reserved:
                 ticket.reserved = False
+                # The slot was granted before the task started: a pause CXone asked for since
+                # (another worker's 429) still holds for it.
+                if (left := self.limiter.pause_left()) > 0:
+                    raise PausedByCXone(left)
             else:
                 slot = self.limiter.acquire(gated=ticket is None)
                 if slot.wait > 0:
