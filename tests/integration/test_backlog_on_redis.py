@@ -34,7 +34,7 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 def context(client: redis.Redis, limit: int) -> WorkerContext:
     settings = worker_settings(cxone_rate_limit_per_minute=limit)
-    return worker_on_fakes(settings, FakeCXone(), client, seed=3)  # type: ignore[arg-type]
+    return worker_on_fakes(settings, FakeCXone(), client, seed=3)
 
 
 def jobs(ctx: WorkerContext, count: int) -> list[RoutingJob]:
@@ -134,4 +134,5 @@ def test_the_ingress_parks_behind_a_non_empty_backlog(client: redis.Redis) -> No
         waiting.routing_id,
         fresh.routing_id,
     ]
-    assert ctx.store.get(fresh.routing_id).state == "waiting"
+    record = ctx.store.get(fresh.routing_id)
+    assert record is not None and record.state == "waiting"
