@@ -453,7 +453,8 @@ def parks(error: Transient) -> bool:
     Retry-After): such a routing waits in the backlog, not in a Celery countdown."""
     if isinstance(error, RateLimited):
         return True
-    return isinstance(error, Throttled) and error.retry_after is not None
+    # A Retry-After of 0 sets no pause (see CXoneClient): that 429 backs off like one without.
+    return isinstance(error, Throttled) and bool(error.retry_after)
 
 
 def _park(
