@@ -11,15 +11,15 @@ import fakeredis
 import pytest
 
 from shared import redis_keys
-from shared.cxone.errors import RateLimited
+from shared.cxone.errors import RateLimited, Transient
 from shared.cxone.rate_limiter import CallLimiter
 from shared.routing.backlog import Backlog, BacklogPass, carrying, current_pass
-from shared.routing.records import ROUTED, SUPERSEDED, WAITING
+from shared.routing.records import RETRYING, ROUTED, SUPERSEDED, WAITING
 from tests.support.worker import worker_on_fakes
 from worker.dispatcher import Dispatcher
 from worker.orphan_sweeper import OrphanSweeper
 from worker.revocations import REVOKED_REASON, record_revoked
-from worker.routing import process
+from worker.routing import RetryLater, process
 
 WINDOW_MS = 61_000
 
@@ -229,3 +229,20 @@ def test_backlog_depth_counts_waiting_and_dispatching(fake_redis):
     assert backlog.depth() == 3
     assert backlog.oldest_since() == 1.0
     assert backlog.contains(["a", "c", "z"]) == {"a", "c"}
+
+
+def test_time_spent_in_the_backlog_does_not_use_up_the_retry_window(
+    ctx, cxone, make_job, dispatcher, published
+):
+    # Accepted long ago (a backlog that took longer than the window to drain): a transient error
+    # right after it left the backlog is retried, not failed.
+    job = make_job(received_at=time.time() - ctx.settings.routing_retry_window_seconds - 300)
+    ctx.backlog.park(job, "slot", "t")
+    assert drain(dispatcher, 1) == [job.routing_id]
+    cxone.fail_next("route_digital", Transient("503", status=503))
+
+    assert isinstance(process(job, ctx, task_id="t"), RetryLater)
+    assert ctx.store.get(job.routing_id).state == RETRYING
+    # The Celery retry of that error runs without the pass: the window still counts from there.
+    cxone.fail_next("route_digital", Transient("503", status=503))
+    assert isinstance(process(job, ctx, task_id="t", attempt=1), RetryLater)
