@@ -74,6 +74,28 @@ def test_first_webhook_is_stored_and_sent(publisher, store, sent, latest):
     assert latest.get("7000001").routing_id == first.routing_id
 
 
+def test_behind_a_backlog_a_new_routing_waits_in_it_without_a_task(publisher, store, sent, latest, client):
+    # Routings accepted earlier wait for a CXone call slot: a new one joins the end of the line
+    # (record, backlog and duplicate key in one step), no task that would only be parked.
+    client.zadd(redis_keys.BACKLOG, {"accepted-earlier": time.time() - 60})
+    first = job()
+
+    published = publisher.publish(first)
+
+    assert (published.routing_id, published.duplicate) == (first.routing_id, False)
+    assert sent == []
+    record = store.get(first.routing_id)
+    assert record.state == "waiting" and record.task_id and record.job["contact_seq"] == 1
+    assert [m.decode() for m in client.zrange(redis_keys.BACKLOG, 0, -1)] == [
+        "accepted-earlier",
+        first.routing_id,
+    ]
+    assert latest.get("7000001").routing_id == first.routing_id
+    resend = publisher.publish(job())  # same inputId: the same routing, nothing new
+    assert (resend.routing_id, resend.duplicate) == (first.routing_id, True)
+    assert client.zcard(redis_keys.BACKLOG) == 2
+
+
 # ------------------------------------------------------------------------- which webhooks are resends
 
 
