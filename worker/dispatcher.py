@@ -126,6 +126,9 @@ class Dispatcher:
         if record is None or record.state in TERMINAL:
             self.backlog.dispatched(routing_id)
             return
+        # Handing it on is activity: the orphan sweeper must not take a routing parked long ago,
+        # now on its way to a worker, for a lost one.
+        self.ctx.store.touch(routing_id)
         self.publish(record.job, record.task_id)
         self.backlog.dispatched(routing_id)
 

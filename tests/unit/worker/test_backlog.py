@@ -246,3 +246,17 @@ def test_time_spent_in_the_backlog_does_not_use_up_the_retry_window(
     # The Celery retry of that error runs without the pass: the window still counts from there.
     cxone.fail_next("route_digital", Transient("503", status=503))
     assert isinstance(process(job, ctx, task_id="t", attempt=1), RetryLater)
+
+
+def test_a_routing_parked_long_ago_and_just_dispatched_is_not_taken_for_lost(
+    ctx, make_job, dispatcher, published
+):
+    job = make_job()
+    ctx.backlog.park(job, "slot", "t")
+    old = time.time() - 3600
+    ctx.redis.hset(redis_keys.routing(job.routing_id), mapping={"updated_at": old})
+    ctx.redis.zadd(redis_keys.OPEN_ROUTINGS, {job.routing_id: old})
+
+    assert drain(dispatcher, 1) == [job.routing_id]  # on its way: not in the backlog any more
+
+    assert OrphanSweeper(ctx, lambda job: None).sweep_once() == []
