@@ -23,6 +23,12 @@ wait     webhooks that wait for their outcome (``?wait=``), sandbox latency 50 m
          while the workers drain them) beside --mixed-rate webhooks/s without a wait: the answer
          p99 of those, and how long after its routing finished (``routedAt``) each waiting one was
          answered.
+backlog  sandbox and router limited to --backlog-limit calls/min (300), --backlog-rate webhooks/s
+         (20, four times the limit) for --backlog-seconds (600; quick 60), then the offer stops
+         and the backlog drains: worker RSS every 30 s and its growth in the second half of the
+         offer (routings wait in Redis, not in the worker), all routed, arrival order (the
+         largest inversion), limit use while routings waited, 429s, CXone calls and task runs
+         per routed contact.
 Cost (calls per routed contact, token requests, skill lookups) comes from the e2e and limit runs;
 memory (peak RSS of every web and worker process, VmHWM from /proc) from every section that ran.
 
@@ -58,6 +64,7 @@ import redis
 import requests
 
 from bench.procstat import CpuWindow, ProcessWatch
+from shared import redis_keys
 from shared.settings import Settings
 from shared.task_queue import make_celery
 from tests.integration.stack import (
@@ -74,7 +81,7 @@ from tests.integration.stack import (
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = REPO / "bench-results"
 WRK_SCRIPT = BENCH_DIR / "webhook.lua"
-SECTIONS = ("ingress", "e2e", "limit", "wait")
+SECTIONS = ("ingress", "e2e", "limit", "wait", "backlog")
 CELERY_QUEUE = "routing"  # the Redis list kombu keeps the routing queue's messages in
 WEBHOOK_PATH = "/webhook/cognigy/route"
 INTENT_QUEUES = {
@@ -188,6 +195,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     lim.add_argument("--limit-rate", type=float, default=20, help="webhooks/s offered")
     lim.add_argument("--limit", type=int, default=600, help="calls/minute, sandbox and router")
     lim.add_argument("--limit-latency-ms", type=float, default=50, help="sandbox latency")
+    blg = parser.add_argument_group("backlog section (offered load above the limit, then a drain)")
+    blg.add_argument("--backlog-seconds", type=float, default=None, help="offer time; default 600, quick 60")
+    blg.add_argument("--backlog-rate", type=float, default=20, help="webhooks/s offered")
+    blg.add_argument("--backlog-limit", type=int, default=300, help="calls/minute, sandbox and router")
     wait = parser.add_argument_group("wait section (webhooks that wait for their outcome)")
     wait.add_argument("--wait-rate", type=float, default=100, help="webhooks/s with ?wait=5")
     wait.add_argument("--wait-seconds", type=float, default=None, help="default 10, quick 5")
@@ -212,6 +223,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "step_seconds": (10, 4),
         "latency_seconds": (10, 5),
         "limit_seconds": (120, 65),
+        "backlog_seconds": (600, 60),
         "wait_seconds": (10, 5),
         "mixed_seconds": (12, 8),
     }
@@ -1045,6 +1057,120 @@ def section_limit(args: argparse.Namespace, logdir: Path, watches: list) -> dict
     return result
 
 
+#: The backlog section's RSS curve: one point every this many seconds.
+CURVE_EVERY_SECONDS = 30.0
+
+
+def section_backlog(args: argparse.Namespace, logdir: Path, watches: list) -> dict:
+    """The backlog section: offered load at four times the limit, then the drain (see the doc)."""
+    flush(args.redis_url)
+    logdir.mkdir(parents=True, exist_ok=True)
+    limit, rate, seconds = args.backlog_limit, args.backlog_rate, args.backlog_seconds
+    stack = Stack(
+        redis_url=args.redis_url,
+        workdir=logdir,
+        env_overrides={"CXONE_RATE_LIMIT_PER_MINUTE": str(limit)},
+    )
+    watch = ProcessWatch().start()
+    watches.append(("backlog", watch))
+    client = redis.Redis.from_url(args.redis_url)
+    try:
+        started = time.time()
+        redis_before = redis_calls(client)
+        workers = start_routing_stack(
+            stack, args, client, watch, rate_limit_per_minute=limit, latency_ms=args.limit_latency_ms
+        )
+        log(f"backlog: offering {rate:g} webhooks/s for {seconds:g}s at a {limit}/min limit, then the drain")
+        offer_started = time.time() - started
+        waiting_peak = 0
+        with QueueSampler(args.redis_url, interval=0.5) as samples:
+            sender = start_sender(stack, args, rate, seconds, f"{int(time.time()) % 100000:05d}", logdir)
+            while sender.process.poll() is None:
+                waiting_peak = max(waiting_peak, int(client.zcard(redis_keys.BACKLOG)))
+                time.sleep(1)
+            sent = sender.result()
+        offer_ended = time.time() - started
+        summary = sender_summary(sent)
+        accepted = [row for row in sent["rows"] if row[4] == 202]
+        drain_timeout = len(accepted) * 60 / limit + 300
+        log(f"backlog: {len(accepted)} accepted, {waiting_peak}+ waited; draining (<= {drain_timeout:.0f}s)")
+        drained = wait_drained(stack, client, len(accepted), drain_timeout)
+        wait_until(lambda: client.zcard(redis_keys.BACKLOG) == 0, 60, what="backlog empty")
+        stats = stack.sandbox_stats()
+        firsts = first_routing_times(stats["routings"], [row[0] for row in accepted])
+        by_arrival = sorted(accepted, key=lambda row: row[3])  # answered 202: accepted, in order
+        inversion, latest = 0.0, float("-inf")
+        for row in by_arrival:
+            if row[0] in firsts:
+                latest = max(latest, firsts[row[0]])
+                inversion = max(inversion, latest - firsts[row[0]])
+        times = sorted(firsts.values())
+        # Limit use while routings waited: the sliding minutes from the first minute full of
+        # calls to the end of the drain (the backlog was never empty in between).
+        windows = sliding_minutes(times, times[0] + 60, times[-1]) if times else []
+        per_minute = statistics.fmean(windows) if windows else None
+        rss = _worker_rss(watch.timeline, offer_started)
+        curve = _every(rss, CURVE_EVERY_SECONDS)
+        offer_seconds = offer_ended - offer_started
+        half = [(t, mb) for t, mb in rss if offer_seconds / 2 <= t <= offer_seconds]
+        slope = (
+            statistics.linear_regression([t for t, _ in half], [mb for _, mb in half]).slope
+            if len(half) >= 3
+            else None
+        )
+        growth = None if slope is None else round(slope * 60, 2)
+        result = {
+            "offered_rate": rate,
+            "offer_seconds": seconds,
+            "limit_per_minute": limit,
+            "sender": {k: v for k, v in summary.items() if k not in ("first_sent", "last_sent")},
+            "accepted": len(accepted),
+            "routed": len(firsts),
+            "all_routed": len(firsts) == len(accepted),
+            "drain": drained,
+            "backlog_peak": max(waiting_peak, 0),
+            "queue_max": max((n for _, n in samples.samples), default=0),
+            "max_order_inversion_s": round(inversion, 2),
+            "slot_seconds": round(60 / limit, 3),
+            "routings_per_minute": round(per_minute, 1) if per_minute else None,
+            "limit_share": round(per_minute / limit, 4) if per_minute else None,
+            "max_calls_in_any_60s": stats["max_calls_in_any_60s"],
+            "answered_429": stats["answered_429"],
+            "worker_rss_curve_mb": curve,
+            "worker_rss_max_mb": max((mb for _, mb in rss), default=None),
+            "worker_rss_growth_mb_per_min_second_half_of_offer": growth,
+        }
+        result["cost"] = cost_figures(stack, client, workers, redis_before, time.time() - started)
+        log(
+            f"backlog: {result['routed']}/{result['accepted']} routed; limit use {result['limit_share']}; "
+            f"worker RSS max {result['worker_rss_max_mb']} MB, growth {growth} MB/min in the 2nd half"
+        )
+    finally:
+        watch.stop()
+        stack.close()
+        client.close()
+        flush(args.redis_url)
+    return result
+
+
+def _worker_rss(timeline: list[list], since: float) -> list[tuple[float, float]]:
+    """The workers' RSS (MB, their processes summed) at each sample, seconds from ``since``."""
+    by_time: dict[float, float] = {}
+    for t, role, _pid, mb in timeline:
+        if role.startswith("worker"):
+            by_time[t] = by_time.get(t, 0.0) + mb
+    return [(round(t - since, 1), round(mb, 1)) for t, mb in sorted(by_time.items()) if t >= since]
+
+
+def _every(points: list[tuple[float, float]], seconds: float) -> list[tuple[float, float]]:
+    """One point of ``points`` every ``seconds``."""
+    kept: list[tuple[float, float]] = []
+    for t, mb in points:
+        if not kept or t >= kept[-1][0] + seconds:
+            kept.append((t, mb))
+    return kept
+
+
 def _answers_by_status(rows: list[list]) -> dict[str, int]:
     """``{"200 routed": n, "202 queued": n, "0": n, …}``: HTTP status and, when waited, the body's."""
     return dict(Counter(f"{row[4]} {row[5]}" if len(row) > 5 and row[5] else str(row[4]) for row in rows))
@@ -1506,6 +1632,67 @@ def build_table(results: dict) -> tuple[list[tuple[str, str, str, str, str]], li
             lim["share_429"] is not None and lim["share_429"] <= 0.01,
         )
         add("limit", "accepted but not yet routed at the end (offered > limit)", f"{lim['backlog_at_end']}")
+    blg = sections.get("backlog", {})
+    if "accepted" in blg:
+        add(
+            "backlog",
+            f"worker RSS every {CURVE_EVERY_SECONDS:.0f} s ({blg['offered_rate']:g}/s offered for "
+            f"{blg['offer_seconds']:.0f} s at {blg['limit_per_minute']}/min, then the drain)",
+            " ".join(f"{mb:.0f}" for _, mb in blg["worker_rss_curve_mb"]) + " MB",
+        )
+        peak = blg["worker_rss_max_mb"]
+        add(
+            "backlog",
+            "worker RSS, highest",
+            fmt(peak, ".0f", " MB"),
+            "<= 150 MB",
+            peak is not None and peak <= 150,
+        )
+        growth = blg["worker_rss_growth_mb_per_min_second_half_of_offer"]
+        add(
+            "backlog",
+            "worker RSS growth, second half of the offer",
+            fmt(growth, ".2f", " MB/min"),
+            "< 2 MB/min",
+            growth is not None and growth < 2,
+        )
+        add(
+            "backlog",
+            "routed after the drain / accepted (backlog peak)",
+            f"{blg['routed']} / {blg['accepted']} (peak {blg['backlog_peak']} waiting in Redis; "
+            f"drain {blg['drain'].get('seconds')} s)",
+            "all",
+            blg["all_routed"],
+        )
+        add(
+            "backlog",
+            "arrival order: largest inversion",
+            f"{blg['max_order_inversion_s']:.2f} s (a slot is {blg['slot_seconds']:.2f} s)",
+        )
+        share = blg["limit_share"]
+        add(
+            "backlog",
+            "routings per sliding minute / limit while routings waited",
+            "n/a (run too short)" if share is None else f"{share:.1%} ({blg['routings_per_minute']:.0f})",
+            ">= 95%",
+            share is not None and share >= 0.95,
+        )
+        add("backlog", "calls answered 429", f"{blg['answered_429']}", "0", blg["answered_429"] == 0)
+        cost = blg["cost"]
+        add(
+            "backlog",
+            "CXone calls per routed contact",
+            fmt(cost["calls_per_routed_contact"], ".4f"),
+            "<= 1.01",
+            cost["calls_per_routed_contact"] is not None and cost["calls_per_routed_contact"] <= 1.01,
+        )
+        add(
+            "backlog",
+            "task runs per routed contact",
+            fmt(cost["task_runs_per_routed_contact"], ".3f"),
+            "<= 1.5",
+            cost["task_runs_per_routed_contact"] is not None and cost["task_runs_per_routed_contact"] <= 1.5,
+        )
     for name in ("e2e", "limit"):
         cost = sections.get(name, {}).get("cost")
         if not cost:
@@ -1705,6 +1892,7 @@ def run(args: argparse.Namespace, logroot: Path) -> int:
         "e2e": section_e2e,
         "limit": section_limit,
         "wait": section_wait,
+        "backlog": section_backlog,
     }
     began = time.monotonic()
     for name in args.sections:

@@ -63,6 +63,7 @@ from shared.cxone.token_pause import TokenPause
 from shared.demo_secrets import demo_secrets_in_effect, demo_secrets_problem
 from shared.redis_connection import redis_client as connect_redis
 from shared.redis_connection import sentinel_addresses, sentinel_connection_kwargs
+from shared.routing.backlog import BacklogPass, carrying
 from shared.routing.contact_id import is_contact_id
 from shared.routing.overflow import OverflowRule
 from shared.routing.read_back import status_meaning
@@ -802,7 +803,10 @@ def _in_turn(call: Callable[[], T]) -> T:
     waited = 0.0
     while True:
         try:
-            return call()
+            # An operator's check does not queue behind the routings waiting in the backlog (it
+            # would wait for the whole backlog to drain): it takes the next free slot, like them.
+            with carrying(BacklogPass(reserved=False)):
+                return call()
         except RateLimited as exc:
             if waited + exc.wait > MAX_LIMITER_WAIT_SECONDS:
                 if isinstance(exc, PausedByCXone):

@@ -13,9 +13,10 @@ from typing import TextIO
 
 from shared import redis_keys
 from shared.redis_connection import redis_client as connect_redis
+from shared.routing.backlog import Backlog
 from shared.routing.latest import LatestRoutings
 from shared.routing.publisher import EnqueueFailed, NotReplayable, RoutingPublisher
-from shared.routing.records import RoutingStatusStore
+from shared.routing.records import WAITING, RoutingStatusStore
 from shared.settings import Settings
 from shared.task_queue import ROUTE_CONTACT_TASK, ROUTING_QUEUE, make_celery
 
@@ -59,14 +60,17 @@ def _store(settings: Settings) -> RoutingStatusStore:
 
 def stuck_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """List open routings older than ``--minutes`` with their last error (routed, failed and
-    superseded ones have ended: never listed)."""
-    records = _store(settings).open_older_than(args.minutes * 60)
+    superseded ones have ended: never listed); routings waiting in the backlog for a CXone call
+    slot are listed (state ``waiting``) and counted on a line of their own."""
+    store = _store(settings)
+    records = store.open_older_than(args.minutes * 60)
     if args.json:
         for record in records:
             out.write(json.dumps(record.to_public()) + "\n")
         return 0
+    backlog = _backlog_line(Backlog(store.redis, settings.routing_status_ttl_seconds))
     if not records:
-        out.write(f"no routing has been open for more than {args.minutes:g} minutes\n")
+        out.write(f"no routing has been open for more than {args.minutes:g} minutes\n{backlog}")
         return 0
     now = time.time()
     out.write(
@@ -76,10 +80,11 @@ def stuck_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
     for r in records:
         out.write(
             f"{r.routing_id:<34} {r.state:<9} {_age(now - r.received_at):>7} {r.attempts:>5} "
-            f"{_next_try(r.next_attempt_at, now):<9} {str(r.job.get('contact_id'))[:16]:<16} "
-            f"{_queue(r.job)[:22]:<22} {r.last_error or '-'}\n"
+            f"{_next_try(r.next_attempt_at, now) if r.state != WAITING else 'slot':<9} "
+            f"{str(r.job.get('contact_id'))[:16]:<16} "
+            f"{_queue(r.job)[:22]:<22} {(r.waiting_for if r.state == WAITING else r.last_error) or '-'}\n"
         )
-    out.write(f"{len(records)} open routing(s) older than {args.minutes:g} minutes\n")
+    out.write(f"{len(records)} open routing(s) older than {args.minutes:g} minutes\n{backlog}")
     # The same routings in Flower: its task list shows each retry's reason and the next attempt.
     out.write("in Flower: search args:<contact id>, or state:RETRY for everything retrying\n")
     return 1
@@ -174,6 +179,19 @@ def _newer_note(latest: LatestRoutings, routing_id: str, job: dict) -> str:
     if newest is None or newest.routing_id == routing_id:
         return ""
     return f" [contact has a newer routing {newest.routing_id} ({newest.intent}): a replay overrides it]"
+
+
+def _backlog_line(backlog: Backlog) -> str:
+    """How many routings wait in the backlog for a CXone call slot (empty when none)."""
+    depth = backlog.depth()
+    if not depth:
+        return ""
+    oldest = backlog.oldest_since()
+    since = f", the oldest accepted {_age(time.time() - oldest)} ago" if oldest else ""
+    return (
+        f"{depth} routing(s) waiting in the backlog for a CXone call slot{since} "
+        "(drained in arrival order at CXONE_RATE_LIMIT_PER_MINUTE)\n"
+    )
 
 
 def _queue(job: dict) -> str:

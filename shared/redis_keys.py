@@ -19,6 +19,11 @@ ORPHAN_SWEEP_LOCK = PREFIX + "orphan-sweep:lock"  # one worker sweeps for lost m
 ROUTING_OUTCOMES = PREFIX + "routing-outcomes"
 # Counter written just before a WAIT, so the WAIT covers every earlier write (shared/redis_connection.py)
 REPLICA_ACK_MARKER = PREFIX + "replica-ack"
+# The backlog (shared/routing/backlog.py): routings waiting for a CXone call slot, in Redis rather
+# than in a worker's memory. Sorted set: routing id -> when its webhook was accepted (drain order).
+BACKLOG = PREFIX + "backlog"
+# hash: routing id -> "<taken ms> <score>" for a routing popped from the backlog and not yet published
+BACKLOG_DISPATCHING = PREFIX + "backlog:dispatching"
 
 
 def routing(routing_id: str) -> str:
@@ -41,6 +46,13 @@ def routing_put_started(routing_id: str) -> str:
 def routing_deliveries(routing_id: str, attempt: int) -> str:
     """Counts how often the same attempt was (re)delivered: the poison-message guard."""
     return f"{PREFIX}routing:{routing_id}:deliveries:{attempt}"
+
+
+def backlog_slot(routing_id: str) -> str:
+    """Set by the backlog's dispatcher (the Redis time, ms) when it reserves a call slot for the
+    routing it dispatches; taken by the routing's task. The Lua script builds it from
+    ``backlog_slot("")`` + the id, so keep the id last."""
+    return f"{PREFIX}routing-slot:{routing_id}"
 
 
 def task_revoked(task_id: str) -> str:
@@ -86,8 +98,6 @@ CXONE_PAUSE_UNTIL = PREFIX + "cxone:pause-until"
 # step counts rejections in a row, so the pause grows (15 s, 30 s, 60 s ...). Both go on success.
 CXONE_TOKEN_PAUSE = PREFIX + "cxone:token:paused"
 CXONE_TOKEN_PAUSE_STEP = PREFIX + "cxone:token:pause-step"
-# sorted set: routing id -> when the limiter last refused it (the backlog, to spread retries)
-LIMITER_WAITING = PREFIX + "cxone:rate-limit:waiting"
 # Every skill's live state (JSON, with when it was fetched), shared by the workers for overflow
 # decisions; and the refresh turn: set (NX, for one TTL) by the one worker that asks CXone.
 CXONE_SKILL_ACTIVITY = PREFIX + "cxone:skill-activity"

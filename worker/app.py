@@ -13,7 +13,8 @@ celery = make_celery(settings, control=revocations.RecordingControl)
 celery.set_default()
 
 import worker.tasks  # noqa: E402,F401  (registers the task on the app)
-from worker import orphan_sweeper  # noqa: E402
+from worker import dispatcher, orphan_sweeper  # noqa: E402
 
 revocations.connect()  # a revoked routing task fails its routing (Flower's "Revoke")
 orphan_sweeper.start_with_worker()
+dispatcher.start_with_worker()  # drains the backlog of routings waiting for a CXone call slot

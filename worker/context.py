@@ -18,6 +18,7 @@ from shared.cxone.queue_directory import QueueDirectory
 from shared.cxone.skill_activity import SkillActivityCache
 from shared.redis_connection import ReplicaAck
 from shared.redis_connection import redis_client as redis_client_for
+from shared.routing.backlog import Backlog
 from shared.routing.latest import LatestRoutings
 from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings, load_settings
@@ -45,6 +46,11 @@ class WorkerContext:
         """``WAIT`` for REDIS_MIN_REPLICAS_ACK replicas (a no-op at 0): a CXone call's marker must
         be on the replicas before the call, so a failover never makes a routing forget its call."""
         return ReplicaAck.from_settings(self.redis, self.settings)
+
+    @cached_property
+    def backlog(self) -> Backlog:
+        """The routings waiting in Redis for a CXone call slot."""
+        return Backlog(self.redis, self.settings.routing_status_ttl_seconds)
 
     @cached_property
     def activity(self) -> SkillActivityCache:

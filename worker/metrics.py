@@ -40,7 +40,9 @@ disable_created_metrics()
 #: The ``reason`` of the outcome that needs none (routed).
 NO_REASON = "none"
 #: ``superseded``: a newer routing for the same contact replaced it before it ran (no call made).
-ROUTING_OUTCOMES = ("routed", "retried", "failed", "superseded")
+#: ``parked``: refused a CXone call slot, it now waits in the backlog in Redis (reason: the cause,
+#: as for ``retried``); a dispatcher hands it back to a worker when a slot is free.
+ROUTING_OUTCOMES = ("routed", "retried", "failed", "superseded", "parked")
 #: ``retried``: why the routing runs again later.
 ROUTING_RETRY_CAUSES = (
     "throttled",
@@ -61,7 +63,8 @@ PlatformCollector(registry=WORKER_REGISTRY)
 ROUTINGS = Counter(
     "router_routings",
     "Routing attempts by outcome: routed, retried (reason: the cause), failed (reason: the "
-    "kind of failure) or superseded (a newer routing for the contact replaced it).",
+    "kind of failure), superseded (a newer routing for the contact replaced it) or parked "
+    "(waits in the backlog for a CXone call slot; reason: the cause).",
     ["outcome", "reason"],
     registry=WORKER_REGISTRY,
 )
@@ -90,7 +93,7 @@ for _collector in cxone_metrics.COLLECTORS:
 
 
 def count_routing(outcome: str, reason: str = NO_REASON) -> None:
-    """Count one routing outcome (``routed``, ``retried``, ``failed`` or ``superseded``)."""
+    """Count one routing outcome (``routed``, ``retried``, ``failed``, ``superseded`` or ``parked``)."""
     ROUTINGS.labels(outcome=outcome, reason=reason).inc()
 
 
@@ -106,32 +109,43 @@ class RoutingStateCollector(Collector):
         yield from self._families()
 
     def collect(self) -> Iterator[Metric]:
-        depth, open_count, oldest_age = self._families()[:3]
+        depth, open_count, oldest_age, waiting = self._families()[:4]
         try:
             pipe = self.redis.pipeline(transaction=False)
             pipe.llen(ROUTING_QUEUE)
             pipe.zcard(redis_keys.OPEN_ROUTINGS)
             pipe.zrange(redis_keys.OPEN_ROUTINGS, 0, 0, withscores=True)
-            queued, opened, oldest = pipe.execute()
+            pipe.zcard(redis_keys.BACKLOG)
+            pipe.hlen(redis_keys.BACKLOG_DISPATCHING)
+            queued, opened, oldest, parked, dispatching = pipe.execute()
         except redis.RedisError as exc:
             log.warning("metrics: Redis unreachable at scrape time: %s", exc.__class__.__name__)
             yield self._redis_up(0)
             return
-        depth.add_metric([], float(queued))
+        # The backlog is part of what waits to be routed: the depth counts it too (a marketing send
+        # above the limit shows here, not as a short Celery list).
+        depth.add_metric([], float(queued) + float(parked) + float(dispatching))
         open_count.add_metric([], float(opened))
         oldest_age.add_metric([], max(0.0, self.clock() - float(oldest[0][1])) if oldest else 0.0)
-        yield from (depth, open_count, oldest_age, self._redis_up(1))
+        waiting.add_metric([], float(parked) + float(dispatching))
+        yield from (depth, open_count, oldest_age, waiting, self._redis_up(1))
 
     @staticmethod
     def _families() -> list[GaugeMetricFamily]:
         return [
             GaugeMetricFamily(
-                "router_routing_queue_depth", f"Task messages waiting in the Celery '{ROUTING_QUEUE}' list."
+                "router_routing_queue_depth",
+                f"Routings waiting to be carried out: task messages in the Celery '{ROUTING_QUEUE}' "
+                "list plus routings waiting in the backlog for a CXone call slot.",
             ),
             GaugeMetricFamily("router_open_routings", "Routings accepted and neither routed nor failed yet."),
             GaugeMetricFamily(
                 "router_oldest_open_routing_age_seconds",
                 "Age of the oldest routing that is neither routed nor failed (0 when none is open).",
+            ),
+            GaugeMetricFamily(
+                "router_routings_waiting_for_slot",
+                "Routings waiting in the backlog (in Redis) for a CXone call slot.",
             ),
             RoutingStateCollector._redis_up(None),
         ]

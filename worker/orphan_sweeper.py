@@ -11,6 +11,9 @@ A routing is an orphan when all of these hold:
   and has not changed for longer than any legitimate wait (visibility timeout + the longest
   countdown + a margin);
 - no worker holds its contact's lease for it;
+- it is not waiting in the backlog for a call slot (:mod:`shared.routing.backlog`), where it is
+  kept with everything its message held (a record ``waiting`` outside the backlog lost its
+  dispatch: publishing it again is exactly what it needs);
 - its message is neither among the unacked messages (those come back by themselves) nor waiting
   in the routing queue (a worker will take it: it may be a task an operator revoked while no
   worker ran, which a copy under a new task id would carry out after all);
@@ -32,7 +35,7 @@ from collections.abc import Callable
 import redis
 
 from shared import redis_keys
-from shared.routing.records import RETRYING
+from shared.routing.records import RETRYING, TERMINAL
 from shared.task_queue import ROUTING_QUEUE
 from worker.context import WorkerContext
 from worker.routing import ContactLease
@@ -71,10 +74,18 @@ class OrphanSweeper:
         if client.llen(ROUTING_QUEUE) >= BACKLOG_LIMIT:
             return []
         now = time.time()
-        candidates = [
+        stale = [
             record
             for record in self.ctx.store.open_older_than(self.stale_after)
             if _last_activity(record) < now - self.stale_after
+        ]
+        # Routings waiting in the backlog (or being handed over from it) are not lost: they wait
+        # for their turn, however long ago they were parked (one round trip for all of them).
+        waiting = self.ctx.backlog.contains([record.routing_id for record in stale])
+        candidates = [
+            record
+            for record in stale
+            if record.routing_id not in waiting
             and ContactLease.holder_of(client, str(record.job.get("contact_id"))) != record.routing_id
         ]
         if not candidates:
@@ -82,7 +93,7 @@ class OrphanSweeper:
         pending = unacked_routing_ids(client) | queued_routing_ids(client)
         republished = []
         for record in candidates:
-            if record.routing_id in pending:
+            if record.routing_id in pending or self._moved_on(record):
                 continue
             self.ctx.store.touch(record.routing_id)  # so the next sweep does not resend it again
             self.republish(record.job)
@@ -96,6 +107,12 @@ class OrphanSweeper:
                 },
             )
         return republished
+
+    def _moved_on(self, record) -> bool:
+        """Whether the routing changed since the sweep listed it (ended, or was handed on): then
+        its message was merely between two places when the sweep looked."""
+        now = self.ctx.store.get(record.routing_id)
+        return now is None or now.state in TERMINAL or now.updated_at != record.updated_at
 
     def start(self) -> threading.Thread:
         """Sweep every ``interval`` seconds in a daemon thread until :meth:`stop`."""

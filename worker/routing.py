@@ -21,8 +21,13 @@ Guarantees kept here:
   the contact back first and settles without a second PUT when it shows the first one took effect
   (or that an agent has the contact, or that it is over; :mod:`shared.routing.read_back`);
 - a message redelivered again and again (a poison message that kills its worker) is dead-lettered;
-- transient failures retry with backoff until ``ROUTING_RETRY_WINDOW_SECONDS`` after the webhook,
-  then the routing is ``failed`` and dead-lettered with the payload and the reason.
+- a routing refused a CXone call slot (our limiter, or CXone's pause after a 429 with Retry-After)
+  is parked in the backlog in Redis (state ``waiting``; :mod:`shared.routing.backlog`), not kept
+  in a Celery countdown in the worker's memory; a dispatcher (``worker.dispatcher``) hands it back
+  to a worker, oldest accepted first, when a slot is free;
+- transient failures retry with backoff until ``ROUTING_RETRY_WINDOW_SECONDS`` after the webhook
+  (or after the routing last left the backlog: waiting for a slot is no failure), then the
+  routing is ``failed`` and dead-lettered with the payload and the reason.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from shared.cxone.errors import (
     Transient,
 )
 from shared.cxone.single_flight import delete_if_equal
+from shared.routing.backlog import Parked, carrying
 from shared.routing.contact_id import is_contact_id, shown
 from shared.routing.job import RoutingJob
 from shared.routing.read_back import CONFIRMED_BY, ROUTED, ReadBack, judge
@@ -83,10 +89,17 @@ class Failed:
 
 
 def process(
-    job: RoutingJob, ctx: WorkerContext, *, attempt: int = 0, redelivered: bool = False
-) -> RetryLater | Failed | None:
+    job: RoutingJob,
+    ctx: WorkerContext,
+    *,
+    attempt: int = 0,
+    redelivered: bool = False,
+    task_id: str | None = None,
+) -> RetryLater | Failed | Parked | None:
     """Carry out ``job`` once; return :class:`RetryLater` when it should be tried again later,
-    :class:`Failed` when this run failed it, None when it is done (or was already)."""
+    :class:`Failed` when this run failed it, :class:`~shared.routing.backlog.Parked` when it now
+    waits in the backlog for a call slot (its message, ``task_id``, may be acked), None when it is
+    done (or was already)."""
     fields = {"routing_id": job.routing_id, "contact_id": job.contact_id, "intent": job.intent}
     if redelivered and (poisoned := _dead_letter_if_poison(job, ctx, attempt, fields)) is not None:
         return poisoned
@@ -103,7 +116,7 @@ def process(
         if begun.newer is not None:
             _supersede(job, ctx, begun.newer, fields)
             return None
-        return _process_leased(job, ctx, fields, begun.record, lease)
+        return _process_leased(job, ctx, fields, begun.record, lease, task_id)
 
 
 @dataclass(frozen=True)
@@ -275,17 +288,29 @@ def _routing_of(value: bytes | str | None) -> str | None:
 
 
 def _process_leased(
-    job: RoutingJob, ctx: WorkerContext, fields: dict, record: RoutingRecord | None, lease: ContactLease
-) -> RetryLater | Failed | None:
+    job: RoutingJob,
+    ctx: WorkerContext,
+    fields: dict,
+    record: RoutingRecord | None,
+    lease: ContactLease,
+    task_id: str | None,
+) -> RetryLater | Failed | Parked | None:
     # The state was read as the lease was taken (begin), and is settled before letting go, so a
     # second copy can never see a half-finished routing.
+    # Dispatched from the backlog: the first call spends the slot reserved for it.
+    ticket = ctx.backlog.take_pass(job.routing_id)
     try:
-        skill_id, read_back = _carry_out(job, ctx)
+        with carrying(ticket):
+            skill_id, read_back = _carry_out(job, ctx)
     except Permanent as exc:
         cause = "outcome_unknown" if isinstance(exc, OutcomeUnknown) else "permanent"
         return _fail(job, ctx, exc.reason, cause, fields, shown=exc.summary)
     except Transient as exc:
-        return _plan_retry(job, ctx, exc, record.attempts if record else 0, fields)
+        if parks(exc):
+            return _park(job, ctx, exc, fields, task_id)
+        if ticket is not None and record is not None:
+            record = ctx.store.get(job.routing_id) or record  # with the time it left the backlog
+        return _plan_retry(job, ctx, exc, record, fields)
     if read_back is not None:
         return _settle_by_read_back(job, ctx, skill_id, read_back, fields)
     # The lease goes in the same transaction as the state (one round trip less).
@@ -515,22 +540,20 @@ def _read_back(job: RoutingJob, skill_id: int, ctx: WorkerContext) -> ReadBack:
         ) from exc
 
 
-def countdown_for(error: Transient, failures: int, ctx: WorkerContext, backlog: int = 0) -> float:
+def countdown_for(error: Transient, failures: int, ctx: WorkerContext) -> float:
     """Seconds until the next attempt: limiter wait (CXone's pause included), Retry-After, the
     end of the credentials pause, or exponential backoff.
 
-    ``backlog`` is how many routings are waiting for a call slot (only read for
-    :class:`RateLimited`): their retries are spread over the time the backlog needs to drain.
+    (A routing refused a call slot is parked in the backlog rather than retried, see
+    :func:`parks`; the limiter's wait is still honoured here for any other caller.)
+
     Jitter is always positive on top of a known wait (never earlier than CXone asked), and
     "equal jitter" (half fixed, half random) for backoff, so retries spread without ever
     collapsing to zero. Capped below the broker's visibility timeout.
     """
     cap = ctx.settings.routing_max_countdown_seconds
     if isinstance(error, RateLimited):
-        # Spread the waiting routings over the time the backlog needs to drain, so each freed
-        # slot meets about one of them instead of the whole backlog waking at once.
-        drain = backlog * 60.0 / ctx.settings.cxone_rate_limit_per_minute
-        delay = error.wait + ctx.rng.uniform(0.01, max(0.5, drain))
+        delay = error.wait + ctx.rng.uniform(0.01, 0.5)
     elif isinstance(error, Throttled | CredentialsRejected) and error.retry_after is not None:
         # Never before CXone's Retry-After, nor before the shared credentials pause ends (then
         # the first routing back makes the one token request; the others wait on its lock).
@@ -542,25 +565,37 @@ def countdown_for(error: Transient, failures: int, ctx: WorkerContext, backlog: 
     return min(cap, delay)
 
 
-def _count_waiting(job: RoutingJob, ctx: WorkerContext) -> int:
-    """Note ``job`` as waiting for a call slot; return how many routings are waiting now."""
-    now = time.time()
-    forget_before = now - 2 * ctx.settings.routing_max_countdown_seconds - 5
-    pipe = ctx.redis.pipeline(transaction=False)
-    pipe.zadd(redis_keys.LIMITER_WAITING, {job.routing_id: now})
-    pipe.zremrangebyscore(redis_keys.LIMITER_WAITING, "-inf", forget_before)
-    pipe.zcard(redis_keys.LIMITER_WAITING)
-    return int(pipe.execute()[-1])
+def parks(error: Transient) -> bool:
+    """Whether ``error`` means "wait for a call slot" (our limiter, CXone's pause after a 429 with
+    Retry-After): such a routing waits in the backlog, not in a Celery countdown."""
+    if isinstance(error, RateLimited):
+        return True
+    # A Retry-After of 0 sets no pause (see CXoneClient): that 429 backs off like one without.
+    return isinstance(error, Throttled) and bool(error.retry_after)
+
+
+def _park(
+    job: RoutingJob, ctx: WorkerContext, error: Transient, fields: dict, task_id: str | None
+) -> Parked | None:
+    """Put the routing in the backlog (see :mod:`shared.routing.backlog`); its task then ends."""
+    parked = ctx.backlog.park(job, error.summary, task_id)
+    count_routing("parked", retry_cause(error))
+    if parked is not None:
+        log.debug("waiting in the backlog at position %d: %s", parked.position, error.reason, extra=fields)
+    return parked
 
 
 def _plan_retry(
-    job: RoutingJob, ctx: WorkerContext, error: Transient, past_failures: int, fields: dict
+    job: RoutingJob, ctx: WorkerContext, error: Transient, record: RoutingRecord | None, fields: dict
 ) -> RetryLater | Failed:
     is_failure = not isinstance(error, RateLimited)  # waiting for our own budget is no failure
+    past_failures = record.attempts if record else 0
     failures = past_failures + (1 if is_failure else 0)
-    backlog = 0 if is_failure else _count_waiting(job, ctx)
-    countdown = countdown_for(error, failures, ctx, backlog)
-    deadline = (job.received_at or time.time()) + ctx.settings.routing_retry_window_seconds
+    countdown = countdown_for(error, failures, ctx)
+    # Time spent waiting in the backlog for a slot is not spent failing: the window counts from
+    # when the routing last left it.
+    window_from = max(job.received_at or time.time(), (record.left_backlog_at or 0) if record else 0)
+    deadline = window_from + ctx.settings.routing_retry_window_seconds
     if time.time() + countdown > deadline:
         gave_up = (
             f"gave up after the {ctx.settings.routing_retry_window_seconds}s retry "

@@ -5,13 +5,18 @@ Flower shows a task's exception as Celery's workers report it in their ``task-re
 pool; of the exception it carries under prefork). A plain ``self.retry(countdown=…)`` therefore
 reads ``Retry(Retry(...), None, 13.14…)``. The exceptions here have their text as their ``repr``,
 so Flower's task list and task page read ``retry in 13 s: CXone answered 503 (outage) on skills``
-or ``failed: CXone answered 404 (not found) on routing_queue; dead-lettered``.
+or ``failed: CXone answered 404 (not found) on routing_queue; dead-lettered``. A routing refused a
+call slot is not retried but parked in the backlog (:mod:`shared.routing.backlog`): its task ends
+SUCCESS with the result ``waiting for a CXone call slot since 21:40:05 UTC, position 17 in the
+backlog`` (:func:`waiting_text`), and the same task id runs again when a dispatcher hands it back.
 
 The text is built by :func:`task_state_text` from reasons that never quote CXone's answers (see
 ``CXoneError.summary``): anyone with a Flower login sees it.
 """
 
 from __future__ import annotations
+
+import time
 
 from celery.exceptions import Retry
 
@@ -28,6 +33,14 @@ def task_state_text(reason: str, *, retry_in: float | None = None) -> str:
     else:
         text = f"retry in {_seconds(retry_in)}: {reason}"
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def waiting_text(since: float, position: int) -> str:
+    """What the task of a routing parked in the backlog ends with (its result, which Flower shows
+    beside SUCCESS): ``waiting for a CXone call slot since 21:40:05 UTC, position 17``. The
+    routing is not done: a dispatcher publishes its task again when its turn comes."""
+    clock = time.strftime("%H:%M:%S", time.gmtime(since))
+    return f"waiting for a CXone call slot since {clock} UTC, position {position} in the backlog"
 
 
 def _seconds(value: float) -> str:

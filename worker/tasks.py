@@ -7,6 +7,10 @@ restart; see "Message Sending Retry" in https://docs.celeryq.dev/en/stable/userg
 and a publish that still failed rejects the message *with* requeue (or, if even that cannot reach
 Redis, leaves it unacked for the visibility timeout to bring back).
 
+A routing refused a CXone call slot is parked in the backlog in Redis (:mod:`shared.routing.backlog`)
+and its task ends with a result saying so; ``worker.dispatcher`` publishes it again (same task id)
+when a slot is free. Only other transient failures stay Celery retries with short countdowns.
+
 What Flower shows: a retry is raised as a :class:`~worker.task_state.RoutingRetry` that reads
 ``retry in 13 s: CXone answered 503 (outage) on skills``; a routing that failed (already recorded
 and dead-lettered) ends the task FAILURE with a :class:`~worker.task_state.RoutingFailed` that
@@ -24,13 +28,14 @@ from celery import shared_task
 from celery.exceptions import Reject
 from marshmallow import ValidationError
 
+from shared.routing.backlog import Parked
 from shared.routing.job import RoutingJob
 from shared.task_queue import ROUTE_CONTACT_TASK
 from worker.context import worker_context
 from worker.metrics import count_routing
 from worker.revocations import end_revoked, revoked_by_operator
 from worker.routing import Failed, RetryLater, process
-from worker.task_state import RoutingFailed, readable_retry, task_state_text
+from worker.task_state import RoutingFailed, readable_retry, task_state_text, waiting_text
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +55,9 @@ RETRY_PUBLISH_POLICY = {"max_retries": 5, "interval_start": 1, "interval_step": 
     max_retries=None,
     throws=(RoutingFailed,),
 )
-def route_contact(self, message: dict) -> None:
-    """Move one CXone contact to its queue (see :mod:`worker.routing` for the guarantees)."""
+def route_contact(self, message: dict) -> str | None:
+    """Move one CXone contact to its queue (see :mod:`worker.routing` for the guarantees); when it
+    now waits in the backlog for a call slot, say so (the task's result, shown by Flower)."""
     try:
         job = RoutingJob.from_message(message)
     except ValidationError as exc:
@@ -61,13 +67,17 @@ def route_contact(self, message: dict) -> None:
         raise
     ctx = worker_context()
     delivery = self.request.delivery_info or {}
-    outcome: RetryLater | Failed | None
+    outcome: RetryLater | Failed | Parked | None
     try:
         if revoked_by_operator(ctx, self.request.id):  # revoked while no worker heard it
             outcome = end_revoked(job, ctx)
         else:
             outcome = process(
-                job, ctx, attempt=self.request.retries, redelivered=bool(delivery.get("redelivered"))
+                job,
+                ctx,
+                attempt=self.request.retries,
+                redelivered=bool(delivery.get("redelivered")),
+                task_id=self.request.id,
             )
     except redis.RedisError as exc:
         # Said at once: while Redis is away the retry below may take ~15 s to publish, and an
@@ -86,6 +96,11 @@ def route_contact(self, message: dict) -> None:
         _publish_retry(self, outcome)
     elif isinstance(outcome, Failed):
         raise RoutingFailed(task_state_text(outcome.reason))
+    elif isinstance(outcome, Parked):
+        # Parked in Redis with everything the message held: the message is acked, nothing waits
+        # in this worker's memory. The result is what Flower shows for the task.
+        return waiting_text(outcome.since, outcome.position)
+    return None
 
 
 def _publish_retry(task, outcome: RetryLater) -> None:

@@ -51,6 +51,7 @@ from shared.cxone.errors import (
 from shared.cxone.rate_limiter import CallLimiter
 from shared.cxone.single_flight import SingleFlightTimeout, delete_if_equal, get_or_compute
 from shared.cxone.token_pause import TokenPause
+from shared.routing.backlog import current_pass
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class CXoneClient:
             redis_keys.CXONE_RATE_LIMIT,
             settings.cxone_rate_limit_per_minute,
             pause_key=redis_keys.CXONE_PAUSE_UNTIL,
+            backlog_key=redis_keys.BACKLOG,
         )
         self.token_pause = TokenPause(redis_client)
         self.trusted = settings.trusted_cxone_hosts()
@@ -372,10 +374,22 @@ class CXoneClient:
             token = self.token()
             # Refused while the window is full, or while CXone's pause (a 429's Retry-After, set
             # by any worker) lasts: then nothing is sent by anyone, whatever the task's countdown.
-            slot = self.limiter.acquire()
-            if slot.wait > 0:
-                metrics.LIMITER_WAIT.observe(slot.wait)
-                raise PausedByCXone(slot.wait) if slot.paused else RateLimited(slot.wait)
+            # A routing dispatched from the backlog spends the slot its dispatcher reserved (once,
+            # while fresh) and passes the backlog's gate; any other waits behind the backlog.
+            ticket = current_pass()
+            if ticket is not None and ticket.reserved:
+                ticket.reserved = False
+                # The slot was granted before the task started: a pause CXone asked for since
+                # (another worker's 429) still holds for it.
+                if (left := self.limiter.pause_left()) > 0:
+                    raise PausedByCXone(left)
+            else:
+                slot = self.limiter.acquire(gated=ticket is None)
+                if slot.wait > 0:
+                    metrics.LIMITER_WAIT.observe(slot.wait)
+                    if slot.paused:
+                        raise PausedByCXone(slot.wait)
+                    raise RateLimited(slot.wait, behind_backlog=slot.behind_backlog)
             response = self._send(
                 method,
                 token.api_base + path,

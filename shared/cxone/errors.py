@@ -104,9 +104,17 @@ class Throttled(Transient):
 class RateLimited(Transient):
     """Our own shared limiter refused the call before it was sent; ``wait`` seconds until a slot."""
 
-    def __init__(self, wait: float, reason: str | None = None):
-        super().__init__(reason or f"rate limiter: next CXone call slot in {wait:.2f}s", not_delivered=True)
+    def __init__(self, wait: float, reason: str | None = None, *, behind_backlog: bool = False):
+        if reason is None:
+            reason = (
+                "rate limiter: routings accepted earlier wait for a CXone call slot"
+                if behind_backlog
+                else f"rate limiter: next CXone call slot in {wait:.2f}s"
+            )
+        super().__init__(reason, not_delivered=True)
         self.wait = wait
+        #: Refused because routings accepted earlier wait in the backlog (they go first).
+        self.behind_backlog = behind_backlog
 
     @property
     def summary(self) -> str:

@@ -30,47 +30,77 @@ from dataclasses import dataclass
 
 import redis
 
-# KEYS[1] = log (list of grant times, newest first), KEYS[2] = the primary's replication id and the
-# end of a cautious start, KEYS[3] = pause-until (ms, Redis clock; optional)
-# ARGV = limit, window_ms. Returns {wait_ms, paused}: {0, 0} is a grant.
-_SLIDING_WINDOW = """
-local limit = tonumber(ARGV[1])
-local window_ms = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if #KEYS > 2 then
-    local pause_until = tonumber(redis.call('GET', KEYS[3]) or '0')
-    if pause_until > now_ms then
-        return {pause_until - now_ms, 1}
+#: Lua, shared by every script that grants from the limiter's log (this one and the backlog's
+#: dispatch): after a failover the last grants may be lost, so on a server promoted from a replica of
+#: the primary that held the log, grant nothing for one window (module doc). Expects the locals
+#: ``now_ms``, ``window_ms`` and ``primary_key`` (the log's ``<key>:primary`` hash); sets
+#: ``cautious_wait`` (ms, 0 when no caution applies). INFO is refused where it is not Redis
+#: (fakeredis): no replication there, nothing to guard.
+CAUTIOUS_START_LUA = """
+local cautious_wait = 0
+do
+    local ok, info = pcall(redis.call, 'INFO', 'replication')
+    if ok and type(info) == 'string' then
+        local replid = string.match(info, 'master_replid:(%x+)')
+        local replid2 = string.match(info, 'master_replid2:(%x+)')
+        local known = redis.call('HMGET', primary_key, 'replid', 'cautious_until')
+        local cautious_until = tonumber(known[2] or '0')
+        if replid and known[1] ~= replid then
+            if known[1] and known[1] == replid2 then
+                cautious_until = now_ms + window_ms
+            end
+            redis.call('HSET', primary_key, 'replid', replid, 'cautious_until', cautious_until)
+        end
+        if cautious_until > now_ms then
+            cautious_wait = cautious_until - now_ms
+        end
     end
 end
--- A failover may have lost the last grants: start cautiously on a promoted replica (module doc).
--- INFO is refused where it is not Redis (fakeredis): no replication there, nothing to guard.
-local ok, info = pcall(redis.call, 'INFO', 'replication')
-if ok and type(info) == 'string' then
-    local replid = string.match(info, 'master_replid:(%x+)')
-    local replid2 = string.match(info, 'master_replid2:(%x+)')
-    local known = redis.call('HMGET', KEYS[2], 'replid', 'cautious_until')
-    local cautious_until = tonumber(known[2] or '0')
-    if replid and known[1] ~= replid then
-        if known[1] and known[1] == replid2 then
-            cautious_until = now_ms + window_ms
-        end
-        redis.call('HSET', KEYS[2], 'replid', replid, 'cautious_until', cautious_until)
+"""
+
+
+def limiter_primary_key(log_key: str) -> str:
+    """Where the limiter's log keeps the replication id of its primary (CAUTIOUS_START_LUA)."""
+    return log_key + ":primary"
+
+
+# KEYS[1] = log (list of grant times, newest first), KEYS[2] = the primary's replication id and the
+# end of a cautious start, KEYS[3] = pause-until (ms, Redis clock; optional), last KEYS = the backlog
+# (when ARGV[3] is '1'). ARGV = limit, window_ms, gated.
+# Returns {wait_ms, paused, behind_backlog}: {0, 0, 0} is a grant.
+_SLIDING_WINDOW = (
+    """
+local limit = tonumber(ARGV[1])
+local window_ms = tonumber(ARGV[2])
+local gated = ARGV[3] == '1'
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if #KEYS - (gated and 1 or 0) > 2 then
+    local pause_until = tonumber(redis.call('GET', KEYS[3]) or '0')
+    if pause_until > now_ms then
+        return {pause_until - now_ms, 1, 0}
     end
-    if cautious_until > now_ms then
-        return {cautious_until - now_ms, 0}
-    end
+end
+local primary_key = KEYS[2]
+"""
+    + CAUTIOUS_START_LUA
+    + """
+if cautious_wait > 0 then
+    return {cautious_wait, 0, 0}
 end
 local oldest = redis.call('LINDEX', KEYS[1], limit - 1)
 if oldest and now_ms - tonumber(oldest) < window_ms then
-    return {tonumber(oldest) + window_ms - now_ms, 0}
+    return {tonumber(oldest) + window_ms - now_ms, 0, 0}
+end
+if gated and redis.call('ZCARD', KEYS[#KEYS]) > 0 then
+    return {1, 0, 1}
 end
 redis.call('LPUSH', KEYS[1], now_ms)
 redis.call('LTRIM', KEYS[1], 0, limit - 1)
 redis.call('PEXPIRE', KEYS[1], window_ms)
-return {0, 0}
+return {0, 0, 0}
 """
+)
 
 # KEYS[1] = pause-until (ms); ARGV[1] = pause length in ms. Keeps the later of the current and the
 # new end (two workers' 429s never shorten each other's pause); returns the ms left.
@@ -87,6 +117,16 @@ return math.max(0, current - now_ms)
 """
 
 
+#: CXone counts its limit per minute; the guard covers the delay between a grant and the call.
+WINDOW_SECONDS = 60.0
+GUARD_SECONDS = 1.0
+
+
+def window_ms(window_seconds: float = WINDOW_SECONDS, guard_seconds: float = GUARD_SECONDS) -> int:
+    """The sliding window, guard included, in ms (what the Lua scripts count grants in)."""
+    return int((window_seconds + guard_seconds) * 1000)
+
+
 @dataclass(frozen=True)
 class SlotAnswer:
     """What the limiter said: ``wait`` 0.0 is a granted slot, else the seconds to wait; ``paused``
@@ -94,6 +134,8 @@ class SlotAnswer:
 
     wait: float
     paused: bool = False
+    #: Refused only because routings wait in the backlog (they go first: arrival order).
+    behind_backlog: bool = False
 
 
 class CallLimiter:
@@ -105,27 +147,37 @@ class CallLimiter:
         client: redis.Redis,
         key: str,
         limit: int,
-        window_seconds: float = 60.0,
-        guard_seconds: float = 1.0,
+        window_seconds: float = WINDOW_SECONDS,
+        guard_seconds: float = GUARD_SECONDS,
         pause_key: str | None = None,
+        backlog_key: str | None = None,
     ):
         self.redis = client
         self._script = client.register_script(_SLIDING_WINDOW)
         self._pause_script = client.register_script(_PAUSE)
         self.key = key
         self.pause_key = pause_key
+        #: While this sorted set (the backlog of waiting routings) is not empty, a slot goes only
+        #: to a caller that comes from it (``acquire(gated=False)``).
+        self.backlog_key = backlog_key
         self.limit = limit
         # The guard widens the window a little: a call granted at t reaches CXone a few ms later,
         # and uneven network delay must not squeeze limit+1 arrivals into CXone's own 60 s.
-        self.window_ms = int((window_seconds + guard_seconds) * 1000)
+        self.window_ms = window_ms(window_seconds, guard_seconds)
 
-    def acquire(self) -> SlotAnswer:
-        """Take one call slot, unless the window is full or CXone's pause lies ahead."""
-        keys = [self.key, self.key + ":primary"]
+    def acquire(self, *, gated: bool = True) -> SlotAnswer:
+        """Take one call slot, unless the window is full or CXone's pause lies ahead, or (when
+        ``gated`` and a backlog key is set) routings wait in the backlog."""
+        keys = [self.key, limiter_primary_key(self.key)]
         if self.pause_key is not None:
             keys.append(self.pause_key)
-        wait_ms, paused = self._script(keys=keys, args=[self.limit, self.window_ms])
-        return SlotAnswer(int(wait_ms) / 1000.0, bool(int(paused)))
+        gate = gated and self.backlog_key is not None
+        if gate:
+            keys.append(str(self.backlog_key))
+        wait_ms, paused, behind = self._script(
+            keys=keys, args=[self.limit, self.window_ms, "1" if gate else "0"]
+        )
+        return SlotAnswer(int(wait_ms) / 1000.0, bool(int(paused)), bool(int(behind)))
 
     def try_acquire(self) -> float:
         """Take one call slot: return 0.0 if granted, else the seconds to wait before asking again."""

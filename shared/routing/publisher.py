@@ -26,6 +26,10 @@ Order matters, and each step is what makes one guarantee hold:
    Without envelopes (the operator CLI, tests that record what is sent), the task is published
    with ``send`` first and the record written after it; if that write fails, the routing still
    happens: the worker creates the record itself.
+   While routings wait in the backlog for a CXone call slot (:mod:`shared.routing.backlog`), a
+   new routing joins them instead (in the same script, or in one round trip of its own without
+   envelopes: record ``waiting``, backlog, settle): a task would only be refused a slot and park
+   it there, and a dispatcher publishes its task when its turn comes.
 3. If the task could not be queued, the claim is released and the caller answers 503, so the
    sender's retry is not mistaken for a duplicate of nothing.
 4. **Confirm** (``confirm``, :class:`shared.redis_connection.ReplicaAck` when
@@ -48,6 +52,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -79,6 +84,8 @@ BROKER_ERRORS = (redis.RedisError, OperationalError, OSError)
 PENDING_TTL_SECONDS = 30
 #: How long a resend waits for its in-flight twin to be settled before answering "retry shortly".
 IN_FLIGHT_WAIT_SECONDS = 2.0
+#: What the record of a routing parked by the ingress says it waits for (as a parking worker says).
+WAITING_FOR_SLOT = "waiting for a CXone call slot (CXONE_RATE_LIMIT_PER_MINUTE), behind the backlog"
 #: DEDUPE_CONTACT_INTENT_SECONDS's default (shared/settings.py), for callers that do not pass it.
 DEFAULT_CONTACT_INTENT_SECONDS = 60
 
@@ -125,6 +132,7 @@ class RoutingPublisher:
         *,
         envelopes: TaskEnvelopes | None = None,
         confirm: Callable[[], object] | None = None,
+        join_backlog: bool = True,
     ):
         """``confirm``: called once the routing's writes are made (and for a resend); raises a
         Redis error when they are not safe yet (the replicas did not acknowledge them)."""
@@ -137,6 +145,8 @@ class RoutingPublisher:
         self.envelopes = envelopes
         self.dedupe_window_seconds = dedupe_window_seconds
         self.contact_intent_window_seconds = contact_intent_window_seconds
+        #: Park a new routing behind a non-empty backlog instead of publishing its task.
+        self.join_backlog = join_backlog
         self.latest = LatestRoutings(client, store.ttl_seconds)
 
     def publish(self, job: RoutingJob) -> Published:
@@ -154,8 +164,11 @@ class RoutingPublisher:
         if claim.outcome == PENDING:
             return self._take_over(job, rule, claim)
         job = replace(job, contact_seq=claim.seq)
-        if self.envelopes is not None:
+        if self.envelopes is not None:  # joins the backlog in the same script when routings wait
             self._queue_with_record(job, rule, self.envelopes)
+            self._confirm()
+            return Published(job.routing_id, duplicate=False)
+        if self.join_backlog and self._joined_backlog(job, rule):
             self._confirm()
             return Published(job.routing_id, duplicate=False)
         try:
@@ -183,6 +196,7 @@ class RoutingPublisher:
                 settle_keys=keys,
                 settle_ttl=self.dedupe_window_seconds,
                 task=envelopes.build(job.to_message()),
+                waiting_for=WAITING_FOR_SLOT,
             )
         except BROKER_ERRORS as exc:
             if release_on_failure:
@@ -290,6 +304,22 @@ class RoutingPublisher:
             self.send(job.to_message())
         except BROKER_ERRORS as exc:
             raise EnqueueFailed(f"cannot publish the task: {exc.__class__.__name__}") from exc
+
+    def _joined_backlog(self, job: RoutingJob, rule: str) -> bool:
+        """Park ``job`` behind the routings waiting for a call slot, if any wait (record, backlog
+        and settled claim in one step). False: none waits, publish as usual."""
+        keys = [input_key(job)] if rule == BY_INPUT_ID else []
+        try:
+            return self.store.create_waiting_if_backlog(
+                job,
+                str(uuid.uuid4()),
+                WAITING_FOR_SLOT,
+                settle_keys=keys,
+                settle_ttl=self.dedupe_window_seconds,
+            )
+        except BROKER_ERRORS as exc:
+            self._release_quietly(job, rule)
+            raise EnqueueFailed(f"cannot store the routing: {exc.__class__.__name__}") from exc
 
     def _record_and_settle(self, job: RoutingJob, rule: str) -> None:
         """After the publish: write the record, settle the claim and advance the contact's latest

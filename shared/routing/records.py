@@ -1,6 +1,7 @@
 """The routing record: what happened to one routing, kept in Redis for operators and the sender.
 
-States: ``queued`` (accepted, waiting for a worker) → ``retrying`` (a transient failure; attempt
+States: ``queued`` (accepted, waiting for a worker) → ``waiting`` (in the backlog for a CXone call
+slot, ``waitingSince``; see :mod:`shared.routing.backlog`) → ``retrying`` (a transient failure; attempt
 count, last error and next attempt time kept) → ``routed`` (skill id and time) or ``failed``
 (reason; also written to the dead-letter hash with the task message, so it can be replayed) or
 ``superseded`` (a newer routing for the same contact exists, ``supersededBy``; no call was made,
@@ -34,6 +35,8 @@ if TYPE_CHECKING:  # only the type: records need no Celery
     from shared.task_envelope import TaskEnvelope
 
 QUEUED, RETRYING, ROUTED, FAILED = "queued", "retrying", "routed", "failed"
+#: In the backlog, waiting for a CXone call slot (``waitingSince``): open, not stuck.
+WAITING = "waiting"
 #: A newer routing for the same contact replaced this one before it ran (``supersededBy``).
 SUPERSEDED = "superseded"
 #: States that end a routing: the worker never carries it out again, operators never see it stuck.
@@ -63,6 +66,14 @@ class RoutingRecord:
     #: was read (``read_back``: status, routing queue, assignee, conclusion).
     confirmed_by: str | None = None
     read_back: dict | None = None
+    #: In the backlog: since when, and for what (our words: the limiter, or CXone's pause).
+    waiting_since: float | None = None
+    waiting_for: str | None = None
+    #: The Celery task id of the routing's message (kept while it waits, so the message its
+    #: dispatcher publishes has the same id: Flower shows one task, a revoke still applies).
+    task_id: str | None = None
+    #: When a dispatcher last took it out of the backlog (its retry window counts from there).
+    left_backlog_at: float | None = None
     extra: dict = field(default_factory=dict)
 
     def to_public(self) -> dict:
@@ -88,6 +99,9 @@ class RoutingRecord:
         if self.state == RETRYING:
             body["lastError"] = self.last_error
             body["nextAttemptAt"] = _iso(self.next_attempt_at)
+        if self.state == WAITING:
+            body["waitingFor"] = self.waiting_for
+            body["waitingSince"] = _iso(self.waiting_since)
         if self.state == ROUTED:
             body["skillId"] = self.skill_id
             body["routedAt"] = _iso(self.routed_at)
@@ -111,6 +125,7 @@ class RoutingStatusStore:
         self._create_if_absent = client.register_script(_CREATE_IF_ABSENT)
         self._queue_and_create = client.register_script(_QUEUE_AND_CREATE)
         self._claim_replay = client.register_script(_CLAIM_REPLAY)
+        self._create_waiting = client.register_script(_CREATE_WAITING_IF_BACKLOG)
 
     def create(
         self,
@@ -119,6 +134,7 @@ class RoutingStatusStore:
         settle_ttl: int = 0,
         *,
         task: TaskEnvelope | None = None,
+        waiting_for: str = "",
     ) -> bool:
         """Write the ``queued`` record and index it as open, unless a record already exists.
 
@@ -128,8 +144,9 @@ class RoutingStatusStore:
         its contact's latest if it is the newest (:mod:`shared.routing.latest`), which also settles
         a pending claim on the contact. With ``task``, the task message is queued (and its
         ``task-sent`` event published) in the same script, so the routing's task, record and
-        duplicate keys are written together or not at all. Returns True if this call created the
-        record.
+        duplicate keys are written together or not at all; or, while routings wait in the backlog,
+        the routing joins them (record ``waiting``, ``waiting_for`` saying why) and its task is
+        published when its turn comes. Returns True if this call created the record.
         """
         now = time.time()
         received_at = job.received_at or now
@@ -152,8 +169,45 @@ class RoutingStatusStore:
             return bool(self._create_if_absent(keys=[*keys, *settle_keys], args=args))
         return bool(
             self._queue_and_create(
-                keys=[*keys, task.queue, *settle_keys],
-                args=[*args, task.payload, task.event_channel, task.event],
+                keys=[*keys, task.queue, redis_keys.BACKLOG, *settle_keys],
+                args=[*args, task.payload, task.event_channel, task.event, task.task_id, waiting_for[:500]],
+            )
+        )
+
+    def create_waiting_if_backlog(
+        self,
+        job: RoutingJob,
+        task_id: str,
+        reason: str,
+        settle_keys: Sequence[str] = (),
+        settle_ttl: int = 0,
+    ) -> bool:
+        """If routings wait in the backlog, put ``job`` behind them (record ``waiting``, in the
+        backlog by its accepted time, settled like :meth:`create`) in one step and return True:
+        no task message is needed until a dispatcher hands it to a worker. False (nothing written)
+        when the backlog is empty: the caller publishes the task as usual."""
+        now = time.time()
+        return bool(
+            self._create_waiting(
+                keys=[
+                    redis_keys.routing(job.routing_id),
+                    redis_keys.OPEN_ROUTINGS,
+                    redis_keys.contact_latest(job.contact_id),
+                    redis_keys.BACKLOG,
+                    *settle_keys,
+                ],
+                args=[
+                    json.dumps(job.to_message()),
+                    job.received_at or now,
+                    now,
+                    self.ttl_seconds,
+                    job.routing_id,
+                    settle_ttl,
+                    "" if job.contact_seq is None else job.contact_seq,
+                    job.intent,
+                    task_id,
+                    reason[:500],
+                ],
             )
         )
 
@@ -269,7 +323,8 @@ class RoutingStatusStore:
         pipe.hset(key, mapping={"state": state, **fields})
         pipe.expire(key, self.ttl_seconds)
         pipe.zrem(redis_keys.OPEN_ROUTINGS, routing_id)
-        pipe.zrem(redis_keys.LIMITER_WAITING, routing_id)
+        pipe.zrem(redis_keys.BACKLOG, routing_id)
+        pipe.hdel(redis_keys.BACKLOG_DISPATCHING, routing_id)
         if also is not None:
             also(pipe)
         announce_outcome(pipe, routing_id, state)
@@ -356,16 +411,58 @@ end
 )
 _CREATE_IF_ABSENT = CREATE_FUNCTION_LUA + "return create_if_absent(4)\n"
 
-# The same, after queueing the task: KEYS[4] = the task queue (LPUSH ARGV[9]); ARGV[10] = the
-# channel of its task-sent event ARGV[11] ('' when events are off); duplicate keys from KEYS[5].
+#: Lua: ``join_backlog(backlog, first, task_id, reason)`` puts the routing behind the routings that
+#: wait in the backlog for a CXone call slot (shared/routing/backlog.py), with the ARGV of
+#: create_if_absent: duplicate keys (from KEYS[first]) settled, the contact's latest advanced, the
+#: record written ``waiting`` unless one exists (returns 1 if written), and the routing in the open
+#: index and the backlog by its accepted time. No task message: a dispatcher publishes it in turn.
+JOIN_BACKLOG_FUNCTION_LUA = """
+local function join_backlog(backlog, first, task_id, reason)
+    for i = first, #KEYS do
+        redis.call('SET', KEYS[i], ARGV[5], 'EX', tonumber(ARGV[6]))
+    end
+    if ARGV[7] ~= '' then
+        advance(KEYS[3], ARGV[5], tonumber(ARGV[7]), ARGV[8], ARGV[2], tonumber(ARGV[4]))
+    end
+    if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+    redis.call('HSET', KEYS[1], 'state', 'waiting', 'job', ARGV[1], 'received_at', ARGV[2],
+               'updated_at', ARGV[3], 'attempts', 0, 'waiting_since', ARGV[3], 'task_id', task_id,
+               'waiting_for', reason)
+    redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+    redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
+    redis.call('ZADD', backlog, 'NX', ARGV[2], ARGV[5])
+    return 1
+end
+"""
+
+# After queueing the task: KEYS[4] = the task queue (LPUSH ARGV[9]), KEYS[5] = the backlog;
+# ARGV[10] = the channel of its task-sent event ARGV[11] ('' when events are off), ARGV[12] = the
+# task id, ARGV[13] = why it would wait; duplicate keys from KEYS[6]. While routings wait in the
+# backlog, the routing joins them instead of queueing its task (the task would only be refused a
+# slot and park there), so the ingress still makes one round trip either way.
 _QUEUE_AND_CREATE = (
     CREATE_FUNCTION_LUA
+    + JOIN_BACKLOG_FUNCTION_LUA
     + """
+if redis.call('ZCARD', KEYS[5]) > 0 then
+    return join_backlog(KEYS[5], 6, ARGV[12], ARGV[13])
+end
 redis.call('LPUSH', KEYS[4], ARGV[9])
 if ARGV[10] ~= '' then
     redis.call('PUBLISH', ARGV[10], ARGV[11])
 end
-return create_if_absent(5)
+return create_if_absent(6)
+"""
+)
+
+# KEYS = record, open index, contact latest, backlog; ARGV as _CREATE_IF_ABSENT, then task id and
+# reason. KEYS[5..] = duplicate keys to settle. Does nothing (0) while the backlog is empty.
+_CREATE_WAITING_IF_BACKLOG = (
+    ADVANCE_LUA
+    + JOIN_BACKLOG_FUNCTION_LUA
+    + """
+if redis.call('ZCARD', KEYS[4]) == 0 then return 0 end
+return join_backlog(KEYS[4], 5, ARGV[9], ARGV[10])
 """
 )
 
@@ -413,6 +510,10 @@ def record_from_hash(routing_id: str, raw: dict | list) -> RoutingRecord | None:
         overflow=json.loads(data["overflow"]) if data.get("overflow") else None,
         confirmed_by=data.get("confirmed_by") or None,
         read_back=json.loads(data["read_back"]) if data.get("read_back") else None,
+        waiting_since=_float(data.get("waiting_since")),
+        waiting_for=data.get("waiting_for") or None,
+        task_id=data.get("task_id") or None,
+        left_backlog_at=_float(data.get("left_backlog_at")),
     )
 
 

@@ -250,3 +250,27 @@ def _status(url: str, auth) -> int | None:
         return requests.get(url, auth=auth, timeout=3).status_code
     except requests.RequestException:
         return None
+
+
+def test_flower_shows_a_routing_waiting_for_a_call_slot_not_a_retry_storm(stack):
+    flower = Flower(stack)
+    # Two calls a minute: the first routing spends both (the skill lookup, then its PUT).
+    stack.start_worker(CXONE_RATE_LIMIT_PER_MINUTE="2")
+    first = stack.post_webhook(chat_body("7430001")).json()["routingId"]
+    wait_until(lambda: stack.routing(first)["state"] == "routed", 120, what="the first routed")
+
+    waiting = stack.post_webhook(chat_body("7430002")).json()["routingId"]
+
+    # Its task ended (acked: nothing held in the worker) saying why and since when, once.
+    wait_until(lambda: flower.shows(waiting, lambda t: t["state"] == "SUCCESS"), 120, what="parked")
+    _, task = flower.task_of(waiting)
+    assert "waiting for a CXone call slot since" in task["result"], task
+    assert "position 1 in the backlog" in task["result"], task
+    assert task["retries"] == 0
+    status = stack.routing(waiting)
+    assert status["state"] == "waiting" and status["waitingSince"], status
+    client = stack.redis()
+    try:
+        assert client.zscore("router:backlog", waiting) is not None
+    finally:
+        client.close()

@@ -64,11 +64,15 @@ def wait_routed(stack: Stack, count: int, timeout: float) -> dict:
 
 
 def idle(stack: Stack) -> bool:
-    """No routing message queued, unacked or being carried out."""
+    """No routing message queued, unacked or being carried out, and none waiting in the backlog."""
     client = stack.redis()
     try:
         return (
-            client.llen(ROUTING_QUEUE) == 0 and client.hlen(UNACKED) == 0 and not in_flight_routings(client)
+            client.llen(ROUTING_QUEUE) == 0
+            and client.hlen(UNACKED) == 0
+            and not in_flight_routings(client)
+            and client.zcard(redis_keys.BACKLOG) == 0
+            and client.hlen(redis_keys.BACKLOG_DISPATCHING) == 0
         )
     finally:
         client.close()
@@ -77,6 +81,37 @@ def idle(stack: Stack) -> bool:
 def in_flight_routings(client: redis.Redis) -> list[str]:
     """Contact leases of routings a worker is carrying out right now (left behind if it was killed)."""
     return list(client.scan_iter(match=redis_keys.PREFIX + "contact:*:lease", count=1000))
+
+
+class BacklogWatch:
+    """Samples the backlog (routings waiting in Redis for a call slot) while a scenario runs: the
+    proof that routings really waited there, not in a worker's memory."""
+
+    def __init__(self, stack: Stack, interval: float = 0.2):
+        self.client = stack.redis()
+        self.interval = interval
+        self.most = 0
+        self.ever_waiting: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> BacklogWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.client.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                waiting = self.client.zrange(redis_keys.BACKLOG, 0, -1)
+            except redis.RedisError:
+                continue  # the Redis-restart scenario: sample again when it is back
+            self.most = max(self.most, len(waiting))
+            self.ever_waiting.update(waiting)
 
 
 def record(
@@ -470,15 +505,48 @@ def test_the_shared_limiter_paces_all_workers_under_the_limit(stack):
     stack.start_worker("w1", concurrency=8, CXONE_RATE_LIMIT_PER_MINUTE=str(limit))
     stack.start_worker("w2", concurrency=8, CXONE_RATE_LIMIT_PER_MINUTE=str(limit))
     n = limit + limit // 2  # more than one minute's worth
-    answers = post_all(stack, [chat_body(f"716{i:05d}") for i in range(n)])
-    assert all(r.status_code == 202 for r in answers)
-    stats = wait_routed(stack, n, 200)
+    with BacklogWatch(stack) as backlog:
+        answers = post_all(stack, [chat_body(f"716{i:05d}") for i in range(n)])
+        assert all(r.status_code == 202 for r in answers)
+        stats = wait_routed(stack, n, 200)
     total_calls = sum(stats["api_calls_by_endpoint"].values())
     assert stats["contacts_routed"] == n
     assert stats["contacts_routed_more_than_once"] == 0
     assert stats["max_calls_in_any_60s"] <= limit
     assert stats["answered_429"] <= 0.01 * total_calls
-    record(f"limit {limit}/min, 2 workers", n, stats, [f"716{i:05d}" for i in range(n)], limit=limit)
+    # The routings beyond the first minute's worth waited in Redis (the backlog), not in a
+    # worker's memory as Celery countdowns...
+    assert backlog.most >= n - limit - 5, backlog.most
+    # ...and left it in arrival order: the webhooks accepted first were routed first.
+    routing_ids = [r.json()["routingId"] for r in answers]
+    client = stack.redis()
+    try:
+        accepted = {rid: float(client.hget(redis_keys.routing(rid), "received_at")) for rid in routing_ids}
+    finally:
+        client.close()
+    routed_at = {rid: stats["routings"][f"716{i:05d}"][0]["at"] for i, rid in enumerate(routing_ids)}
+    waited = sorted((rid for rid in routing_ids if rid in backlog.ever_waiting), key=accepted.__getitem__)
+    assert len(waited) >= n - limit - 5
+    inversions = max_inversion(waited, routed_at)
+    assert inversions <= 2.0, f"an earlier routing was routed {inversions:.1f} s after a newer one"
+    record(
+        f"limit {limit}/min, 2 workers",
+        n,
+        stats,
+        [f"716{i:05d}" for i in range(n)],
+        limit=limit,
+        waited_in_backlog=len(waited),
+        max_order_inversion_s=round(inversions, 2),
+    )
+
+
+def max_inversion(in_arrival_order: list[str], routed_at: dict[str, float]) -> float:
+    """How much later than the routings accepted after it the worst routing was routed (0: in order)."""
+    worst, latest = 0.0, float("-inf")
+    for routing_id in in_arrival_order:
+        latest = max(latest, routed_at[routing_id])
+        worst = max(worst, latest - routed_at[routing_id])
+    return worst
 
 
 def test_429_without_retry_after_backs_off_and_completes(stack):
@@ -504,10 +572,12 @@ def test_retry_after_pauses_every_worker_until_it_has_passed(stack):
         stack.start_worker(name, concurrency=4, ROUTING_MAX_COUNTDOWN_SECONDS="5", WORKER_METRICS_PORT="0")
     n = scale(20, 200)
     contacts = [f"74{i:05d}" for i in range(n)]
-    answers = post_all(stack, [chat_body(contact) for contact in contacts])
-    assert all(r.status_code == 202 for r in answers)
-
-    stats = wait_routed(stack, n, retry_after + 90)
+    with BacklogWatch(stack) as backlog:
+        answers = post_all(stack, [chat_body(contact) for contact in contacts])
+        assert all(r.status_code == 202 for r in answers)
+        stats = wait_routed(stack, n, retry_after + 90)
+    # During CXone's pause the routings waited in Redis, not in Celery countdowns.
+    assert backlog.most >= n - 4, backlog.most
 
     calls = requests.get(stack.sandbox_url + "/sandbox/calls", timeout=10).json()["calls"]
     api_calls = [c for c in calls if c["endpoint"] != "issue_token"]

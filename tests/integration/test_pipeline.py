@@ -129,7 +129,9 @@ def test_a_throttling_cxone_still_gets_every_contact_routed_once(stack):
     assert stats["max_calls_in_any_60s"] <= 20
     retried = [stack.routing(rid) for rid in routing_ids]
     assert all(r["state"] == "routed" for r in retried)
-    assert any(r["attempts"] > 0 for r in retried)
+    # A 429 with Retry-After is waited out in the backlog (every worker paused), not counted as a
+    # failed attempt.
+    assert all(r["attempts"] == 0 for r in retried)
 
 
 def test_the_readme_body_with_an_undefined_spawned_contact_signals_the_data_contact(stack):

@@ -76,8 +76,9 @@ def _expire_window(ctx, make_job):
     ("failure", "expected"),
     [
         (None, ("routed", "none")),
-        (RateLimited(2.0), ("retried", "rate_limited")),
-        (Throttled("429", retry_after=1.0, status=429), ("retried", "throttled")),
+        (RateLimited(2.0), ("parked", "rate_limited")),
+        (Throttled("429", retry_after=1.0, status=429), ("parked", "throttled")),
+        (Throttled("429", retry_after=None, status=429), ("retried", "throttled")),
         (Transient("503", status=503), ("retried", "transient")),
         (Permanent("404", status=404), ("failed", "permanent")),
         (OutcomeUnknown("maybe sent", endpoint="signal"), ("failed", "outcome_unknown")),
@@ -218,16 +219,20 @@ def test_queue_depth_and_oldest_open_routing_are_read_at_scrape_time():
         "router_routing_queue_depth": 0,
         "router_open_routings": 0,
         "router_oldest_open_routing_age_seconds": 0,
+        "router_routings_waiting_for_slot": 0,
         "router_redis_up": 1,
     }
 
     client.rpush(ROUTING_QUEUE, "m1", "m2", "m3")
-    client.zadd(redis_keys.OPEN_ROUTINGS, {"old": now - 400, "new": now - 5})
+    client.zadd(redis_keys.OPEN_ROUTINGS, {"old": now - 400, "new": now - 5, "w1": now - 3, "w2": now - 2})
+    # Two routings wait in the backlog for a call slot: the depth counts them too.
+    client.zadd(redis_keys.BACKLOG, {"w1": now - 3, "w2": now - 2})
 
     assert _collect(collector) == {
-        "router_routing_queue_depth": 3,
-        "router_open_routings": 2,
+        "router_routing_queue_depth": 5,
+        "router_open_routings": 4,
         "router_oldest_open_routing_age_seconds": 400,
+        "router_routings_waiting_for_slot": 2,
         "router_redis_up": 1,
     }
 

@@ -207,3 +207,15 @@ def test_the_password_grant_without_an_access_key_fails_naming_it(
     assert found["cxone credentials"][0] == FAIL
     assert "CXONE_ACCESS_KEY_ID, CXONE_ACCESS_KEY_SECRET" in found["cxone credentials"][1]
     assert found["cxone token"] == (SKIP, "CXone credentials are incomplete")
+
+
+def test_the_doctors_calls_do_not_queue_behind_the_backlog() -> None:
+    # During an overload routings wait in the backlog; the doctor's few calls take the next free
+    # slots like them instead of waiting for the whole backlog to drain (the gate lets them pass).
+    from ops.doctor import _in_turn
+    from shared.routing.backlog import current_pass
+
+    ticket = _in_turn(current_pass)
+
+    assert ticket is not None and not ticket.reserved  # no slot of a dispatcher's to spend
+    assert current_pass() is None

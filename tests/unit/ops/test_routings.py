@@ -11,6 +11,7 @@ import fakeredis
 import pytest
 
 from ops import routings
+from shared.routing.backlog import Backlog
 from shared.routing.job import RoutingJob, new_routing_id
 from shared.routing.records import RoutingStatusStore
 from shared.settings import Settings
@@ -71,3 +72,18 @@ def test_a_dead_letter_whose_contact_has_a_newer_routing_is_flagged(store):
     assert f"newer routing {newer.routing_id} (sales_inquiry)" in flagged
     (unflagged,) = [line for line in after.splitlines() if alone.routing_id in line]
     assert "newer routing" not in unflagged
+
+
+def test_routings_waiting_in_the_backlog_are_listed_and_counted(store):
+    waiting = job(1)
+    store.create(waiting)
+    Backlog(store.redis, 3600).park(
+        waiting, "waiting for a CXone call slot (CXONE_RATE_LIMIT_PER_MINUTE)", "t"
+    )
+
+    status, text = run(routings.stuck_command, minutes=5, json=False)
+
+    line = next(line for line in text.splitlines() if waiting.routing_id in line)
+    assert " waiting " in line and " slot " in line and "CXONE_RATE_LIMIT_PER_MINUTE" in line
+    assert "1 routing(s) waiting in the backlog for a CXone call slot, the oldest accepted 60m ago" in text
+    assert status == 1

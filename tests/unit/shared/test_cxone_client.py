@@ -22,7 +22,8 @@ from urllib3.exceptions import ProtocolError
 
 from shared import redis_keys
 from shared.cxone.client import ROUTING_QUEUE_PATH, SIGNAL_PATH, SKILLS_PATH, CXoneClient, Token
-from shared.cxone.errors import Permanent, RateLimited, Throttled, Transient
+from shared.cxone.errors import PausedByCXone, Permanent, RateLimited, Throttled, Transient
+from shared.routing.backlog import BacklogPass, carrying
 from tests.support.clock import FakeClock
 from tests.support.cxone import (
     API_URL,
@@ -442,6 +443,39 @@ def test_the_shared_limiter_refuses_before_anything_is_sent(
     assert 59 < caught.value.wait <= 61  # 60 s window + 1 s guard
     assert caught.value.not_delivered is True
     assert len(calls_to(http, SKILLS_URL)) == 1
+
+
+def test_calls_wait_behind_the_backlog_unless_dispatched_from_it(
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, fake_redis: fakeredis.FakeRedis
+) -> None:
+    http.add(responses.GET, SKILLS_URL, json=EMPTY_SKILLS)
+    client = CXoneClient(make_settings(cxone_rate_limit_per_minute=10), fake_redis)
+    fake_redis.zadd(redis_keys.BACKLOG, {"waiting-routing": 1.0})
+
+    # A routing accepted earlier waits: a newcomer gets no slot, though the window has room.
+    with pytest.raises(RateLimited) as caught:
+        client.search_skills("Claims")
+    assert caught.value.behind_backlog and caught.value.not_delivered
+    # Dispatched from the backlog with its reserved slot: no second slot taken for the first call,
+    # the next call takes one (the backlog's gate does not apply to the head of the line).
+    ticket = BacklogPass(reserved=True)
+    with carrying(ticket):
+        client.search_skills("Claims")
+        assert fake_redis.llen(redis_keys.CXONE_RATE_LIMIT) == 0
+        client.search_skills("Claims")
+        assert fake_redis.llen(redis_keys.CXONE_RATE_LIMIT) == 1
+    assert len(calls_to(http, SKILLS_URL)) == 2
+
+
+def test_a_reserved_slot_still_honours_a_pause_cxone_asked_for_since(
+    http: responses.RequestsMock, cxone_auth: FakeCXoneAuth, client: CXoneClient
+) -> None:
+    http.add(responses.GET, SKILLS_URL, json=EMPTY_SKILLS)
+    client.limiter.pause(30)
+
+    with carrying(BacklogPass(reserved=True)), pytest.raises(PausedByCXone):
+        client.search_skills("Claims")
+    assert calls_to(http, SKILLS_URL) == []
 
 
 def test_a_call_slot_is_taken_only_once_the_token_is_in_hand(

@@ -75,6 +75,54 @@ def test_first_webhook_is_stored_and_sent(publisher, store, sent, latest):
     assert latest.get("7000001").routing_id == first.routing_id
 
 
+def test_behind_a_backlog_a_new_routing_waits_in_it_without_a_task(publisher, store, sent, latest, client):
+    # Routings accepted earlier wait for a CXone call slot: a new one joins the end of the line
+    # (record, backlog and duplicate key in one step), no task that would only be parked.
+    client.zadd(redis_keys.BACKLOG, {"accepted-earlier": time.time() - 60})
+    first = job()
+
+    published = publisher.publish(first)
+
+    assert (published.routing_id, published.duplicate) == (first.routing_id, False)
+    assert sent == []
+    record = store.get(first.routing_id)
+    assert record.state == "waiting" and record.task_id and record.job["contact_seq"] == 1
+    assert [m.decode() for m in client.zrange(redis_keys.BACKLOG, 0, -1)] == [
+        "accepted-earlier",
+        first.routing_id,
+    ]
+    assert latest.get("7000001").routing_id == first.routing_id
+    resend = publisher.publish(job())  # same inputId: the same routing, nothing new
+    assert (resend.routing_id, resend.duplicate) == (first.routing_id, True)
+    assert client.zcard(redis_keys.BACKLOG) == 2
+
+
+def test_behind_a_backlog_the_ingress_script_joins_it_instead_of_queueing_a_task(
+    one_trip, store, latest, client
+):
+    # The ingress's one script (envelopes) makes the same choice in the same round trip.
+    client.zadd(redis_keys.BACKLOG, {"accepted-earlier": time.time() - 60})
+    first = job()
+
+    published = one_trip.publish(first)
+
+    assert (published.routing_id, published.duplicate) == (first.routing_id, False)
+    assert client.llen("routing") == 0  # no task message
+    record = store.get(first.routing_id)
+    assert record.state == "waiting" and record.task_id and record.waiting_for
+    assert [m.decode() for m in client.zrange(redis_keys.BACKLOG, 0, -1)] == [
+        "accepted-earlier",
+        first.routing_id,
+    ]
+    assert latest.get("7000001").routing_id == first.routing_id
+    assert one_trip.publish(job()).routing_id == first.routing_id  # settled: a resend finds it
+
+    client.delete(redis_keys.BACKLOG)  # drained: the next routing's task is queued at once
+    later = one_trip.publish(job(contact="7000002", input_id="in-after-the-drain"))
+    assert [q["message"]["routing_id"] for q in _queued_messages(client)] == [later.routing_id]
+    assert store.get(later.routing_id).state == "queued"
+
+
 # ------------------------------------------------------------------------- which webhooks are resends
 
 
@@ -443,7 +491,7 @@ def test_one_script_failing_leaves_nothing_and_releases_the_claim(client, store)
     from shared.task_envelope import TaskEnvelopes
 
     class BrokenStore(RoutingStatusStore):
-        def create(self, job, settle_keys=(), settle_ttl=0, *, task=None):
+        def create(self, job, settle_keys=(), settle_ttl=0, *, task=None, waiting_for=""):
             raise redis.ConnectionError("Redis went away")
 
     publisher = RoutingPublisher(

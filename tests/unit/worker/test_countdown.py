@@ -81,28 +81,3 @@ def test_backoff_is_exponential_with_equal_jitter(failures, low, high):
     for seed in range(10):
         countdown = countdown_for(Transient("502"), failures, countdown_context(30, seed))
         assert low <= countdown <= high, (failures, seed, countdown)
-
-
-def test_rate_limited_retries_spread_over_the_time_the_backlog_needs():
-    # 100 routings waiting at 600 calls/minute need 10 s to drain: their retries spread over
-    # those 10 s, so a freed slot meets about one of them, not all of them at once.
-    ctx = SimpleNamespace(
-        settings=Settings(routing_max_countdown_seconds=30, cxone_rate_limit_per_minute=600),
-        rng=random.Random(7),
-    )
-    limited = RateLimited(2.0)
-    countdowns = [countdown_for(limited, 0, ctx, backlog=100) for _ in range(500)]
-    assert all(2.0 <= c <= 12.0 for c in countdowns)
-    assert max(countdowns) - min(countdowns) > 9.0  # really spread, not bunched
-    # A huge backlog still never waits past the cap.
-    assert max(countdown_for(limited, 0, ctx, backlog=10_000) for _ in range(200)) <= 30
-
-
-def test_the_waiting_set_counts_distinct_routings_and_forgets_routed_ones(ctx, make_job):
-    from worker.routing import _count_waiting
-
-    jobs = [make_job() for _ in range(3)]
-    assert [_count_waiting(job, ctx) for job in jobs] == [1, 2, 3]
-    assert _count_waiting(jobs[0], ctx) == 3  # the same routing refused again counts once
-    ctx.store.mark_routed(jobs[0].routing_id, 1203344)
-    assert _count_waiting(jobs[1], ctx) == 2

@@ -8,7 +8,8 @@ import pytest
 
 from shared import redis_keys
 from shared.cxone.errors import CredentialsRejected, PausedByCXone
-from shared.routing.records import RETRYING, ROUTED
+from shared.routing.backlog import Parked
+from shared.routing.records import RETRYING, ROUTED, WAITING
 from tests.support.cxone import SKILLS
 from worker import metrics
 from worker.routing import RetryLater, process
@@ -69,19 +70,19 @@ def test_a_voice_signal_refused_for_credentials_may_be_sent_later(ctx, cxone, ma
 
 
 @pytest.mark.parametrize("wait", [3.0, 90.0])
-def test_cxones_pause_brings_the_routing_back_within_the_cap_and_is_no_attempt(ctx, cxone, make_job, wait):
+def test_cxones_pause_parks_the_routing_in_the_backlog_and_is_no_attempt(ctx, cxone, make_job, wait):
     job = make_job("digital")
-    counted = retried("cxone_pause")
+    counted = metrics.ROUTINGS.labels(outcome="parked", reason="cxone_pause")._value.get()  # noqa: SLF001
     cxone.fail_next("route_digital", PausedByCXone(wait))
 
     outcome = process(job, ctx)
 
-    cap = ctx.settings.routing_max_countdown_seconds
-    assert isinstance(outcome, RetryLater)
-    assert min(wait, cap) <= outcome.countdown <= cap
+    # Not a Celery countdown (held in the worker's memory): it waits in Redis, first in line.
+    assert isinstance(outcome, Parked) and outcome.position == 1
+    assert ctx.redis.zscore(redis_keys.BACKLOG, job.routing_id) == pytest.approx(job.received_at)
     record = ctx.store.get(job.routing_id)
-    assert record.state == RETRYING and record.attempts == 0
-    assert record.last_error.startswith("CXone asked us to wait (429 with Retry-After)")
-    assert retried("cxone_pause") == counted + 1
+    assert record.state == WAITING and record.attempts == 0
+    assert record.waiting_for == "waiting as CXone asked (429 with Retry-After)"
+    assert metrics.ROUTINGS.labels(outcome="parked", reason="cxone_pause")._value.get() == counted + 1  # noqa: SLF001
     assert process(job, ctx, attempt=1) is None
     assert cxone.calls_to("route_digital") == [("728471935", SKILLS["Billing Disputes"])] * 2

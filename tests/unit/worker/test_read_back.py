@@ -10,7 +10,8 @@ import redis
 
 from shared import redis_keys
 from shared.cxone.errors import Permanent, RateLimited, Throttled, Transient
-from shared.routing.records import FAILED, RETRYING, ROUTED
+from shared.routing.backlog import Parked
+from shared.routing.records import FAILED, RETRYING, ROUTED, WAITING
 from tests.support.cxone import SKILLS, routing_queue_of
 from worker.routing import Failed, RetryLater, process
 
@@ -168,7 +169,7 @@ def test_a_put_cxone_certainly_did_not_act_on_clears_the_marker(ctx, cxone, make
     job = make_job("digital")
     cxone.fail_next("route_digital", refused)
 
-    assert isinstance(process(job, ctx), RetryLater)
+    assert isinstance(process(job, ctx), RetryLater | Parked)
     assert not marker_set(ctx, job)
     assert process(job, ctx, attempt=1) is None
 
@@ -315,9 +316,9 @@ def test_a_read_that_fails_is_retried_and_never_guessed(ctx, cxone, make_job, fa
 
     outcome = process(job, ctx, attempt=1)
 
-    assert isinstance(outcome, RetryLater)
+    assert isinstance(outcome, RetryLater | Parked)  # our limiter: waits in the backlog
     assert len(puts(cxone)) == 1
-    assert ctx.store.get(job.routing_id).state == RETRYING
+    assert ctx.store.get(job.routing_id).state in (RETRYING, WAITING)
     assert marker_set(ctx, job)  # still unknown: the next attempt reads again
     assert process(job, ctx, attempt=2) is None
     assert len(puts(cxone)) == 1 and len(reads(cxone)) == 2

@@ -11,6 +11,7 @@ import pytest
 from shared import redis_keys
 from shared.cxone.client import CXoneClient
 from shared.cxone.errors import OutcomeUnknown, Permanent, RateLimited, Throttled, Transient
+from shared.routing.backlog import Parked
 from shared.routing.job import RoutingJob
 from shared.routing.records import FAILED, QUEUED, RETRYING, ROUTED, SUPERSEDED
 from tests.support.cxone import SKILLS, FakeCXone
@@ -205,7 +206,7 @@ def test_throttled_signal_was_not_delivered_so_it_is_retried(ctx, cxone, make_jo
     job = make_job("voice")
     cxone.fail_next("signal", Throttled("429", retry_after=2, status=429, endpoint="signal"))
 
-    assert isinstance(process(job, ctx), RetryLater)
+    assert isinstance(process(job, ctx), Parked)  # waits out CXone's pause in the backlog
     assert process(job, ctx, attempt=1) is None
     assert len(cxone.calls_to("signal")) == 2
 
@@ -248,7 +249,9 @@ def test_outcome_unknown_is_permanent():
 # ----------------------------------------------------------------------------- retries
 
 
-def test_throttled_waits_for_retry_after(ctx, cxone, make_job):
+def test_throttled_with_retry_after_waits_in_the_backlog(ctx, cxone, make_job):
+    # The client has set CXone's pause for every worker: no dispatcher hands a routing out before
+    # it ends, so the routing waits in Redis rather than in a Celery countdown.
     job = make_job("digital")
     cxone.fail_next(
         "route_digital",
@@ -257,15 +260,25 @@ def test_throttled_waits_for_retry_after(ctx, cxone, make_job):
 
     before = time.time()
     outcome = process(job, ctx)
-    after = time.time()
+
+    assert isinstance(outcome, Parked) and outcome.position == 1
+    record = ctx.store.get(job.routing_id)
+    assert record.state == "waiting"
+    assert record.attempts == 0
+    assert before <= record.waiting_since <= time.time()
+    assert record.to_public()["waitingFor"] == "CXone answered 429 (throttled) on routing_queue"
+
+
+def test_throttled_without_retry_after_backs_off(ctx, cxone, make_job):
+    job = make_job("digital")
+    cxone.fail_next("route_digital", Throttled("429 Too Many Requests", status=429, endpoint="routing_queue"))
+
+    outcome = process(job, ctx)
 
     assert isinstance(outcome, RetryLater)
-    assert 7 < outcome.countdown <= 8
     record = ctx.store.get(job.routing_id)
-    assert record.state == RETRYING
-    assert record.attempts == 1
+    assert record.state == RETRYING and record.attempts == 1
     assert record.last_error == "429 Too Many Requests"
-    assert before + outcome.countdown <= record.next_attempt_at <= after + outcome.countdown
 
 
 def test_the_reason_flower_shows_never_quotes_cxone_while_the_record_does(ctx, cxone, make_job):
@@ -280,30 +293,22 @@ def test_the_reason_flower_shows_never_quotes_cxone_while_the_record_does(ctx, c
     assert ctx.store.get(job.routing_id).last_error == said  # for GET /routings and ops stuck
 
 
-def test_throttled_wait_is_capped(ctx, cxone, make_job):
-    job = make_job("digital")
-    cap = ctx.settings.routing_max_countdown_seconds
-    cxone.fail_next("route_digital", Throttled("429", retry_after=cap * 5, status=429))
-
-    outcome = process(job, ctx)
-
-    assert outcome.countdown == cap
-
-
-def test_rate_limited_waits_at_least_the_limiter_wait_and_is_no_attempt(ctx, cxone, make_job):
+def test_rate_limited_parks_once_keeps_its_first_wait_and_is_no_attempt(ctx, cxone, make_job):
     job = make_job("digital")
     cxone.fail_next("route_digital", RateLimited(3.0), RateLimited(4.5))
 
-    first = process(job, ctx)
-    second = process(job, ctx, attempt=1)
+    first = process(job, ctx, task_id="task-1")
+    second = process(job, ctx, task_id="task-1")  # the message delivered again: parks idempotently
 
-    assert 3.0 <= first.countdown <= ctx.settings.routing_max_countdown_seconds
-    assert 4.5 <= second.countdown <= ctx.settings.routing_max_countdown_seconds
+    assert isinstance(first, Parked) and isinstance(second, Parked)
+    assert first.since == second.since and second.position == 1
+    assert ctx.redis.zcard(redis_keys.BACKLOG) == 1
     record = ctx.store.get(job.routing_id)
-    assert record.state == RETRYING
-    assert record.attempts == 0
-    assert process(job, ctx, attempt=2) is None
+    assert record.state == "waiting" and record.attempts == 0 and record.task_id == "task-1"
+    assert record.job == job.to_message()  # all the message held: the dispatcher re-sends it
+    assert process(job, ctx) is None
     assert ctx.store.get(job.routing_id).state == ROUTED
+    assert ctx.redis.zcard(redis_keys.BACKLOG) == 0  # settled: out of the backlog
 
 
 def test_repeated_transient_failures_back_off_exponentially(ctx, cxone, make_job):
