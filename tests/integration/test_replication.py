@@ -14,8 +14,9 @@ import redis
 
 from ingress.app import create_app
 from shared import redis_keys
-from shared.cxone.rate_limiter import CallLimiter
+from shared.cxone.rate_limiter import CallLimiter, window_ms
 from shared.redis_connection import NotEnoughReplicas, ReplicaAck, redis_client
+from shared.routing.backlog import Backlog
 from shared.routing.table import RoutingTable
 from shared.settings import Settings
 from tests.integration.stack import PrivateRedis, ReplicatedRedis, wait_until
@@ -110,6 +111,11 @@ def test_the_limiter_on_a_promoted_replica_grants_nothing_until_a_window_has_pas
     wait = on_replica.try_acquire()
     assert 55 < wait <= 61
     assert 55 < on_replica.try_acquire() <= 61  # and keeps waiting: no grant slipped through
+    # The backlog's dispatcher grants from the same log in its own script: it waits the same way.
+    promoted.zadd(redis_keys.BACKLOG, {"waiting-routing": 1.0})
+    dispatch = Backlog(promoted, 3600).dispatch_next(limit, window_ms(60, 1))
+    assert dispatch.routing_id is None and 55 < dispatch.wait <= 61
+    assert promoted.zcard(redis_keys.BACKLOG) == 1  # still in line, no slot taken for it
 
 
 def test_the_limiter_after_a_restart_of_the_same_server_starts_normally(tmp_path):
