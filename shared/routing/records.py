@@ -388,18 +388,22 @@ class RoutingStatusStore:
 #: Lua: ``create_if_absent(first)`` (with :data:`ADVANCE_LUA`'s ``advance``), shared with the
 #: worker's start of a routing (``worker/routing.py``).
 # create_if_absent(first): KEYS = record, open index, contact latest; ARGV = job json,
-# received_at, now, ttl, routing id, settle ttl, contact seq ('' when none), intent. KEYS[first..] =
-# duplicate keys to settle to the routing id for ARGV[6] seconds.
+# received_at, now, ttl, routing id, settle ttl, contact seq ('' when none), intent. settle(first):
+# KEYS[first..] = duplicate keys set to the routing id for ARGV[6] seconds, and the contact's latest
+# advanced to this routing if it is the newest.
 CREATE_FUNCTION_LUA = (
     ADVANCE_LUA
     + """
-local function create_if_absent(first)
+local function settle(first)
     for i = first, #KEYS do
         redis.call('SET', KEYS[i], ARGV[5], 'EX', tonumber(ARGV[6]))
     end
     if ARGV[7] ~= '' then
         advance(KEYS[3], ARGV[5], tonumber(ARGV[7]), ARGV[8], ARGV[2], tonumber(ARGV[4]))
     end
+end
+local function create_if_absent(first)
+    settle(first)
     if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
     redis.call('HSET', KEYS[1], 'state', 'queued', 'job', ARGV[1], 'received_at', ARGV[2],
                'updated_at', ARGV[3], 'attempts', 0)
@@ -412,18 +416,13 @@ end
 _CREATE_IF_ABSENT = CREATE_FUNCTION_LUA + "return create_if_absent(4)\n"
 
 #: Lua: ``join_backlog(backlog, first, task_id, reason)`` puts the routing behind the routings that
-#: wait in the backlog for a CXone call slot (shared/routing/backlog.py), with the ARGV of
-#: create_if_absent: duplicate keys (from KEYS[first]) settled, the contact's latest advanced, the
-#: record written ``waiting`` unless one exists (returns 1 if written), and the routing in the open
-#: index and the backlog by its accepted time. No task message: a dispatcher publishes it in turn.
+#: wait in the backlog for a CXone call slot (shared/routing/backlog.py). It comes after
+#: CREATE_FUNCTION_LUA and takes the same ARGV: ``settle(first)``, then the record written
+#: ``waiting`` unless one exists (returns 1 if written), and the routing in the open index and the
+#: backlog by its accepted time. No task message: a dispatcher publishes it in turn.
 JOIN_BACKLOG_FUNCTION_LUA = """
 local function join_backlog(backlog, first, task_id, reason)
-    for i = first, #KEYS do
-        redis.call('SET', KEYS[i], ARGV[5], 'EX', tonumber(ARGV[6]))
-    end
-    if ARGV[7] ~= '' then
-        advance(KEYS[3], ARGV[5], tonumber(ARGV[7]), ARGV[8], ARGV[2], tonumber(ARGV[4]))
-    end
+    settle(first)
     if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
     redis.call('HSET', KEYS[1], 'state', 'waiting', 'job', ARGV[1], 'received_at', ARGV[2],
                'updated_at', ARGV[3], 'attempts', 0, 'waiting_since', ARGV[3], 'task_id', task_id,
@@ -458,7 +457,7 @@ return create_if_absent(6)
 # KEYS = record, open index, contact latest, backlog; ARGV as _CREATE_IF_ABSENT, then task id and
 # reason. KEYS[5..] = duplicate keys to settle. Does nothing (0) while the backlog is empty.
 _CREATE_WAITING_IF_BACKLOG = (
-    ADVANCE_LUA
+    CREATE_FUNCTION_LUA
     + JOIN_BACKLOG_FUNCTION_LUA
     + """
 if redis.call('ZCARD', KEYS[4]) == 0 then return 0 end
