@@ -103,6 +103,8 @@ CXONE_TOKEN_PAUSE_STEP = PREFIX + "cxone:token:pause-step"
 CXONE_SKILL_ACTIVITY = PREFIX + "cxone:skill-activity"
 CXONE_SKILL_ACTIVITY_FETCHED_AT = PREFIX + "cxone:skill-activity:fetched-at"  # read first: is it new?
 CXONE_SKILL_ACTIVITY_REFRESH = PREFIX + "cxone:skill-activity:refresh"
+# Set for one TTL when our own limiter refused the refresh a slot (we are pacing, CXone is not down)
+CXONE_SKILL_ACTIVITY_REFUSED = PREFIX + "cxone:skill-activity:refused"
 
 
 def cxone_skill(api_base: str, queue_name: str) -> str:

@@ -33,7 +33,7 @@ import redis
 
 from shared import redis_keys
 from shared.cxone.client import CXoneClient
-from shared.cxone.errors import CXoneError
+from shared.cxone.errors import CXoneError, RateLimited
 from shared.cxone.single_flight import SingleFlightTimeout
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,10 @@ FIELDS: dict[str, str] = {
 }
 #: A copy older than this many TTLs is not used: the route's own queue is.
 STALE_AFTER_TTLS = 3
+#: How long a routing waits for another worker's refresh of a copy too old to use (an activity call
+#: takes tens of milliseconds; the wait ends sooner when that worker's turn ends).
+REFRESH_WAIT_SECONDS = 2.0
+REFRESH_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -188,14 +192,43 @@ class SkillActivityCache:
 
     def current(self) -> ActivitySnapshot | None:
         """The shared copy, refreshed first when it is older than the TTL and no other worker
-        refreshed it in the last TTL; None when there is none younger than three TTLs."""
+        refreshed it in the last TTL; None when there is none younger than three TTLs.
+
+        Raises :class:`RateLimited` instead of None when the copy is too old because our own
+        limiter refused its refresh a slot (in this TTL, whichever worker asked): the tenant is
+        busy, not CXone down, so the routing waits for a slot like any other call rather than
+        skip its overflow rules.
+        """
         snapshot = self.read()
         if snapshot is None or snapshot.age() >= self.ttl_seconds:
             if self._take_refresh_turn():
                 snapshot = self._refresh() or snapshot
+            elif snapshot is None or snapshot.age() > self.stale_after_seconds:
+                # Too old to use, and another worker is refreshing it right now (after a quiet
+                # spell, routings arrive together): wait for its answer rather than skip the rules.
+                snapshot = self._wait_for_refresh() or snapshot
         if snapshot is None or snapshot.age() > self.stale_after_seconds:
+            refused_ms = self.redis.pttl(redis_keys.CXONE_SKILL_ACTIVITY_REFUSED)
+            if refused_ms > 0:
+                raise RateLimited(
+                    refused_ms / 1000.0,
+                    "rate limiter: no CXone call slot for the skill activity the overflow rules need",
+                )
             return None
         return snapshot
+
+    def _wait_for_refresh(self) -> ActivitySnapshot | None:
+        """The copy another worker's refresh writes, waited for while its turn lasts (at most
+        :data:`REFRESH_WAIT_SECONDS`); None when it wrote none (CXone did not answer)."""
+        deadline = time.monotonic() + REFRESH_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            snapshot = self.read()
+            if snapshot is not None and snapshot.age() <= self.stale_after_seconds:
+                return snapshot
+            if not self.redis.exists(redis_keys.CXONE_SKILL_ACTIVITY_REFRESH):
+                return self.read()  # the turn ended: whatever it wrote, or nothing
+            time.sleep(REFRESH_POLL_SECONDS)
+        return None
 
     def read(self) -> ActivitySnapshot | None:
         """The shared copy as it is, however old (None when there is none).
@@ -232,6 +265,13 @@ class SkillActivityCache:
         self.refreshes += 1
         try:
             body = self.client.skill_activity()
+        except RateLimited as exc:
+            # Our own pacing, not CXone: remembered for one TTL so that routings wait for a slot
+            # instead of taking their route's own queue (see current()).
+            turn_ms = max(1, int(self.ttl_seconds * 1000))
+            self.redis.set(redis_keys.CXONE_SKILL_ACTIVITY_REFUSED, exc.reason, px=turn_ms)
+            log.debug("skill activity not refreshed: %s", exc.reason)
+            return None
         except (CXoneError, SingleFlightTimeout) as exc:
             reason = exc.reason if isinstance(exc, CXoneError) else str(exc)
             # Once per TTL at most; the same reason again is only worth a debug line.
@@ -252,6 +292,7 @@ class SkillActivityCache:
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(redis_keys.CXONE_SKILL_ACTIVITY, snapshot.to_json(), px=keep_ms)
         pipe.set(redis_keys.CXONE_SKILL_ACTIVITY_FETCHED_AT, repr(snapshot.fetched_at), px=keep_ms)
+        pipe.delete(redis_keys.CXONE_SKILL_ACTIVITY_REFUSED)
         pipe.execute()
         self._memo = snapshot
         return snapshot

@@ -6,6 +6,7 @@ import fakeredis
 import pytest
 import responses
 
+from shared import redis_keys
 from shared.cxone import metrics
 from shared.cxone.client import SKILL_ACTIVITY_PATH, CXoneClient
 from shared.cxone.errors import RateLimited, Transient
@@ -268,6 +269,32 @@ def test_a_refresh_refused_by_the_limiter_uses_the_copy(clock: FakeClock, cxone,
     clock.advance(PAST_TTL)
 
     assert agents(cache.current()) == 3
+
+
+def test_a_copy_too_old_because_our_limiter_refused_its_refresh_makes_routings_wait(
+    clock: FakeClock, cxone, redis_server
+) -> None:
+    """Refused by our own limiter (the tenant is busy, CXone is not down): a routing waits for a
+    slot like any other call (RateLimited parks it) instead of skipping its overflow rules, for
+    every worker, not only the one that tried."""
+    workers = [worker(cxone, redis_server) for _ in range(2)]
+    workers[0].current()
+    cxone.error = RateLimited(0.5)
+    clock.advance(4 * PAST_TTL)  # the copy is older than three TTLs
+
+    for cache in workers:
+        with pytest.raises(RateLimited):
+            cache.current()
+    assert cxone.calls == 2  # one refresh tried (and refused) in this TTL
+
+    cxone.error = None
+    clock.advance(PAST_TTL)
+    assert agents(workers[1].current()) == 3  # refreshed: the flag is gone with it
+    assert not redis_server_client(redis_server).exists(redis_keys.CXONE_SKILL_ACTIVITY_REFUSED)
+
+
+def redis_server_client(server: fakeredis.FakeServer) -> fakeredis.FakeRedis:
+    return fakeredis.FakeRedis(server=server)
 
 
 def test_a_failed_refresh_is_logged_once_until_the_reason_changes(
