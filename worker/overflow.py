@@ -7,8 +7,9 @@ What is decided is written to the routing record (``GET /routings/<id>`` and the
 show the queue asked for, the queue used and the rule), logged, and counted in
 ``router_overflows_total``.
 
-Never a guess: with no skill activity younger than three TTLs the contact goes to the queue the
-route asked for (``router_overflow_state_unavailable_total``), and a rule whose value CXone did not
+Never a guess: with no skill activity younger than three TTLs (after waiting for a refresh another
+worker is making, or, when our own limiter had no slot for the refresh, in the backlog) the contact
+goes to the queue the route asked for (``router_overflow_state_unavailable_total``), and a rule whose value CXone did not
 give is skipped (``router_skill_activity_fields_missing_total``, logged once per skill and field).
 """
 
