@@ -9,8 +9,9 @@ show the queue asked for, the queue used and the rule), logged, and counted in
 
 Never a guess: with no skill activity younger than three TTLs (after waiting for a refresh another
 worker is making, or, when our own limiter had no slot for the refresh, in the backlog) the contact
-goes to the queue the route asked for (``router_overflow_state_unavailable_total``), and a rule whose value CXone did not
-give is skipped (``router_skill_activity_fields_missing_total``, logged once per skill and field).
+goes to the queue the route asked for (``router_overflow_state_unavailable_total``), and a rule
+whose value CXone did not give is skipped (``router_skill_activity_fields_missing_total``, logged
+once per skill and field).
 """
 
 from __future__ import annotations
