@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import time
 import uuid
@@ -58,7 +57,14 @@ from shared.routing.backlog import Parked, carrying
 from shared.routing.contact_id import is_contact_id, shown
 from shared.routing.job import RoutingJob
 from shared.routing.read_back import CONFIRMED_BY, ROUTED, ReadBack, judge
-from shared.routing.records import CREATE_FUNCTION_LUA, TERMINAL, RoutingRecord, record_from_hash
+from shared.routing.records import (
+    CREATE_FUNCTION_LUA,
+    TERMINAL,
+    RoutingRecord,
+    create_args,
+    create_keys,
+    record_from_hash,
+)
 from shared.routing.signal_template import DEFAULT_SIGNAL_PARAMS, render, signal_values
 from worker.context import WorkerContext
 from worker.metrics import count_routing
@@ -175,28 +181,13 @@ def begin(job: RoutingJob, ctx: WorkerContext, lease: ContactLease) -> Begun:
     routing, and no moment between the lease and the read where another copy could act. The lease
     is taken only when the routing is not finished; ``lease.held`` says whether it was.
     """
-    now = time.time()
-    received_at = job.received_at or now
-    keep = ctx.latest.keep_seconds
     answer = _begin_script(ctx.redis)(
-        keys=[
-            redis_keys.routing(job.routing_id),
-            redis_keys.OPEN_ROUTINGS,
-            redis_keys.contact_latest(job.contact_id),
-            lease.key,
-        ],
+        keys=[*create_keys(job), lease.key],
         args=[
-            json.dumps(job.to_message()),
-            received_at,
-            now,
-            ctx.store.ttl_seconds,
-            job.routing_id,
-            0,
-            "" if job.contact_seq is None else job.contact_seq,
-            job.intent,
+            *create_args(job, ctx.store.ttl_seconds),
             lease.value,
             lease.seconds,
-            keep,
+            ctx.latest.keep_seconds,
         ],
     )
     outcome, raw = int(answer[0]), answer[1]

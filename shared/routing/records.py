@@ -148,23 +148,8 @@ class RoutingStatusStore:
         the routing joins them (record ``waiting``, ``waiting_for`` saying why) and its task is
         published when its turn comes. Returns True if this call created the record.
         """
-        now = time.time()
-        received_at = job.received_at or now
-        keys = [
-            redis_keys.routing(job.routing_id),
-            redis_keys.OPEN_ROUTINGS,
-            redis_keys.contact_latest(job.contact_id),
-        ]
-        args = [
-            json.dumps(job.to_message()),
-            received_at,
-            now,
-            self.ttl_seconds,
-            job.routing_id,
-            settle_ttl,
-            "" if job.contact_seq is None else job.contact_seq,
-            job.intent,
-        ]
+        keys = create_keys(job)
+        args = create_args(job, self.ttl_seconds, settle_ttl)
         if task is None:
             return bool(self._create_if_absent(keys=[*keys, *settle_keys], args=args))
         return bool(
@@ -186,28 +171,10 @@ class RoutingStatusStore:
         backlog by its accepted time, settled like :meth:`create`) in one step and return True:
         no task message is needed until a dispatcher hands it to a worker. False (nothing written)
         when the backlog is empty: the caller publishes the task as usual."""
-        now = time.time()
         return bool(
             self._create_waiting(
-                keys=[
-                    redis_keys.routing(job.routing_id),
-                    redis_keys.OPEN_ROUTINGS,
-                    redis_keys.contact_latest(job.contact_id),
-                    redis_keys.BACKLOG,
-                    *settle_keys,
-                ],
-                args=[
-                    json.dumps(job.to_message()),
-                    job.received_at or now,
-                    now,
-                    self.ttl_seconds,
-                    job.routing_id,
-                    settle_ttl,
-                    "" if job.contact_seq is None else job.contact_seq,
-                    job.intent,
-                    task_id,
-                    reason[:500],
-                ],
+                keys=[*create_keys(job), redis_keys.BACKLOG, *settle_keys],
+                args=[*create_args(job, self.ttl_seconds, settle_ttl), task_id, reason[:500]],
             )
         )
 
@@ -387,6 +354,30 @@ class RoutingStatusStore:
 
 #: Lua: ``create_if_absent(first)`` (with :data:`ADVANCE_LUA`'s ``advance``), shared with the
 #: worker's start of a routing (``worker/routing.py``).
+def create_keys(job: RoutingJob) -> list[str]:
+    """The first KEYS of every script built on :data:`CREATE_FUNCTION_LUA`."""
+    return [
+        redis_keys.routing(job.routing_id),
+        redis_keys.OPEN_ROUTINGS,
+        redis_keys.contact_latest(job.contact_id),
+    ]
+
+
+def create_args(job: RoutingJob, ttl_seconds: int, settle_ttl: int = 0) -> list:
+    """The first ARGV of every script built on :data:`CREATE_FUNCTION_LUA` (its comment)."""
+    now = time.time()
+    return [
+        json.dumps(job.to_message()),
+        job.received_at or now,
+        now,
+        ttl_seconds,
+        job.routing_id,
+        settle_ttl,
+        "" if job.contact_seq is None else job.contact_seq,
+        job.intent,
+    ]
+
+
 # create_if_absent(first): KEYS = record, open index, contact latest; ARGV = job json,
 # received_at, now, ttl, routing id, settle ttl, contact seq ('' when none), intent. settle(first):
 # KEYS[first..] = duplicate keys set to the routing id for ARGV[6] seconds, and the contact's latest
