@@ -303,6 +303,10 @@ class PrivateRedis:
                     "noeviction",
                     "--save",
                     "",
+                    # A primary starts a full sync at once instead of waiting 5 s for more replicas
+                    # to join it (there is one), as in docker-compose.ha.yml.
+                    "--repl-diskless-sync-delay",
+                    "0",
                     *(["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []),
                 ],
                 stdout=log,
@@ -330,8 +334,12 @@ class PrivateRedis:
 class PrivateSentinel:
     """A redis-server in Sentinel mode watching the primary at ``primary_port`` as ``master``.
 
-    Tuned to fail over within seconds (down after 1 s, failover timeout 5 s), not Sentinel's
-    production defaults of 30 s and 3 minutes, so a failover test finishes on a busy machine."""
+    Tuned like ``docker-compose.ha.yml`` (down after 5 s, failover timeout 5 s here), not Sentinel's
+    production defaults of 30 s and 3 minutes, so a failover test finishes in minutes. Not shorter:
+    a sentinel counts a server down when a PING (the first one, on a new link, too) goes unanswered
+    that long, and on a busy machine 1 s was seen to pass right after a switch. The sentinels then
+    failed over a second time, to the old primary that had just been restarted, and made the server
+    holding the data its replica."""
 
     workdir: Path
     primary_port: int
@@ -352,7 +360,7 @@ class PrivateSentinel:
             "bind 127.0.0.1\n"
             f"dir {self.workdir}\n"
             f"sentinel monitor {self.master} 127.0.0.1 {self.primary_port} {self.quorum}\n"
-            f"sentinel down-after-milliseconds {self.master} 1000\n"
+            f"sentinel down-after-milliseconds {self.master} 5000\n"
             f"sentinel failover-timeout {self.master} 5000\n"
             f"sentinel parallel-syncs {self.master} 1\n"
         )
@@ -398,9 +406,12 @@ class ReplicatedRedis:
     sentinels: list[PrivateSentinel] = field(init=False)
 
     def __post_init__(self) -> None:
-        # Not fsynced: a failover test is about what reached the replica, not the disk.
-        self.primary = PrivateRedis(self.workdir / "primary", durable=False)
-        self.replica = PrivateRedis(self.workdir / "replica", durable=False, replica_of=self.primary.port)
+        # Append-only, as in docker-compose.ha.yml: a server that a supervisor restarts must come
+        # back with its data. Restarted empty, it is a primary holding nothing, and if the sentinels
+        # ever promote it (a second failover) every server syncs the empty set (Redis's warning on
+        # replication with persistence off and automatic restarts).
+        self.primary = PrivateRedis(self.workdir / "primary")
+        self.replica = PrivateRedis(self.workdir / "replica", replica_of=self.primary.port)
         self.sentinels = [
             PrivateSentinel(self.workdir / f"sentinel-{i}", self.primary.port, self.master) for i in range(3)
         ]
@@ -476,9 +487,27 @@ class ReplicatedRedis:
             if key.startswith("slave")
         )
 
+    def failed_back(self) -> bool:
+        """Some sentinel names the old primary again: a second failover, to the server restarted
+        after the kill (its logs say why; a sentinel that does not answer names nobody)."""
+        return any(s.primary() == ("127.0.0.1", self.primary.port) for s in self.sentinels)
+
     def promoted(self) -> bool:
         """Every sentinel names the replica as the primary now."""
         return all(s.primary() == ("127.0.0.1", self.replica.port) for s in self.sentinels)
+
+    def logs(self, lines: int = 80) -> str:
+        """The servers' and sentinels' log tails: what Sentinel decided, and when, if a test fails."""
+        parts = []
+        for name, workdir in [
+            ("primary", self.primary.workdir),
+            ("replica", self.replica.workdir),
+            *((f"sentinel-{i}", s.workdir) for i, s in enumerate(self.sentinels)),
+        ]:
+            for log in sorted(workdir.glob("*.log")):
+                text = log.read_text(errors="replace").splitlines()[-lines:]
+                parts.append(f"----- {name} ({log.name}) -----\n" + "\n".join(text))
+        return "\n".join(parts)
 
     def kill(self) -> None:
         for sentinel in self.sentinels:
