@@ -276,6 +276,8 @@ class PrivateRedis:
     durable: bool = True
     #: Port of the primary this server replicates (a replica), or None (a primary).
     replica_of: int | None = None
+    #: Sentinel promotes the replica with the lowest priority number (Redis's default is 100).
+    replica_priority: int = 100
 
     @property
     def url(self) -> str:
@@ -308,6 +310,8 @@ class PrivateRedis:
                     "--repl-diskless-sync-delay",
                     "0",
                     *(["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []),
+                    "--replica-priority",
+                    str(self.replica_priority),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -397,12 +401,18 @@ class PrivateSentinel:
 
 @dataclass
 class ReplicatedRedis:
-    """A primary, one replica and three sentinels (Sentinel's smallest sound setup), all private."""
+    """A primary, one replica and three sentinels (Sentinel's smallest sound setup), all private.
+
+    ``second_replica`` adds a ``spare``: a replica the sentinels promote only if ``replica`` cannot
+    be (a higher priority number), so ``replica`` is the one promoted either way, and the spare
+    becomes its replica in the failover itself."""
 
     workdir: Path
     master: str = "router"
+    second_replica: bool = False
     primary: PrivateRedis = field(init=False)
     replica: PrivateRedis = field(init=False)
+    spare: PrivateRedis | None = field(init=False, default=None)
     sentinels: list[PrivateSentinel] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -412,14 +422,21 @@ class ReplicatedRedis:
         # replication with persistence off and automatic restarts).
         self.primary = PrivateRedis(self.workdir / "primary")
         self.replica = PrivateRedis(self.workdir / "replica", replica_of=self.primary.port)
+        if self.second_replica:
+            self.spare = PrivateRedis(
+                self.workdir / "spare", replica_of=self.primary.port, replica_priority=200
+            )
         self.sentinels = [
             PrivateSentinel(self.workdir / f"sentinel-{i}", self.primary.port, self.master) for i in range(3)
         ]
 
     def start(self, with_sentinels: bool = True) -> None:
         self.primary.start()
-        self.replica.start()
+        for replica in self.replicas:
+            replica.start()
         wait_until(self.replica_in_sync, 60, what="the replica to sync with the primary")
+        if (spare := self.spare) is not None:
+            wait_until(lambda: self.replicates(spare, self.primary), 60, what="the spare to sync")
         if not with_sentinels:
             return
         for sentinel in self.sentinels:
@@ -435,27 +452,22 @@ class ReplicatedRedis:
             "REDIS_SENTINEL_MASTER": self.master,
         }
 
+    @property
+    def replicas(self) -> list[PrivateRedis]:
+        return [self.replica, *([self.spare] if self.spare else [])]
+
     def replica_in_sync(self) -> bool:
         """The replica's link is up and the primary counts it (``online``: a WAIT counts it too;
         with diskless sync the primary does only after the replica's first acknowledgement)."""
         replica = redis.Redis(port=self.replica.port, socket_timeout=1, decode_responses=True)
-        primary = redis.Redis(port=self.primary.port, socket_timeout=1, decode_responses=True)
         try:
             if replica.info("replication").get("master_link_status") != "up":
                 return False
-            seen = primary.info("replication")
-            return any(
-                isinstance(value, dict)
-                and value.get("state") == "online"
-                and value.get("port") == self.replica.port
-                for key, value in seen.items()
-                if key.startswith("slave")
-            )
         except redis.RedisError:
             return False
         finally:
             replica.close()
-            primary.close()
+        return self.replicates(self.replica, self.primary)
 
     def _sentinels_see_the_replica(self) -> bool:
         for sentinel in self.sentinels:
@@ -466,26 +478,29 @@ class ReplicatedRedis:
                 return False
             finally:
                 client.close()
-            if not replicas:
+            if len(replicas or []) < len(self.replicas):
                 return False
         return True
 
-    def old_primary_replicates(self) -> bool:
-        """The restarted old primary is an online replica of the promoted one."""
-        promoted = redis.Redis(port=self.replica.port, socket_timeout=1, decode_responses=True)
+    @staticmethod
+    def replicates(server: PrivateRedis, primary: PrivateRedis) -> bool:
+        """``server`` is an online replica of ``primary`` (as the primary counts it: a WAIT does)."""
+        client = redis.Redis(port=primary.port, socket_timeout=1, decode_responses=True)
         try:
-            seen = promoted.info("replication")
+            seen = client.info("replication")
         except redis.RedisError:
             return False
         finally:
-            promoted.close()
+            client.close()
         return any(
-            isinstance(value, dict)
-            and value.get("state") == "online"
-            and value.get("port") == self.primary.port
+            isinstance(value, dict) and value.get("state") == "online" and value.get("port") == server.port
             for key, value in seen.items()
             if key.startswith("slave")
         )
+
+    def old_primary_replicates(self) -> bool:
+        """The restarted old primary is an online replica of the promoted one."""
+        return self.replicates(self.primary, self.replica)
 
     def failed_back(self) -> bool:
         """Some sentinel names the old primary again: a second failover, to the server restarted
@@ -502,6 +517,7 @@ class ReplicatedRedis:
         for name, workdir in [
             ("primary", self.primary.workdir),
             ("replica", self.replica.workdir),
+            *([("spare", self.spare.workdir)] if self.spare else []),
             *((f"sentinel-{i}", s.workdir) for i, s in enumerate(self.sentinels)),
         ]:
             for log in sorted(workdir.glob("*.log")):
@@ -512,5 +528,6 @@ class ReplicatedRedis:
     def kill(self) -> None:
         for sentinel in self.sentinels:
             sentinel.kill()
-        self.replica.kill()
+        for replica in self.replicas:
+            replica.kill()
         self.primary.kill()
