@@ -355,7 +355,7 @@ def test_redis_lost_after_cxone_moved_the_contact_never_moves_it_again(stack, tm
     private = PrivateRedis(tmp_path / "redis")  # append-only, fsync always: the marker survives
     private.start()
     try:
-        stack.env_overrides["REDIS_URL"] = private.url
+        stack.redis_url = private.url  # the processes and the test's own checks (idle, leases)
         stack.close()  # the ingress on the private Redis, so it can go away under the worker
         stack.processes.clear()
         stack.start_sandbox()
@@ -411,7 +411,7 @@ def test_redis_restarted_mid_batch_loses_no_accepted_webhook(stack, tmp_path):
     private = PrivateRedis(tmp_path)
     private.start()
     try:
-        stack.env_overrides["REDIS_URL"] = private.url
+        stack.redis_url = private.url  # the processes and the test's own checks (idle, leases)
         stack.close()  # restart web against the private Redis
         stack.processes.clear()
         stack.start_sandbox()

@@ -132,7 +132,7 @@ def test_redis_down_while_waiting_answers_202_in_time_and_loses_nothing(stack, t
     private = PrivateRedis(tmp_path / "redis")  # appendfsync always: what was answered survives
     private.start()
     try:
-        stack.env_overrides["REDIS_URL"] = private.url
+        stack.redis_url = private.url  # the processes and the test's own checks (idle, leases)
         stack.close()
         stack.processes.clear()
         stack.start_sandbox()
