@@ -434,9 +434,7 @@ class ReplicatedRedis:
         self.primary.start()
         for replica in self.replicas:
             replica.start()
-        wait_until(self.replica_in_sync, 60, what="the replica to sync with the primary")
-        if (spare := self.spare) is not None:
-            wait_until(lambda: self.replicates(spare, self.primary), 60, what="the spare to sync")
+        wait_until(self.replica_in_sync, 60, what="the replicas to sync with the primary")
         if not with_sentinels:
             return
         for sentinel in self.sentinels:
@@ -457,17 +455,18 @@ class ReplicatedRedis:
         return [self.replica, *([self.spare] if self.spare else [])]
 
     def replica_in_sync(self) -> bool:
-        """The replica's link is up and the primary counts it (``online``: a WAIT counts it too;
+        """Every replica's link is up and the primary counts it (``online``: a WAIT counts it too;
         with diskless sync the primary does only after the replica's first acknowledgement)."""
-        replica = redis.Redis(port=self.replica.port, socket_timeout=1, decode_responses=True)
-        try:
-            if replica.info("replication").get("master_link_status") != "up":
+        for replica in self.replicas:
+            client = redis.Redis(port=replica.port, socket_timeout=1, decode_responses=True)
+            try:
+                if client.info("replication").get("master_link_status") != "up":
+                    return False
+            except redis.RedisError:
                 return False
-        except redis.RedisError:
-            return False
-        finally:
-            replica.close()
-        return self.replicates(self.replica, self.primary)
+            finally:
+                client.close()
+        return all(self.replicates(replica, self.primary) for replica in self.replicas)
 
     def _sentinels_see_the_replica(self) -> bool:
         for sentinel in self.sentinels:
@@ -514,15 +513,11 @@ class ReplicatedRedis:
     def logs(self, lines: int = 80) -> str:
         """The servers' and sentinels' log tails: what Sentinel decided, and when, if a test fails."""
         parts = []
-        for name, workdir in [
-            ("primary", self.primary.workdir),
-            ("replica", self.replica.workdir),
-            *([("spare", self.spare.workdir)] if self.spare else []),
-            *((f"sentinel-{i}", s.workdir) for i, s in enumerate(self.sentinels)),
-        ]:
-            for log in sorted(workdir.glob("*.log")):
+        workdirs = [server.workdir for server in [self.primary, *self.replicas]]
+        for workdir in [*workdirs, *(sentinel.workdir for sentinel in self.sentinels)]:
+            for log in sorted(workdir.glob("*.log")):  # the directory names the server
                 text = log.read_text(errors="replace").splitlines()[-lines:]
-                parts.append(f"----- {name} ({log.name}) -----\n" + "\n".join(text))
+                parts.append(f"----- {workdir.name} ({log.name}) -----\n" + "\n".join(text))
         return "\n".join(parts)
 
     def kill(self) -> None:
